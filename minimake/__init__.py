@@ -1,0 +1,65 @@
+"""minimake: a make-compatible DAG task runner for Python, with a process pool.
+
+Declare tasks in a tasks.py with ``task`` and ``phony``; run ``minimake -j4 all``; or call
+``minimake.build(...)`` from Python.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from minimake.task import Task, phony, task, var
+
+__version__ = "0.1.0"
+
+# The engine pulls in networkx and concurrent.futures: load it on first use, so that a
+# tasks.py importing `task` stays cheap in every worker process.
+_LAZY = {
+    "build": "minimake.engine",
+    "BuildInterrupted": "minimake.scheduler",
+    "BuildResult": "minimake.result",
+    "TaskResult": "minimake.result",
+    "Status": "minimake.result",
+    "MinimakeError": "minimake.errors",
+    "process_pool": "minimake.pool",
+    "ConsoleReporter": "minimake.ui",
+    "NullReporter": "minimake.ui",
+    "load_tasks": "minimake.load",
+}
+
+if TYPE_CHECKING:
+    from minimake.engine import build
+    from minimake.errors import MinimakeError
+    from minimake.load import load_tasks
+    from minimake.pool import process_pool
+    from minimake.result import BuildResult, Status, TaskResult
+    from minimake.scheduler import BuildInterrupted
+    from minimake.ui import ConsoleReporter, NullReporter
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'minimake' has no attribute '{name}'")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "BuildInterrupted",
+    "BuildResult",
+    "ConsoleReporter",
+    "MinimakeError",
+    "NullReporter",
+    "Status",
+    "Task",
+    "TaskResult",
+    "__version__",
+    "build",
+    "load_tasks",
+    "phony",
+    "process_pool",
+    "task",
+    "var",
+]

@@ -1,0 +1,7 @@
+"""``python -m minimake``."""
+
+import sys
+
+from minimake.cli import main
+
+sys.exit(main())

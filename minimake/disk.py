@@ -1,0 +1,64 @@
+"""The file system as the engine sees it: one stat per file per run, -W and -o applied."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterable
+
+
+class Disk:
+    """Cached mtimes (ns) of paths relative to ``root``; the seam tests replace.
+
+    ``what_if`` paths read as brand new (make's ``-W``), ``old`` paths as very old (``-o``).
+    """
+
+    def __init__(self, root: str, what_if: Iterable[str] = (), old: Iterable[str] = ()) -> None:
+        self.root = root
+        self._overrides: dict[str, float] = {os.path.normpath(p): math.inf for p in what_if}
+        self._overrides.update({os.path.normpath(p): -math.inf for p in old})
+        self._cache: dict[str, float | None] = {}
+
+    def path(self, name: str) -> str:
+        """The absolute path of ``name``."""
+        return os.path.join(self.root, name)
+
+    def mtime(self, name: str) -> float | None:
+        """The mtime of ``name`` in ns, None when it does not exist."""
+        if name in self._cache:
+            return self._cache[name]
+        value = self._overrides.get(os.path.normpath(name))
+        if value is None or (value == math.inf and not os.path.lexists(self.path(name))):
+            value = self._stat(name)
+        self._cache[name] = value
+        return value
+
+    def _stat(self, name: str) -> float | None:
+        try:
+            return os.stat(self.path(name)).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def actual(self, name: str) -> float | None:
+        """The real mtime now, ignoring the cache and overrides (to see what a recipe changed)."""
+        return self._stat(name)
+
+    def forget(self, name: str) -> None:
+        """Drop the cached mtime after a recipe may have changed the file (make's re-stat)."""
+        self._cache.pop(name, None)
+
+    def touch(self, name: str) -> None:
+        """Create ``name`` or set its mtime to now (``-t``)."""
+        path = self.path(name)
+        with open(path, "a"):
+            os.utime(path)
+        self.forget(name)
+
+    def remove(self, name: str) -> bool:
+        """Delete ``name``; False when it was not there."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path(name))
+            self.forget(name)
+            return True
+        return False

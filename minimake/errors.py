@@ -1,0 +1,81 @@
+"""The errors minimake raises; the CLI alone turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class MinimakeError(Exception):
+    """Base of every error that stops a build before or while it runs.
+
+    ``str(error)`` is a capitalised sentence with names in single quotes and no prefix;
+    ``fatal`` says whether make would add its ``  Stop.``.
+    """
+
+    fatal = True
+
+
+class TaskDefinitionError(MinimakeError):
+    """A task was declared with a bad value; names the task, the field and where."""
+
+    def __init__(self, task: str, field: str, problem: str, location: str | None = None) -> None:
+        self.task, self.field, self.problem, self.location = task, field, problem, location
+        where = f"{location}: " if location else ""
+        super().__init__(f"{where}Task '{task}': '{field}' {problem}")
+
+
+class TasksFileError(MinimakeError):
+    """The tasks file is missing, does not import, or raised while declaring tasks."""
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        self.path, self.line = path, line
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}")
+
+
+class NoRuleError(MinimakeError):
+    """A goal or a dep is neither a task nor an existing file."""
+
+    def __init__(self, target: str, needed_by: str | None = None, suggestions: Sequence[str] = ()):
+        self.target, self.needed_by, self.suggestions = target, needed_by, tuple(suggestions)
+        message = f"No rule to make target '{target}'"
+        if needed_by:
+            message += f", needed by '{needed_by}'"
+        super().__init__(message + ".")
+
+    @property
+    def hint(self) -> str | None:
+        """A "did you mean" line, when close names exist."""
+        if not self.suggestions:
+            return None
+        return "Did you mean " + " or ".join(f"'{s}'" for s in self.suggestions) + "?"
+
+
+class CycleError(MinimakeError):
+    """The tasks depend on each other in a circle; ``cycle`` is the path, first name repeated."""
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__("Dependency cycle: " + " -> ".join(self.cycle) + ".")
+
+
+class DuplicateOutputError(MinimakeError):
+    """Two tasks declare the same target file."""
+
+    def __init__(self, path: str, first: str, second: str) -> None:
+        self.path, self.first, self.second = path, first, second
+        super().__init__(f"Tasks '{first}' and '{second}' both write '{path}'.")
+
+
+class UnpicklableRecipeError(MinimakeError):
+    """A Python recipe cannot be sent to a worker process."""
+
+    def __init__(self, task: str, problem: str) -> None:
+        self.task = task
+        super().__init__(
+            f"Task '{task}': its recipe cannot be sent to a worker process ({problem})."
+        )
+
+
+class UsageError(MinimakeError):
+    """A command-line or API argument is wrong."""

@@ -1,0 +1,135 @@
+"""The task graph: build and validate a networkx DAG, select what the goals need (pure)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+
+import attrs
+import networkx as nx
+
+from minimake.errors import CycleError, DuplicateOutputError, NoRuleError
+from minimake.task import Task
+
+
+@attrs.frozen
+class Graph:
+    """Tasks as nodes, edges from a dep's task to the task that needs it.
+
+    ``producer`` maps every target path to the name of the task that writes it. A plain-file dep
+    (one no task writes) is not a node; it stays in its task's ``deps``.
+    """
+
+    dag: nx.DiGraph
+    tasks: dict[str, Task]
+    producer: dict[str, str]
+    order: dict[str, int]  # declaration order, the tie-break among equally urgent tasks
+
+    def task_of(self, path: str) -> str | None:
+        """The name of the task that writes ``path``, if any."""
+        return self.producer.get(path)
+
+
+def build_graph(tasks: Iterable[Task]) -> Graph:
+    """Make the DAG of ``tasks``.
+
+    Raises DuplicateOutputError when two tasks write one file and CycleError with the whole path
+    when tasks depend on each other in a circle.
+    """
+    by_name: dict[str, Task] = {}
+    producer: dict[str, str] = {}
+    for declared in tasks:
+        for path in declared.targets:
+            other = producer.get(path)
+            if other is not None:
+                raise DuplicateOutputError(path, other, declared.name)
+            producer[path] = declared.name
+        by_name[declared.name] = declared
+    dag = nx.DiGraph()
+    dag.add_nodes_from(by_name)
+    edges = []
+    for declared in by_name.values():
+        normal = set(declared.deps)
+        for dep in (*declared.deps, *declared.order_only):
+            source = producer.get(dep)
+            if source is not None:
+                edges.append((source, declared.name, {"order_only": dep not in normal}))
+    dag.add_edges_from(edges)
+    if not nx.is_directed_acyclic_graph(dag):
+        raise CycleError(_cycle(dag))
+    order = {name: index for index, name in enumerate(by_name)}
+    return Graph(dag=dag, tasks=by_name, producer=producer, order=order)
+
+
+def _cycle(dag: nx.DiGraph) -> list[str]:
+    # find_cycle walks dep -> dependent; users read "a needs b", so report it reversed.
+    edges = nx.find_cycle(dag)
+    path = [edges[0][0]] + [edge[1] for edge in edges]
+    return list(reversed(path))
+
+
+def default_goal(graph: Graph) -> str | None:
+    """The task marked ``default=True``, else the first declared (make's first target)."""
+    for name, declared in graph.tasks.items():
+        if declared.default:
+            return name
+    return next(iter(graph.tasks), None)
+
+
+def resolve_goals(
+    graph: Graph, goals: Sequence[str], exists: Callable[[str], bool]
+) -> tuple[list[str], list[str]]:
+    """Split ``goals`` into task names and existing plain files.
+
+    Raises NoRuleError with close-match suggestions for a goal that is neither.
+    """
+    names, files = [], []
+    for goal in goals:
+        name = graph.task_of(goal)
+        if name is not None:
+            names.append(name)
+        elif exists(goal):
+            files.append(goal)
+        else:
+            candidates = list(graph.producer)
+            raise NoRuleError(goal, suggestions=difflib.get_close_matches(goal, candidates, n=3))
+    return names, files
+
+
+def select(graph: Graph, names: Iterable[str]) -> set[str]:
+    """The named tasks and every task they need, directly or not."""
+    selected: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in selected:
+            selected.add(name)
+            stack.extend(graph.dag.predecessors(name))
+    return selected
+
+
+def missing_inputs(
+    graph: Graph, selected: Iterable[str], exists: Callable[[str], bool]
+) -> list[NoRuleError]:
+    """Every dep of a selected task that no task writes and that is not on disk."""
+    errors = []
+    for name in sorted(selected, key=graph.order.__getitem__):
+        declared = graph.tasks[name]
+        for dep in (*declared.deps, *declared.order_only):
+            if dep not in graph.producer and not exists(dep):
+                close = difflib.get_close_matches(dep, list(graph.producer), n=3)
+                errors.append(NoRuleError(dep, needed_by=name, suggestions=close))
+    return errors
+
+
+def priorities(graph: Graph, selected: set[str]) -> dict[str, int]:
+    """Length of the longest chain from each task to the end of the selection (ninja's rule).
+
+    Among ready tasks the one with the most work still behind it starts first, so a long chain
+    is not left until the end.
+    """
+    sub = graph.dag.subgraph(selected)
+    longest: dict[str, int] = {}
+    for name in reversed(list(nx.topological_sort(sub))):
+        longest[name] = 1 + max((longest[s] for s in sub.successors(name)), default=0)
+    return longest

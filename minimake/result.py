@@ -1,0 +1,61 @@
+"""What a build returns: per task, what happened and why."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+import attrs
+
+from minimake.recipes import Outcome
+
+
+class Status(enum.Enum):
+    """What happened to one task in a build."""
+
+    RAN = "ran"
+    UP_TO_DATE = "up to date"
+    WOULD_RUN = "would run"  # -n and -q: stale, not run
+    TOUCHED = "touched"  # -t
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not run because of a failure (blocked_by names it)
+
+
+@attrs.frozen
+class TaskResult:
+    """One task's part in a build."""
+
+    name: str
+    status: Status
+    reason: str | None = None  # why it was stale, for RAN / WOULD_RUN / TOUCHED / FAILED
+    seconds: float = 0.0
+    outcome: Outcome | None = None
+    blocked_by: str | None = None  # the failed task that kept a SKIPPED task from running
+    error: str | None = None  # a failure that is not a recipe's (a missing input under -k)
+    has_recipe: bool = True  # False for a task with nothing to run (an alias like `all`)
+
+
+@attrs.frozen
+class BuildResult:
+    """The whole build: every selected task's result, in the order they were decided."""
+
+    tasks: Mapping[str, TaskResult]
+    goals: tuple[str, ...]
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """No task failed or was skipped, and the build was not interrupted."""
+        bad = (Status.FAILED, Status.SKIPPED)
+        return not self.interrupted and all(r.status not in bad for r in self.tasks.values())
+
+    def with_status(self, *statuses: Status) -> list[TaskResult]:
+        """The results whose status is one of ``statuses``, in decision order."""
+        return [r for r in self.tasks.values() if r.status in statuses]
+
+    @property
+    def stale(self) -> bool:
+        """Whether anything ran or would run (``-q``'s question)."""
+        work = (Status.RAN, Status.WOULD_RUN, Status.TOUCHED, Status.FAILED)
+        return any(r.status in work and r.has_recipe for r in self.tasks.values())

@@ -1,0 +1,219 @@
+"""The build loop: start ready tasks as their deps finish, at most ``jobs`` at a time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+import attrs
+
+from minimake.disk import Disk
+from minimake.errors import NoRuleError
+from minimake.graph import Graph, priorities
+from minimake.plan import Plan
+from minimake.recipes import Outcome
+from minimake.result import Status, TaskResult
+from minimake.runners import Runner
+from minimake.task import Task
+from minimake.ui import Reporter
+from minimake.uptodate import Stamp, why_stale
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the build; carries the results so far and the signal."""
+
+    def __init__(self, results: dict[str, TaskResult], signum: int) -> None:
+        super().__init__(signum)
+        self.results, self.signum = results, signum
+
+
+@attrs.frozen
+class Settings:
+    """The knobs of one build loop."""
+
+    jobs: int = 1
+    always_make: bool = False
+    keep_going: bool = False
+    ignore_errors: bool = False
+
+
+@attrs.define
+class _Running:
+    task: Task
+    reason: str
+    before: dict[str, float | None]  # the targets' mtimes before the recipe, to see what it changed
+    started: float
+
+
+class Scheduler:
+    """One build over the selected part of a graph (per-run state lives here, not in the model)."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        selected: set[str],
+        disk: Disk,
+        runner: Runner,
+        reporter: Reporter,
+        settings: Settings,
+        missing: Mapping[str, NoRuleError] | None = None,
+    ) -> None:
+        self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
+        self.settings = settings
+        self.plan = Plan(graph, selected, priorities(graph, selected))
+        self.results: dict[str, TaskResult] = {}
+        self.stamps: dict[str, Stamp] = {}  # what dependents see of each finished task's targets
+        self.missing = dict(missing or {})
+        self.running: dict[Future[Outcome], _Running] = {}
+        self.first_failure: str | None = None
+
+    def run(self) -> dict[str, TaskResult]:
+        """Build, returning every selected task's result; raises BuildInterrupted on a signal."""
+        try:
+            self._loop()
+        except KeyboardInterrupt as interrupt:
+            self._interrupt(getattr(interrupt, "signum", signal.SIGINT))
+            raise BuildInterrupted(
+                self.results, getattr(interrupt, "signum", signal.SIGINT)
+            ) from None
+        finally:
+            self.runner.close(cancel=bool(self.running))
+        return self.results
+
+    def _loop(self) -> None:
+        stopping = False
+        while True:
+            while self.plan.has_ready() and len(self.running) < self.settings.jobs and not stopping:
+                self._decide(self.plan.pop())
+            if not self.running:
+                if stopping or not self.plan.has_ready():
+                    break
+                continue
+            finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                if not self._finish(self.running.pop(future), future.result()):
+                    stopping = stopping or not self.settings.keep_going
+                    if stopping and self.running:
+                        self.reporter.waiting()
+        self._never_started()
+
+    def _decide(self, name: str) -> None:
+        """Skip, call up to date, or start a ready task."""
+        task = self.graph.tasks[name]
+        blocker = self._blocker(task)
+        if blocker is not None:
+            self._record(TaskResult(name, Status.SKIPPED, blocked_by=blocker))
+            return
+        if name in self.missing:
+            error = self.missing[name]
+            self.reporter.missing(error)
+            self._record(TaskResult(name, Status.FAILED, error=str(error)))
+            self.first_failure = self.first_failure or name
+            return
+        targets = {path: self.disk.mtime(path) for path in task.targets}
+        reason = why_stale(
+            task, targets, self._dep_stamps(task), always_make=self.settings.always_make
+        )
+        if reason is None:
+            for path in task.targets:
+                self.stamps[path] = Stamp(targets[path])
+            self._record(TaskResult(name, Status.UP_TO_DATE))
+            return
+        if task.recipe is None:
+            # Nothing to run, yet make counts it as remade: its dependents see it as new.
+            self._remade(task, pretended=True)
+            self._record(TaskResult(name, self.runner.status, reason=reason, has_recipe=False))
+            return
+        self.reporter.started(task, reason, self.runner.echo(task))
+        before = {path: self.disk.actual(path) for path in task.outputs}
+        future = self.runner.start(task)
+        self.running[future] = _Running(task, reason, before, time.perf_counter())
+
+    def _blocker(self, task: Task) -> str | None:
+        for dep in (*task.deps, *task.order_only):
+            producer = self.graph.task_of(dep)
+            if producer is None:
+                continue
+            result = self.results[producer]
+            if result.status is Status.FAILED:
+                return producer
+            if result.status is Status.SKIPPED:
+                return result.blocked_by
+        return None
+
+    def _dep_stamps(self, task: Task) -> list[tuple[str, Stamp]]:
+        stamps = []
+        for dep in task.deps:
+            stamp = self.stamps.get(dep)
+            if stamp is None:  # a plain file that no task writes
+                stamp = Stamp(self.disk.mtime(dep))
+            stamps.append((dep, stamp))
+        return stamps
+
+    def _remade(self, task: Task, *, pretended: bool) -> None:
+        """Set what dependents see of a task that ran (or would have)."""
+        for path in task.targets:
+            if task.phony:
+                self.stamps[path] = Stamp.newest("is phony")
+                continue
+            if pretended or self.runner.pretends:
+                self.stamps[path] = Stamp.newest(
+                    "will be remade" if self.runner.pretends else "was remade"
+                )
+                continue
+            # make's implicit restat: a recipe that left its target alone does not force others.
+            self.disk.forget(path)
+            mtime = self.disk.mtime(path)
+            self.stamps[path] = Stamp(mtime) if mtime is not None else Stamp.newest("was remade")
+
+    def _finish(self, running: _Running, outcome: Outcome) -> bool:
+        """Record a finished recipe; False when it failed (and the failure counts)."""
+        task = running.task
+        seconds = time.perf_counter() - running.started
+        ok = outcome.ok or self.settings.ignore_errors
+        status = self.runner.status if ok else Status.FAILED
+        result = TaskResult(task.name, status, running.reason, seconds, outcome)
+        self.reporter.finished(task, result, ignored=not outcome.ok and ok)
+        if not ok:
+            self._delete_changed(running)
+        if ok:
+            self._remade(task, pretended=False)
+        else:
+            self.first_failure = self.first_failure or task.name
+        self._record(result)
+        return ok
+
+    def _delete_changed(self, running: _Running) -> None:
+        # make's .DELETE_ON_ERROR: remove a target only if the recipe changed it.
+        for path, before in running.before.items():
+            now = self.disk.actual(path)
+            if now is not None and now != before:
+                self.reporter.deleting(path)
+                self.disk.remove(path)
+            self.disk.forget(path)
+
+    def _record(self, result: TaskResult) -> None:
+        self.results[result.name] = result
+        self.plan.done(result.name)
+
+    def _never_started(self) -> None:
+        """Tasks left when the build stopped early are skipped because of the first failure."""
+        for name in self.plan.remaining():
+            self.results[name] = TaskResult(name, Status.SKIPPED, blocked_by=self.first_failure)
+
+    def _interrupt(self, signum: int) -> None:
+        """Stop every running recipe's process group and delete what they half wrote."""
+        self.runner.stop(signum)
+        if self.running:
+            _, still = wait(self.running, timeout=2.0)
+            if still:
+                self.runner.stop(signal.SIGKILL)
+                wait(still, timeout=2.0)
+        for running in self.running.values():
+            self._delete_changed(running)
+            self.reporter.interrupted(running.task)
+            self.results[running.task.name] = TaskResult(
+                running.task.name, Status.FAILED, running.reason, error="interrupted"
+            )

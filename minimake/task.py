@@ -1,0 +1,291 @@
+"""Task declarations: the frozen Task value, and task() / phony() / var() for tasks.py."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import attrs
+
+from minimake.errors import TaskDefinitionError
+
+# A recipe is a shell command, a list of them (one /bin/sh -c each), a Python callable, or none.
+Recipe: TypeAlias = str | tuple[str, ...] | Callable[..., Any] | None
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _names(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Accept one name or any iterable of names, so `deps="a.txt"` reads naturally."""
+    if isinstance(value, (str, os.PathLike)):
+        return (os.fspath(value),)
+    return tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
+
+
+def _recipe(value: Any) -> Recipe:
+    if isinstance(value, list):
+        return tuple(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _fail(task: Task, field: str, problem: str) -> None:
+    raise TaskDefinitionError(task.name, field, problem, task.location)
+
+
+def _check_names(task: Task, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+    for item in value:
+        if not isinstance(item, str) or not item:
+            _fail(task, attribute.name, f"must hold non-empty strings (got {item!r})")
+
+
+def _check_targets(task: Task, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+    if not value:
+        _fail(task, "targets", "must name at least one target")
+    _check_names(task, attribute, value)
+    if task.phony and len(value) > 1:
+        _fail(task, "targets", "of a phony task must be a single name")
+
+
+def _check_recipe(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None or isinstance(value, str) or callable(value):
+        return
+    if isinstance(value, tuple) and all(isinstance(line, str) for line in value):
+        return
+    _fail(task, "recipe", f"must be a command, a list of commands or a callable (got {value!r})")
+
+
+def _check_arguments(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value and not callable(task.recipe):
+        _fail(task, attribute.name, "is only for a Python callable recipe")
+    if attribute.name == "kwargs":
+        for key, _ in value:
+            if not isinstance(key, str):
+                _fail(task, "kwargs", f"keys must be strings (got {key!r})")
+
+
+def _kwargs(
+    value: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
+) -> tuple[tuple[str, Any], ...]:
+    # Kept as sorted pairs so the Task stays a hashable, comparable value.
+    if value is None:
+        return ()
+    pairs = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted(pairs, key=lambda kv: str(kv[0])))
+
+
+@attrs.frozen
+class Task:
+    """One declaration: what it writes, what it needs, and how to make it.
+
+    The first target names the task. ``deps`` and ``order_only`` name tasks (by any of their
+    targets) or plain files; order-only deps are built first but their mtimes are never compared.
+    """
+
+    targets: tuple[str, ...] = attrs.field(converter=_names, validator=_check_targets)
+    deps: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_check_names)
+    order_only: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_check_names)
+    recipe: Recipe = attrs.field(default=None, converter=_recipe, validator=_check_recipe)
+    args: tuple[Any, ...] = attrs.field(default=(), converter=tuple, validator=_check_arguments)
+    kwargs: tuple[tuple[str, Any], ...] = attrs.field(
+        default=(), converter=_kwargs, validator=_check_arguments
+    )
+    phony: bool = False
+    doc: str = ""
+    default: bool = False
+    # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
+    location: str | None = attrs.field(default=None, eq=False)
+    # The tasks file the task came from; workers re-import it to reach a Python recipe.
+    source: str | None = attrs.field(default=None, eq=False)
+
+    @property
+    def name(self) -> str:
+        """The task's name: its first target."""
+        return self.targets[0] if self.targets else "?"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The files the task writes: its targets, or none for a phony task."""
+        return () if self.phony else self.targets
+
+    @property
+    def keyword_arguments(self) -> dict[str, Any]:
+        """The callable recipe's keyword arguments as a dict."""
+        return dict(self.kwargs)
+
+    @classmethod
+    def create(
+        cls,
+        targets: str | Iterable[str],
+        deps: str | Iterable[str] = (),
+        recipe: Any = None,
+        *,
+        order_only: str | Iterable[str] = (),
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        phony: bool = False,
+        doc: str = "",
+        default: bool = False,
+    ) -> Task:
+        """Build a Task in code, recording the caller's file and line for messages."""
+        if not doc and callable(recipe):
+            doc = inspect.getdoc(recipe) or ""
+        return cls(
+            targets=targets,
+            deps=deps,
+            order_only=order_only,
+            recipe=recipe,
+            args=args,
+            kwargs=kwargs,
+            phony=phony,
+            doc=doc,
+            default=default,
+            location=_caller_location(),
+            source=_collector.source if _collector else None,
+        )
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator form: ``@task("out.json", deps=[...])`` makes the function the recipe."""
+        if self.recipe is not None:
+            _fail(self, "recipe", "is already set; the decorator form takes a task without one")
+        doc = self.doc or inspect.getdoc(function) or ""
+        declared = attrs.evolve(self, recipe=function, doc=doc)
+        if _collector is not None:
+            _collector.replace(self, declared)
+        return function
+
+
+def _caller_location() -> str | None:
+    """The first frame outside minimake, as "file:line" relative to the tasks folder."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    filename = frame.f_code.co_filename
+    if _collector is not None and _collector.source:
+        folder = os.path.dirname(_collector.source)
+        if os.path.dirname(filename) == folder:
+            filename = os.path.basename(filename)
+    return f"{filename}:{frame.f_lineno}"
+
+
+@attrs.define
+class _Collector:
+    """The tasks declared while one tasks file is being imported."""
+
+    source: str | None
+    variables: Mapping[str, str]
+    tasks: list[Task] = attrs.Factory(list)
+
+    def replace(self, old: Task, new: Task) -> None:
+        for index in range(len(self.tasks) - 1, -1, -1):
+            if self.tasks[index] is old:
+                self.tasks[index] = new
+                return
+        self.tasks.append(new)
+
+
+_collector: _Collector | None = None
+
+
+@contextmanager
+def collecting(source: str | None, variables: Mapping[str, str]) -> Iterator[list[Task]]:
+    """Collect the tasks declared inside the block into a fresh list (safe to nest and repeat)."""
+    global _collector
+    previous, _collector = _collector, _Collector(source, dict(variables))
+    try:
+        yield _collector.tasks
+    finally:
+        _collector = previous
+
+
+def task(
+    targets: str | Iterable[str],
+    deps: str | Iterable[str] = (),
+    recipe: Any = None,
+    *,
+    order_only: str | Iterable[str] = (),
+    args: Iterable[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    doc: str = "",
+    default: bool = False,
+) -> Task:
+    """Declare a task that writes ``targets`` (the first one names it).
+
+    ``recipe`` is a shell command, a list of commands, or a callable called with ``args`` and
+    ``kwargs``. Used bare as a decorator, the decorated function becomes the recipe.
+    """
+    declared = Task.create(
+        targets,
+        deps,
+        recipe,
+        order_only=order_only,
+        args=args,
+        kwargs=kwargs,
+        doc=doc,
+        default=default,
+    )
+    if _collector is not None:
+        _collector.tasks.append(declared)
+    return declared
+
+
+def phony(
+    name: str,
+    deps: str | Iterable[str] = (),
+    recipe: Any = None,
+    *,
+    order_only: str | Iterable[str] = (),
+    args: Iterable[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    doc: str = "",
+    default: bool = False,
+) -> Task:
+    """Declare a phony task: it names no file, always runs, and forces its dependents."""
+    declared = Task.create(
+        name,
+        deps,
+        recipe,
+        order_only=order_only,
+        args=args,
+        kwargs=kwargs,
+        phony=True,
+        doc=doc,
+        default=default,
+    )
+    if _collector is not None:
+        _collector.tasks.append(declared)
+    return declared
+
+
+def var(name: str, default: str = "") -> str:
+    """A variable from the command line (``NAME=value``), else the environment, else ``default``."""
+    if _collector is not None and name in _collector.variables:
+        return _collector.variables[name]
+    return os.environ.get(name, default)
+
+
+def describe_recipe(declared: Task) -> list[str]:
+    """The recipe as make would echo it: shell lines as written, a callable as its call."""
+    recipe = declared.recipe
+    if recipe is None:
+        return []
+    if isinstance(recipe, str):
+        return [recipe]
+    if isinstance(recipe, tuple):
+        return list(recipe)
+    arguments = [repr(a) for a in declared.args]
+    arguments += [f"{k}={v!r}" for k, v in declared.kwargs]
+    return [f"{_callable_name(recipe)}({', '.join(arguments)})"]
+
+
+def _callable_name(function: Callable[..., Any]) -> str:
+    inner = getattr(function, "func", None)  # functools.partial shows what it wraps
+    if inner is not None and callable(inner):
+        return f"partial({_callable_name(inner)})"
+    return getattr(function, "__qualname__", None) or repr(function)

@@ -1,0 +1,58 @@
+"""The stale decision, make's mtime rule as a pure function that returns a human reason."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from minimake.task import Task
+
+
+@attrs.frozen
+class Stamp:
+    """What a dependent sees of one file: its mtime in ns, or ±inf with why.
+
+    ``math.inf`` means "treat as brand new" (a phony dep, a dep that was or will be remade and is
+    missing or assumed new, ``-W``); ``-math.inf`` means "very old" (``-o``).
+    """
+
+    mtime: float | None
+    note: str | None = None  # "is phony", "will be remade", "is assumed new (-W)", ...
+
+    @classmethod
+    def newest(cls, note: str) -> Stamp:
+        return cls(math.inf, note)
+
+
+def why_stale(
+    task: Task,
+    targets: Mapping[str, float | None],
+    deps: Iterable[tuple[str, Stamp]],
+    *,
+    always_make: bool = False,
+) -> str | None:
+    """Why ``task`` must run, or None when it is up to date.
+
+    Args:
+        targets: the current mtime of each of the task's targets (None when missing).
+        deps: each normal dep (never order-only ones) with the Stamp its dependents see.
+    """
+    if always_make:
+        return "forced by -B"
+    if task.phony:
+        return "phony"
+    for path in task.targets:
+        if targets.get(path) is None:
+            return f"'{path}' does not exist"
+    # A multi-target task is judged by its oldest target, as make's grouped targets are.
+    oldest_path = min(task.targets, key=lambda p: targets[p])  # type: ignore[arg-type, return-value]
+    oldest = targets[oldest_path]
+    assert oldest is not None
+    for path, stamp in deps:
+        if stamp.mtime is not None and stamp.mtime > oldest:
+            if stamp.note:
+                return f"'{path}' {stamp.note}"
+            return f"'{path}' is newer than '{oldest_path}'"
+    return None
