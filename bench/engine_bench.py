@@ -7,7 +7,7 @@ Scenarios (sizes shrink with --quick):
   (c) `-n` on the same DAG with every task stale (doit has no dry run: n/a).
 
 Every tool gets its own copy of the tree; whole processes are timed (wall clock, perf_counter)
-and their peak RSS read from wait4(). Medians of --reps repetitions. See bench/README.md.
+and their peak RSS read with /usr/bin/time (or wait4()). Medians of --reps repetitions. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import dag_gen  # noqa: E402
 
 TOOLS = ("minimake", "make", "ninja", "doit")
+TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 ENV = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
 ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -45,16 +46,28 @@ class Sample:
 
 
 def timed(cmd: list[str], cwd: Path) -> Sample:
-    """Run `cmd` in `cwd`, stdout+stderr to a file; wall time and the child's peak RSS (wait4)."""
+    """Run `cmd` in `cwd`, stdout+stderr to a file; wall time and peak RSS.
+
+    The peak RSS comes from /usr/bin/time (GNU time's %M): a child forked from this Python
+    process would report the parent's pages in its high-water mark even after exec. Without
+    /usr/bin/time, wait4()'s ru_maxrss is used, which overstates small tools by that amount.
+    """
     log = cwd / ".bench-output"
+    rss_file = cwd / ".bench-rss"
+    wrapper = [TIME, "-f", "%M", "-o", str(rss_file)] if TIME else []
     with log.open("wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=ENV)
+        proc = subprocess.Popen(
+            [*wrapper, *cmd], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=ENV
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-    # Linux reports ru_maxrss in KiB: the largest of the process and its reaped descendants.
-    return Sample(seconds, usage.ru_maxrss, proc.returncode, log.read_text(errors="replace"))
+    rss_kib = usage.ru_maxrss  # KiB on Linux
+    if TIME:
+        rss_kib = int(rss_file.read_text().split()[-1])
+        rss_file.unlink()
+    return Sample(seconds, rss_kib, proc.returncode, log.read_text(errors="replace"))
 
 
 def minimake_cmd(*args: str) -> list[str]:

@@ -62,9 +62,16 @@ class CycleError(MinimakeError):
 class DuplicateOutputError(MinimakeError):
     """Two tasks declare the same target file."""
 
-    def __init__(self, path: str, first: str, second: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        first: str,
+        second: str,
+        locations: tuple[str | None, str | None] = (None, None),
+    ) -> None:
         self.path, self.first, self.second = path, first, second
-        super().__init__(f"Tasks '{first}' and '{second}' both write '{path}'.")
+        one, two = (f" ({where})" if where else "" for where in locations)
+        super().__init__(f"Tasks '{first}'{one} and '{second}'{two} both write '{path}'.")
 
 
 class UnpicklableRecipeError(MinimakeError):

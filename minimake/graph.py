@@ -42,7 +42,9 @@ def build_graph(tasks: Iterable[Task]) -> Graph:
         for path in declared.targets:
             other = producer.get(path)
             if other is not None:
-                raise DuplicateOutputError(path, other, declared.name)
+                first = by_name[other].location if other in by_name else None
+                locations = (first, declared.location)
+                raise DuplicateOutputError(path, other, declared.name, locations)
             producer[path] = declared.name
         by_name[declared.name] = declared
     dag = nx.DiGraph()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import signal
@@ -22,7 +21,10 @@ def _start(pids: Any) -> None:
     pids.put((os.getpid(), None))
     # Workers lead their own session, so a terminal's Ctrl-C reaches only minimake, which then
     # stops each worker's group itself; the default handler keeps a stray SIGINT from hanging one.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # A forked worker inherits the CLI's SIGTERM handler too; the pool's own shutdown sends
+    # SIGTERM, which must simply end the worker.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def run_announced(spec: recipes.RecipeSpec) -> recipes.Outcome:
@@ -58,9 +60,7 @@ class ProcessPool(ProcessPoolExecutor):
 
     def kill(self, signum: int) -> None:
         """Send ``signum`` to every worker's process group."""
-        for pid in self.worker_pids():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signum)
+        recipes.kill_groups(set(self.worker_pids()), signum)
 
     def exit_codes(self) -> dict[int, int | None]:
         """Best-effort exit codes of the worker processes, to say how a dead worker died."""

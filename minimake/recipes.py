@@ -188,10 +188,14 @@ def _captured() -> Iterator[Callable[[], str]]:
             os.close(saved[1])
 
 
-def stop_groups(signum: int) -> None:
-    """Signal every process group of a shell recipe started in this process (thread executors)."""
+def running_groups() -> set[int]:
+    """Process groups of the shell recipes running in this process (thread executors)."""
     with _GROUPS_LOCK:
-        groups = list(_GROUPS)
+        return set(_GROUPS)
+
+
+def kill_groups(groups: set[int], signum: int) -> None:
+    """Send ``signum`` to each process group that still exists."""
     for group in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signum)

@@ -115,6 +115,7 @@ class ExecutorRunner:
     ) -> None:
         self._owned = owned
         self._stopped = False
+        self._signalled: set[int] = set()
         self._executor = executor
         self._spec_of = spec_of
         self._rebuild = rebuild
@@ -203,11 +204,13 @@ class ExecutorRunner:
         flight.future.set_result(outcome)
 
     def stop(self, signum: int) -> None:
-        """Signal every running recipe's process group."""
+        """Signal every running recipe's process group, and every group signalled before:
+        a recipe's background job ignores SIGINT, so the final SIGKILL must still reach it."""
         self._stopped = True
         if isinstance(self._executor, ProcessPool):
             self._executor.kill(signum)
-        recipes.stop_groups(signum)
+        self._signalled |= recipes.running_groups()
+        recipes.kill_groups(self._signalled, signum)
 
     def close(self, cancel: bool = False) -> None:
         if self._owned:
@@ -219,7 +222,7 @@ Flight_t = _Flight
 
 def _death(code: int | None) -> str:
     if code is not None and code < 0:
-        return f"killed by signal {-code}: {recipes.signal_name(-code)}"
+        return f"killed by signal {-code}, {recipes.signal_name(-code)}"
     return f"exit code {code}"
 
 

@@ -207,10 +207,11 @@ class Scheduler:
         """Stop every running recipe's process group and delete what they half wrote."""
         self.runner.stop(signum)
         if self.running:
-            _, still = wait(self.running, timeout=2.0)
-            if still:
-                self.runner.stop(signal.SIGKILL)
-                wait(still, timeout=2.0)
+            wait(self.running, timeout=2.0)
+        # Whatever ignored the first signal (a recipe's background job ignores SIGINT) goes now.
+        self.runner.stop(signal.SIGKILL)
+        if self.running:
+            wait(self.running, timeout=2.0)
         for running in self.running.values():
             self._delete_changed(running)
             self.reporter.interrupted(running.task)

@@ -24,6 +24,8 @@ def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     """Accept one name or any iterable of names, so `deps="a.txt"` reads naturally."""
     if isinstance(value, (str, os.PathLike)):
         return (os.fspath(value),)
+    if not isinstance(value, Iterable):
+        return (value,)  # type: ignore[unreachable]  # the validator names the bad value
     return tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
 
 

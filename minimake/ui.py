@@ -43,7 +43,8 @@ def failure_text(result: TaskResult) -> str:
     if outcome is None:
         return result.error or "Error"
     if outcome.crashed:
-        return (outcome.error or "worker process died").capitalize()
+        text = outcome.error or "worker process died"
+        return text[:1].upper() + text[1:]
     if outcome.signal is not None:
         return signal_name(outcome.signal)
     if outcome.returncode is not None:

@@ -20,6 +20,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ def run_minimake(tree: Path, args: list[str]) -> Run:
 
     out, err = io.StringIO(), io.StringIO()
     old = os.getcwd()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     os.chdir(tree)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -118,6 +120,8 @@ def run_minimake(tree: Path, args: list[str]) -> Run:
                 rc = stop.code
     finally:
         os.chdir(old)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     rc = 0 if rc is None else rc
     return Run(int(rc), out.getvalue(), err.getvalue(), _read_log(tree))
 
