@@ -34,6 +34,10 @@ class Disk:
         self._cache[name] = value
         return value
 
+    def assumed_old(self, name: str) -> bool:
+        """Whether ``-o`` named ``name``: very old, and its task is not remade."""
+        return self._overrides.get(os.path.normpath(name)) == -math.inf
+
     def _stat(self, name: str) -> float | None:
         try:
             return os.stat(self.path(name)).st_mtime_ns

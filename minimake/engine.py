@@ -77,9 +77,16 @@ def build(
     runner = _runner(graph, selected, disk, jobs, dry_run or question, touch, executor, variables)
     settings = Settings(jobs, always_make, keep_going, ignore_errors)
     scheduler = Scheduler(graph, selected, disk, runner, reporter, settings, missing)
-    results = scheduler.run()
+    reporter.begin(len(selected), jobs)
+    try:
+        results = scheduler.run()
+    except BuildInterrupted as stop:
+        seconds = time.perf_counter() - started
+        reporter.summary(BuildResult(stop.results, tuple(goals), seconds, interrupted=True))
+        raise
     result = BuildResult(results, tuple(goals), time.perf_counter() - started)
     _report_goals(graph, goals, result, reporter, keep_going and not (dry_run or question))
+    reporter.summary(result)
     return result
 
 

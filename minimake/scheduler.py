@@ -113,6 +113,12 @@ class Scheduler:
             self.first_failure = self.first_failure or name
             return
         targets = {path: self.disk.mtime(path) for path in task.targets}
+        if task.outputs and all(self.disk.assumed_old(path) for path in task.outputs):
+            # make's -o: "do not remake the file even if it is older than its prerequisites".
+            for path in task.targets:
+                self.stamps[path] = Stamp(targets[path])
+            self._record(TaskResult(name, Status.UP_TO_DATE))
+            return
         reason = why_stale(
             task, targets, self._dep_stamps(task), always_make=self.settings.always_make
         )
@@ -197,6 +203,7 @@ class Scheduler:
     def _record(self, result: TaskResult) -> None:
         self.results[result.name] = result
         self.plan.done(result.name)
+        self.reporter.recorded(result)
 
     def _never_started(self) -> None:
         """Tasks left when the build stopped early are skipped because of the first failure."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,8 +18,14 @@ PROGRAM = "minimake"
 
 
 class Reporter(Protocol):
-    """What the engine tells its user; the engine prints nothing else."""
+    """What the engine tells its user; the engine prints nothing else.
 
+    A build calls ``begin`` once, then per task ``started`` and ``finished`` when its recipe
+    runs and ``recorded`` with every task's result, then ``summary`` once at the end (also
+    after an interrupt).
+    """
+
+    def begin(self, total: int, jobs: int) -> None: ...
     def started(self, task: Task, reason: str, lines: list[str]) -> None: ...
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None: ...
     def missing(self, error: NoRuleError) -> None: ...
@@ -28,6 +36,8 @@ class Reporter(Protocol):
     def not_remade(self, goal: str) -> None: ...
     def fatal(self, error: MinimakeError) -> None: ...
     def note(self, text: str) -> None: ...
+    def recorded(self, result: TaskResult) -> None: ...
+    def summary(self, result: BuildResult) -> None: ...
 
 
 def where(task: Task) -> str:
@@ -50,6 +60,30 @@ def failure_text(result: TaskResult) -> str:
     if outcome.returncode is not None:
         return f"Error {outcome.returncode}"
     return outcome.error or "Error"
+
+
+_FRAME = re.compile(r'^  File "(?P<file>.+)", line (?P<line>\d+), in (?P<function>.+)$')
+
+
+def raised_at(task: Task, traceback: str) -> str | None:
+    """Where in the tasks file a Python recipe raised: "tasks.py:22, in fit: raise ...".
+
+    The innermost frame of the tasks file that declared ``task``; None when no frame is there.
+    """
+    shown = task.location.rpartition(":")[0] if task.location else None
+    source = task.source or shown
+    if source is None:
+        return None
+    found = None
+    lines = traceback.splitlines()
+    for index, line in enumerate(lines):
+        match = _FRAME.match(line)
+        if match and os.path.abspath(match["file"]) == os.path.abspath(source):
+            code = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            found = f"{shown or source}:{match['line']}, in {match['function']}"
+            if code and not code.startswith(("File ", "^", "~")):
+                found += f": {code}"
+    return found
 
 
 class ConsoleReporter:
@@ -86,18 +120,31 @@ class ConsoleReporter:
                 self._say(line)
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
+        output, complaints = self.finished_text(task, result, ignored)
+        if output:
+            self.out.out(output, end="")
+        for line in complaints:
+            self._complain(line)
+
+    def finished_text(self, task: Task, result: TaskResult, ignored: bool) -> tuple[str, list[str]]:
+        """What ``finished`` prints: the captured output (ending in a newline) and the errors."""
         outcome = result.outcome
+        output = ""
         if outcome is not None and outcome.output and not self.quiet:
-            self.out.out(outcome.output, end="" if outcome.output.endswith("\n") else "\n")
+            output = outcome.output if outcome.output.endswith("\n") else outcome.output + "\n"
         if outcome is None or outcome.ok:
-            return
+            return output, []
         text = failure_text(result)
         if ignored:
-            self._complain(f"{PROGRAM}: {where(task)} {text} (ignored)")
-            return
-        self._complain(f"{PROGRAM}: *** {where(task)} {text}")
+            return output, [f"{PROGRAM}: {where(task)} {text} (ignored)"]
+        complaints = [f"{PROGRAM}: *** {where(task)} {text}"]
         if outcome.traceback and self.verbose:
-            self._complain(outcome.traceback.rstrip())
+            complaints.append(outcome.traceback.rstrip())
+        elif outcome.traceback:
+            place = raised_at(task, outcome.traceback)
+            if place:
+                complaints.append(f"{PROGRAM}: raised at {place}")
+        return output, complaints
 
     def missing(self, error: NoRuleError) -> None:
         self._complain(f"{PROGRAM}: *** {error}")
@@ -133,6 +180,11 @@ class ConsoleReporter:
         if not self.silent:
             self._say(f"{PROGRAM}: {text}")
 
+    # make prints nothing of these; the progress reporter (minimake.progress) does.
+    def begin(self, total: int, jobs: int) -> None: ...
+    def recorded(self, result: TaskResult) -> None: ...
+    def summary(self, result: BuildResult) -> None: ...
+
 
 class NullReporter:
     """Prints nothing: for API users who only want the result value."""
@@ -147,3 +199,6 @@ class NullReporter:
     def not_remade(self, goal: str) -> None: ...
     def fatal(self, error: MinimakeError) -> None: ...
     def note(self, text: str) -> None: ...
+    def begin(self, total: int, jobs: int) -> None: ...
+    def recorded(self, result: TaskResult) -> None: ...
+    def summary(self, result: BuildResult) -> None: ...

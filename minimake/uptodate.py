@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -54,5 +55,25 @@ def why_stale(
         if stamp.mtime is not None and stamp.mtime > oldest:
             if stamp.note:
                 return f"'{path}' {stamp.note}"
-            return f"'{path}' is newer than '{oldest_path}'"
+            newer, older = format_mtimes(stamp.mtime, oldest)
+            return f"'{path}' is newer than '{oldest_path}' ({newer} > {older})"
     return None
+
+
+def format_mtime(mtime: float, digits: int = 3) -> str:
+    """An mtime in ns as local time with ``digits`` decimals ("2024-05-01 12:00:01.250")."""
+    if mtime == math.inf:
+        return "assumed new"
+    if mtime == -math.inf:
+        return "assumed very old"
+    seconds, nanoseconds = divmod(int(mtime), 1_000_000_000)
+    text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+    return f"{text}.{nanoseconds:09d}"[: len(text) + 1 + digits] if digits else text
+
+
+def format_mtimes(newer: float, older: float) -> tuple[str, str]:
+    """Two mtimes at the least precision (ms, else ns) that still tells them apart."""
+    pair = format_mtime(newer), format_mtime(older)
+    if pair[0] == pair[1]:
+        pair = format_mtime(newer, 9), format_mtime(older, 9)
+    return pair

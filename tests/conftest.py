@@ -1,0 +1,109 @@
+"""Shared fixtures: a project folder, explicit mtimes, the real CLI, recording fakes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# Far in the past and well apart, so files a recipe writes "now" are always newer.
+BASE = 1_000_000_000
+
+
+def touch(path: str | os.PathLike[str], seconds: int, content: str | None = None) -> None:
+    """Create ``path`` (with ``content``) and set its mtime to BASE + ``seconds``; never sleeps."""
+    path = Path(path)
+    if content is not None or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if content is not None else path.name)
+    stamp = (BASE + seconds) * 1_000_000_000
+    os.utime(path, ns=(stamp, stamp))
+
+
+def write_tasks(folder: Path, source: str, name: str = "tasks.py") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m minimake ARGS`` in ``cwd`` from this source tree."""
+    environment = {**os.environ, **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), environment.get("PYTHONPATH")])
+    )
+    environment.pop("NO_COLOR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "minimake", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a tasks.py into a fresh folder and return the folder."""
+
+    def make(source: str) -> Path:
+        write_tasks(tmp_path, source)
+        return tmp_path
+
+    return make
+
+
+class RecordingReporter:
+    """Records the engine's events as tuples (doit's FakeReporter)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def started(self, task, reason, lines):  # type: ignore[no-untyped-def]
+        self.events.append(("started", task.name, reason))
+
+    def finished(self, task, result, ignored):  # type: ignore[no-untyped-def]
+        self.events.append(("finished", task.name, result.status.value))
+
+    def missing(self, error):  # type: ignore[no-untyped-def]
+        self.events.append(("missing", str(error)))
+
+    def deleting(self, path):  # type: ignore[no-untyped-def]
+        self.events.append(("deleting", path))
+
+    def waiting(self):  # type: ignore[no-untyped-def]
+        self.events.append(("waiting",))
+
+    def interrupted(self, task):  # type: ignore[no-untyped-def]
+        self.events.append(("interrupted", task.name))
+
+    def goal_done(self, goal, result, phony_or_no_recipe):  # type: ignore[no-untyped-def]
+        self.events.append(("goal_done", goal, str(phony_or_no_recipe)))
+
+    def not_remade(self, goal):  # type: ignore[no-untyped-def]
+        self.events.append(("not_remade", goal))
+
+    def fatal(self, error):  # type: ignore[no-untyped-def]
+        self.events.append(("fatal", str(error)))
+
+    def note(self, text):  # type: ignore[no-untyped-def]
+        self.events.append(("note", text))
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        # Hooks added later to the Reporter protocol are recorded too.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: self.events.append((name,))
+
+    def started_names(self) -> list[str]:
+        return [event[1] for event in self.events if event[0] == "started"]

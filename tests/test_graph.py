@@ -1,0 +1,114 @@
+"""The graph, table-driven: edges, selection, cycles, duplicates, missing inputs, priorities."""
+
+from __future__ import annotations
+
+import pytest
+
+from minimake import Task
+from minimake.errors import CycleError, DuplicateOutputError, NoRuleError
+from minimake.graph import (
+    build_graph,
+    default_goal,
+    missing_inputs,
+    priorities,
+    resolve_goals,
+    select,
+)
+
+
+def tasks(spec: dict[str, list[str]]) -> list[Task]:
+    """{"a": ["b"]}: task a needs b; a name with no entry of its own is a plain file."""
+    return [Task.create(name, deps=deps, recipe=f"touch {name}") for name, deps in spec.items()]
+
+
+@pytest.mark.parametrize(
+    ("spec", "goal", "selected"),
+    [
+        ({"a": ["b"], "b": ["c"], "c": []}, "a", {"a", "b", "c"}),
+        ({"a": ["b"], "b": ["c"], "c": []}, "b", {"b", "c"}),
+        ({"a": ["b", "c"], "b": ["d"], "c": ["d"], "d": []}, "c", {"c", "d"}),
+        ({"a": ["src.c"], "x": []}, "a", {"a"}),  # a plain file is not a node
+    ],
+)
+def test_select_keeps_goal_and_what_it_needs(spec: dict, goal: str, selected: set) -> None:
+    assert select(build_graph(tasks(spec)), [goal]) == selected
+
+
+@pytest.mark.parametrize(
+    ("spec", "cycle"),
+    [
+        ({"a": ["a"]}, ("a", "a")),
+        ({"a": ["b"], "b": ["a"]}, None),
+        ({"a": ["b"], "b": ["c"], "c": ["a"]}, None),
+    ],
+)
+def test_cycle_is_fatal_with_its_whole_path(spec: dict, cycle: tuple | None) -> None:
+    with pytest.raises(CycleError) as caught:
+        build_graph(tasks(spec))
+    path = caught.value.cycle
+    assert path[0] == path[-1]
+    assert set(path) == set(spec)
+    if cycle:
+        assert path == cycle
+    # Reads "a needs b": each step is a dep of the one before.
+    for needer, needed in zip(path, path[1:], strict=False):
+        assert needed in spec[needer]
+    assert str(caught.value).startswith("Dependency cycle: ")
+
+
+def test_two_tasks_writing_one_file_is_fatal() -> None:
+    first = Task.create(["x.c", "x.h"], recipe="gen")
+    second = Task.create("x.h", recipe="other")
+    with pytest.raises(DuplicateOutputError) as caught:
+        build_graph([first, second])
+    assert (caught.value.first, caught.value.second, caught.value.path) == ("x.c", "x.h", "x.h")
+
+
+def test_dep_on_any_target_of_a_multi_target_task() -> None:
+    gen = Task.create(["x.c", "x.h"], recipe="gen")
+    use = Task.create("x.o", deps=["x.h"], recipe="cc")
+    graph = build_graph([gen, use])
+    assert list(graph.dag.predecessors("x.o")) == ["x.c"]
+
+
+def test_order_only_edges_are_marked() -> None:
+    folder = Task.create("out", recipe="mkdir out")
+    both = Task.create("b", deps=["out"], order_only=["out"], recipe="x")
+    only = Task.create("c", order_only=["out"], recipe="x")
+    graph = build_graph([folder, both, only])
+    assert graph.dag.edges["out", "c"]["order_only"] is True
+    assert graph.dag.edges["out", "b"]["order_only"] is False  # normal wins, as in make
+
+
+def test_missing_input_names_who_needs_it_with_suggestions() -> None:
+    graph = build_graph(tasks({"main.o": ["main.cc"], "util.o": ["util.c"]}))
+    present = {"util.c"}
+    errors = missing_inputs(graph, {"main.o", "util.o"}, present.__contains__)
+    assert [(e.target, e.needed_by) for e in errors] == [("main.cc", "main.o")]
+    assert str(errors[0]) == "No rule to make target 'main.cc', needed by 'main.o'."
+
+
+def test_unknown_goal_gets_close_matches() -> None:
+    graph = build_graph(tasks({"train": [], "test": []}))
+    with pytest.raises(NoRuleError) as caught:
+        resolve_goals(graph, ["trian"], lambda path: False)
+    assert "train" in caught.value.suggestions
+    assert caught.value.hint is not None
+
+
+def test_goal_may_be_an_existing_plain_file() -> None:
+    graph = build_graph(tasks({"a": []}))
+    assert resolve_goals(graph, ["a", "README"], {"README"}.__contains__) == (["a"], ["README"])
+
+
+def test_default_goal_is_first_unless_marked() -> None:
+    plain = build_graph(tasks({"a": [], "b": []}))
+    assert default_goal(plain) == "a"
+    marked = build_graph([Task.create("a"), Task.create("all", phony=True, default=True)])
+    assert default_goal(marked) == "all"
+
+
+def test_priority_is_the_longest_chain_to_the_end() -> None:
+    spec = {"chain1": ["chain2"], "chain2": ["chain3"], "chain3": [], "free": []}
+    graph = build_graph(tasks(spec))
+    assert priorities(graph, set(spec)) == {"chain1": 1, "chain2": 2, "chain3": 3, "free": 1}
