@@ -155,7 +155,11 @@ class TestFailures:
     def test_without_keep_going_nothing_new_starts_after_a_failure(self, tmp_path: Path) -> None:
         """At -j1 the queued sibling never starts: the rest wait in the scheduler."""
         reporter = RecordingReporter()
-        tasks = [sh("bad", recipe="exit 1"), sh("sibling"), Task.create("all", deps=["bad", "sibling"], phony=True)]
+        tasks = [
+            sh("bad", recipe="exit 1"),
+            sh("sibling"),
+            Task.create("all", deps=["bad", "sibling"], phony=True),
+        ]
         result = build(tmp_path, tasks, "all", reporter=reporter)
         assert reporter.started_names() == ["bad"]
         assert result.tasks["sibling"].status is Status.SKIPPED
@@ -193,13 +197,21 @@ class TestFailures:
         assert "raise ValueError" in outcome.traceback
 
     def test_missing_input_is_fatal_before_anything_runs(self, tmp_path: Path) -> None:
-        tasks = [sh("first"), sh("needs", ["nosuch.c"]), Task.create("all", deps=["first", "needs"], phony=True)]
-        with pytest.raises(NoRuleError, match="'nosuch.c', needed by 'needs'"):
+        tasks = [
+            sh("first"),
+            sh("needs", ["nosuch.c"]),
+            Task.create("all", deps=["first", "needs"], phony=True),
+        ]
+        with pytest.raises(NoRuleError, match=r"'nosuch\.c', needed by 'needs'"):
             build(tmp_path, tasks, "all")
         assert not (tmp_path / "first").exists()
 
     def test_missing_input_under_keep_going_blocks_only_its_branch(self, tmp_path: Path) -> None:
-        tasks = [sh("first"), sh("needs", ["nosuch.c"]), Task.create("all", deps=["first", "needs"], phony=True)]
+        tasks = [
+            sh("first"),
+            sh("needs", ["nosuch.c"]),
+            Task.create("all", deps=["first", "needs"], phony=True),
+        ]
         result = build(tmp_path, tasks, "all", keep_going=True)
         assert result.tasks["first"].status is Status.RAN
         assert result.tasks["needs"].status is Status.FAILED
@@ -215,7 +227,10 @@ class TestRecipes:
     def test_shell_sees_targets_and_deps_and_literals_pass_through(self, tmp_path: Path) -> None:
         touch(tmp_path / "in1", 0, "3 x\n1 y\n")
         touch(tmp_path / "in2", 1)
-        recipe = "echo \"$TARGET|$TARGETS|$DEP|$DEPS\" > $TARGET; awk '{print $1}' $DEP >> out1; echo '{}${HOME+set}' >> out1"
+        recipe = (
+            'echo "$TARGET|$TARGETS|$DEP|$DEPS" > $TARGET; '
+            "awk '{print $1}' $DEP >> out1; echo '{}${HOME+set}' >> out1"
+        )
         task = Task.create(["out1", "out2"], deps=["in1", "in2", "in1"], recipe=recipe)
         build(tmp_path, [task], "out1")
         lines = (tmp_path / "out1").read_text().splitlines()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from minimake import Task
@@ -51,7 +53,7 @@ def test_cycle_is_fatal_with_its_whole_path(spec: dict, cycle: tuple | None) -> 
     if cycle:
         assert path == cycle
     # Reads "a needs b": each step is a dep of the one before.
-    for needer, needed in zip(path, path[1:], strict=False):
+    for needer, needed in itertools.pairwise(path):
         assert needed in spec[needer]
     assert str(caught.value).startswith("Dependency cycle: ")
 

@@ -1,0 +1,190 @@
+"""Real processes: Ctrl-C and SIGTERM, dying workers, start methods, and the pool's -j bound."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, cli, write_tasks
+
+INTERRUPTIBLE = """\
+import subprocess
+from minimake import task, phony
+
+task("shell_part", recipe=(
+    "echo partial > shell_part; sleep 1000 & echo $! > shell_gc.pid; "
+    "echo shell > ready.fifo; sleep 1001; echo done > shell_part"
+))
+
+def python_recipe():
+    with open("py_part", "w") as f:
+        f.write("partial")
+    child = subprocess.Popen(["sleep", "1002"])
+    with open("py_gc.pid", "w") as f:
+        f.write(str(child.pid))
+    with open("ready.fifo", "w") as f:
+        f.write("python")
+    child.wait()
+
+task("py_part", recipe=python_recipe)
+phony("all", deps=["shell_part", "py_part"], default=True)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has already died
+
+
+def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "minimake", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_ready(fifo: Path, expected: set[str]) -> None:
+    """Block until every recipe has said it is running (a rendezvous, not a sleep)."""
+    seen: set[str] = set()
+    while seen != expected:
+        with open(fifo) as reader:
+            seen.add(reader.read().strip())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_every_recipe_and_deletes_partial_targets(
+    tmp_path: Path, signum: int
+) -> None:
+    write_tasks(tmp_path, INTERRUPTIBLE)
+    os.mkfifo(tmp_path / "ready.fifo")
+    process = _start(tmp_path, "-j2")
+    _wait_ready(tmp_path / "ready.fifo", {"shell", "python"})
+    grandchildren = [int((tmp_path / f"{n}_gc.pid").read_text()) for n in ("shell", "py")]
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "minimake: *** Deleting file 'shell_part'" in stderr
+    assert "minimake: *** Deleting file 'py_part'" in stderr
+    assert "minimake: *** [tasks.py:4: shell_part] Interrupt" in stderr
+    assert not (tmp_path / "shell_part").exists()
+    assert not (tmp_path / "py_part").exists()
+    assert [pid for pid in grandchildren if _alive(pid)] == []
+
+
+CRASHING = """\
+import os, signal
+from minimake import task, phony
+
+def die_by_signal():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def die_by_exit():
+    os._exit(7)
+
+def write(path):
+    with open(path, "w") as f:
+        f.write(path)
+
+task("sigkilled", recipe=die_by_signal)
+task("exited", recipe=die_by_exit)
+for i in range(4):
+    task(f"ok{i}", recipe=write, args=(f"ok{i}",))
+task("after", deps=["sigkilled"], recipe=write, args=("after",))
+phony("all", deps=["after", "exited"] + [f"ok{i}" for i in range(4)], default=True)
+"""
+
+
+@pytest.mark.parametrize("jobs", ["-j1", "-j2"])
+def test_dead_worker_fails_its_task_and_the_build_goes_on(tmp_path: Path, jobs: str) -> None:
+    write_tasks(tmp_path, CRASHING)
+    run = cli("-k", jobs, cwd=tmp_path, timeout=120)
+    assert run.returncode == 2
+    assert "[tasks.py:14: sigkilled] Worker process died (killed by signal 9" in run.stderr
+    assert "[tasks.py:15: exited] Worker process died (exit code 7)" in run.stderr
+    assert sorted(p.name for p in tmp_path.glob("ok*")) == ["ok0", "ok1", "ok2", "ok3"]
+    assert not (tmp_path / "after").exists()
+
+
+CLOSURES = """\
+import functools
+from minimake import task, phony
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+def make_writer(path):
+    def recipe():
+        write(path, "closure")
+    return recipe
+
+for i in range(3):
+    task(f"closure{i}", recipe=make_writer(f"closure{i}"))
+    task(f"partial{i}", recipe=functools.partial(write, f"partial{i}", "partial"))
+
+@task("decorated")
+def decorated():
+    write("decorated", "decorated")
+
+phony("all", deps=[f"{kind}{i}" for kind in ("closure", "partial") for i in range(3)]
+      + ["decorated"], default=True)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_python_recipes_reach_workers_under_every_start_method(tmp_path: Path, method: str):
+    write_tasks(tmp_path, CLOSURES)
+    run = cli("-j2", cwd=tmp_path, env={"MINIMAKE_START_METHOD": method})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "closure2").read_text() == "closure"
+    assert (tmp_path / "partial1").read_text() == "partial"
+    assert (tmp_path / "decorated").read_text() == "decorated"
+
+
+def test_two_jobs_run_two_shell_recipes_at_once(tmp_path: Path) -> None:
+    """A FIFO is a barrier: its writer and its reader only finish if they run together."""
+    os.mkfifo(tmp_path / "meet")
+    write_tasks(
+        tmp_path,
+        """\
+        from minimake import task, phony
+        task("writer", recipe="echo hello > meet && touch writer")
+        task("reader", recipe="cat meet > reader")
+        phony("all", deps=["writer", "reader"], default=True)
+        """,
+    )
+    run = cli("-j2", cwd=tmp_path, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "reader").read_text() == "hello\n"
+
+
+def test_one_job_never_runs_two_recipes_at_once(tmp_path: Path) -> None:
+    recipe = (
+        "ls running.* >/dev/null 2>&1 && echo $TARGET >> overlaps; "
+        "touch running.$TARGET; ls running.* | wc -l >> counts; rm running.$TARGET; touch $TARGET"
+    )
+    write_tasks(
+        tmp_path,
+        f"""\
+        from minimake import task, phony
+        for i in range(8):
+            task(f"t{{i}}", recipe={recipe!r})
+        phony("all", deps=[f"t{{i}}" for i in range(8)], default=True)
+        """,
+    )
+    assert cli("-j1", cwd=tmp_path).returncode == 0
+    assert not (tmp_path / "overlaps").exists()
+    assert (tmp_path / "counts").read_text().split() == ["1"] * 8
