@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -62,10 +63,19 @@ class ProcessPool(ProcessPoolExecutor):
         """Send ``signum`` to every worker's process group."""
         recipes.kill_groups(set(self.worker_pids()), signum)
 
-    def exit_codes(self) -> dict[int, int | None]:
-        """Best-effort exit codes of the worker processes, to say how a dead worker died."""
-        processes = getattr(self, "_processes", None) or {}
-        return {pid: process.exitcode for pid, process in processes.items()}
+    def exit_codes(self, within: float = 1.0) -> dict[int, int | None]:
+        """Exit codes of the worker processes, to say which one died and how.
+
+        The pool reports a break as soon as a worker's pipe closes, a moment before the kernel
+        has the dead process's status; wait up to ``within`` seconds for at least one.
+        """
+        processes = dict(getattr(self, "_processes", None) or {})
+        deadline = time.monotonic() + within
+        while True:
+            codes = {pid: process.exitcode for pid, process in processes.items()}
+            if any(code is not None for code in codes.values()) or time.monotonic() > deadline:
+                return codes
+            time.sleep(0.01)
 
 
 def process_pool(jobs: int, start_method: str | None = None) -> ProcessPool:

@@ -166,12 +166,13 @@ class ExecutorRunner:
             return
         crashed = self._after_break(flight.generation)
         how = crashed.get(flight.task.name)
-        # A bystander (or, when the pool cannot say who crashed it, every task) runs once more.
-        if how is not None or flight.tries > 0 or self._rebuild is None:
+        # A bystander of another task's crash runs again; when the pool cannot say who crashed
+        # it, every task on it gets one more try, and a second break fails them.
+        flight.tries += 1
+        if how is not None or self._rebuild is None or flight.tries > (3 if crashed else 1):
             message = "worker process died" + (f" ({how})" if how else "")
             self._finish(flight, Outcome(ok=False, error=message, crashed=True))
             return
-        flight.tries += 1
         self._submit(flight)
 
     def _after_break(self, generation: int) -> dict[str, str]:
