@@ -1,13 +1,14 @@
 """Benchmark minimake's engine beside GNU make, ninja and doit on the same generated graphs.
 
-Scenarios (sizes shrink with --quick):
+Scenarios (sizes shrink with --quick), after (0) the start-up cost alone (`--version`):
   (a) N independent trivial shell tasks (`touch out/N`) at -j2 from clean;
   (b) the null build of a random DAG of M tasks (1-3 deps each on earlier nodes), all files
       pre-created with increasing explicit mtimes;
   (c) `-n` on the same DAG with every task stale (doit has no dry run: n/a).
 
 Every tool gets its own copy of the tree; whole processes are timed (wall clock, perf_counter)
-and their peak RSS read with /usr/bin/time (or wait4()). Medians of --reps repetitions. See bench/README.md.
+and their peak RSS read with /usr/bin/time (or wait4()). Medians of --reps repetitions.
+See bench/README.md.
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ def touch_sources(graph: dag_gen.Graph, root: Path) -> None:
 Results = dict[str, list[Sample] | None]
 
 
+def startup(work: Path, reps: int, tools: tuple[str, ...]) -> Results:
+    """`--version`: the fixed cost of starting each tool, for reading the other figures."""
+    root = work / "startup"
+    root.mkdir()
+    results: Results = {}
+    for tool in tools:
+        command = minimake_cmd("--version") if tool == "minimake" else [tool, "--version"]
+        results[tool] = [_expect(timed(command, root), tool, "start-up") for _ in range(reps)]
+    return results
+
+
 def independent(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Results:
     graph = dag_gen.independent_tasks(n_tasks)
     commands = {
@@ -188,7 +200,9 @@ def _expect_dry(sample: Sample, tool: str, n_tasks: int) -> Sample:
     _expect(sample, tool, "(c)")
     lines = sum("touch t/" in line for line in sample.output.splitlines())
     if lines != n_tasks:
-        raise SystemExit(f"(c) {tool} -n listed {lines} of {n_tasks} tasks:\n{sample.output[:3000]}")
+        raise SystemExit(
+            f"(c) {tool} -n listed {lines} of {n_tasks} tasks:\n{sample.output[:3000]}"
+        )
     return sample
 
 
@@ -216,10 +230,11 @@ def report(title: str, results: Results) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="200 / 1,000 tasks instead of 1,000 / 10,000")
-    parser.add_argument("--reps", type=int, default=None, help="repetitions per figure (default 5, quick 3)")
-    parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma separated subset of {TOOLS}")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to build (default: a temp dir)")
+    add = parser.add_argument
+    add("--quick", action="store_true", help="200 / 1,000 tasks instead of 1,000 / 10,000")
+    add("--reps", type=int, default=None, help="repetitions per figure (default 5, quick 3)")
+    add("--tools", default=",".join(TOOLS), help=f"comma separated subset of {TOOLS}")
+    add("--workdir", type=Path, default=None, help="where to build (default: a temp dir)")
     options = parser.parse_args(argv)
 
     tools = tuple(t for t in options.tools.split(",") if t)
@@ -235,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="minimake-bench-", dir=options.workdir) as tmp:
         work = Path(tmp)
+        zero = startup(work, reps, tools)
         progress(f"(a) {n_indep} independent tasks, {reps} reps ...")
         a = independent(work, n_indep, reps, tools)
         progress(f"(b)+(c) {n_dag}-task DAG, {reps} reps ...")
@@ -245,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         f"minimake engine benchmark ({'quick' if options.quick else 'full'}; medians of {reps};"
         f" {os.cpu_count()} CPUs; Python {sys.version.split()[0]})",
         "  " + "; ".join(versions),
+        "",
+        *report("(0) start-up only: --version", zero),
         "",
         *report(f"(a) {n_indep} independent `touch out/N` tasks, -j2, from clean", a),
         "",

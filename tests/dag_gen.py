@@ -89,6 +89,23 @@ class Graph:
             visit(node)
         return order
 
+    def descendants(self, names: Iterable[str]) -> set[str]:
+        """Names of the nodes that need the given ones, transitively (normal and order-only)."""
+        producers = self.producers()
+        users: dict[str, set[str]] = {}
+        for node in self.nodes:
+            for dep in (*node.deps, *node.order_only):
+                if dep in producers:
+                    users.setdefault(producers[dep].name, set()).add(node.name)
+        seen: set[str] = set()
+        todo = [producers[n].name for n in names if n in producers]
+        while todo:
+            for user in users.get(todo.pop(), ()):
+                if user not in seen:
+                    seen.add(user)
+                    todo.append(user)
+        return seen
+
     def ancestors(self, names: Iterable[str]) -> set[str]:
         """Names of the nodes the given ones depend on, transitively (normal and order-only)."""
         producers = self.producers()
@@ -119,9 +136,13 @@ def _recipe(name: str, kind: str) -> tuple[str, ...]:
         # Never writes its target: make reruns it and its dependents every time.
         "nowrite": (log,),
         "fail": (f"{log} && exit 3",),
+        # A list stops at its first failing line: the target is never written.
+        "faillines": (log, "exit 3", f"echo {name} > {name}"),
         # Writes a partial target, then fails: .DELETE_ON_ERROR removes it.
         "failpartial": (f"{log} && echo partial > {name} && exit 3",),
         "phony": (log,),
+        # Two targets made by one recipe (make's grouped targets, `a b &: deps`).
+        "group": (f"{log} && echo {name} > {name} && echo {name} > {name}x",),
     }
     return recipes[kind]
 
@@ -133,6 +154,7 @@ def random_dag(
     fail: bool = False,
     allow_nowrite: bool = True,
     allow_phony: bool = True,
+    allow_group: bool = True,
     kind_weights: tuple[int, int, int] = (6, 2, 2),
 ) -> Graph:
     """A random DAG of 5-25 file tasks over 1-5 sources, plus the phony goal 'all'.
@@ -152,11 +174,17 @@ def random_dag(
     if allow_phony and n_tasks >= 6 and rng.random() < 0.25:
         phony_mid.add(rng.choice(names[2:-1]))
     if fail:
-        kinds[rng.choice(names)] = rng.choice(["fail", "failpartial"])
+        kinds[rng.choice(names)] = rng.choice(["fail", "failpartial", "faillines"])
+    group = None
+    if allow_group and rng.random() < 0.3:
+        plain = [n for n in names if kinds[n] in {"write", "lines", "lazy"} and n not in phony_mid]
+        group = rng.choice(plain) if plain else None
+        if group is not None:
+            kinds[group] = "group"
 
     nodes: list[Node] = []
     for i, name in enumerate(names):
-        pool = sources + names[:i]
+        pool = sources + names[:i] + ([f"{group}x"] if group in names[:i] else [])
         k = rng.choices([0, 1, 2, 3, 4], weights=[1, 4, 4, 2, 1])[0]
         deps = rng.sample(pool, min(k, len(pool)))
         rest = [p for p in names[:i] + sources if p not in deps]
@@ -164,13 +192,30 @@ def random_dag(
         if name in phony_mid:
             if not deps and i:
                 deps = [names[i - 1]]
-            nodes.append(Node((name,), tuple(deps), tuple(order_only), _recipe(name, "phony"),
-                              phony=True, kind="phony"))
+            nodes.append(
+                Node(
+                    (name,),
+                    tuple(deps),
+                    tuple(order_only),
+                    _recipe(name, "phony"),
+                    phony=True,
+                    kind="phony",
+                )
+            )
         else:
-            nodes.append(Node((name,), tuple(deps), tuple(order_only), _recipe(name, kinds[name]),
-                              kind=kinds[name]))
+            targets = (name, f"{name}x") if name == group else (name,)
+            nodes.append(
+                Node(
+                    targets,
+                    tuple(deps),
+                    tuple(order_only),
+                    _recipe(name, kinds[name]),
+                    kind=kinds[name],
+                )
+            )
     used = {d for n in nodes for d in (*n.deps, *n.order_only)}
-    sinks = [n.name for n in nodes if n.name not in used]
+    # Every target nothing else needs (both members of a grouped pair included) goes under 'all'.
+    sinks = [t for n in nodes for t in n.targets if t not in used]
     extra = [n for n in names if n not in sinks and rng.random() < 0.1]
     rng.shuffle(nodes)  # declaration order must not matter
     goal = Node(("all",), tuple(sinks + extra), phony=True, kind="goal")
@@ -182,7 +227,7 @@ def random_dag(
 
 
 def bench_dag(n_tasks: int, seed: int = 0, n_sources: int | None = None) -> Graph:
-    """`n_tasks` tasks `t/N`, each with 1-3 deps on earlier tasks or sources `src/N`; recipe `touch`.
+    """`n_tasks` tasks `t/N`, each with 1-3 deps on earlier tasks or sources `src/N`, recipe touch.
 
     Every task reaches a source, so touching all sources makes every task stale.
     """
@@ -243,11 +288,18 @@ def to_tasks_py(graph: Graph, *, loop: bool = False) -> str:
         ]
         out.append("GRAPH = [")
         out.extend(f"    {row!r}," for row in rows)
-        out += ["]", "", "for name, deps, recipe in GRAPH:",
-                "    task(name, deps=deps, recipe=recipe)", ""]
+        out += [
+            "]",
+            "",
+            "for name, deps, recipe in GRAPH:",
+            "    task(name, deps=deps, recipe=recipe)",
+            "",
+        ]
     for node in graph.nodes:
         if node.phony:
             args = [repr(node.name), f"deps={list(node.deps)!r}"]
+            if node.order_only:
+                args.append(f"order_only={list(node.order_only)!r}")
             if node.recipe:
                 args.append(f"recipe={_recipe_arg(node.recipe)}")
             if node.name == graph.goal:
@@ -273,7 +325,7 @@ def _ninja_escape_path(path: str) -> str:
 
 def to_ninja(graph: Graph) -> str:
     """ninja: one generic rule, the command per edge; phony nodes become phony edges."""
-    out = ["rule cmd", "  command = $cmd", "", ]
+    out = ["rule cmd", "  command = $cmd", ""]
     for node in graph.nodes:
         outs = " ".join(map(_ninja_escape_path, node.targets))
         ins = " ".join(map(_ninja_escape_path, node.deps))
@@ -289,8 +341,9 @@ def to_ninja(graph: Graph) -> str:
 
 def to_dodo(graph: Graph) -> str:
     """doit: a data table and one task generator; 'all' depends on the group."""
-    rows = [(n.name, list(n.deps), list(n.targets), list(n.recipe)) for n in graph.nodes
-            if not n.phony]
+    rows = [
+        (n.name, list(n.deps), list(n.targets), list(n.recipe)) for n in graph.nodes if not n.phony
+    ]
     out = [
         "DOIT_CONFIG = {'verbosity': 0}",
         "",
@@ -356,7 +409,7 @@ def built_state(graph: Graph) -> State:
 def clean_state(graph: Graph) -> State:
     """Only the sources exist."""
     state = built_state(graph)
-    for name in graph.files()[len(graph.sources):]:
+    for name in graph.files()[len(graph.sources) :]:
         state.mtimes[name] = None
     return state
 
@@ -365,16 +418,18 @@ def random_state(graph: Graph, rng: random.Random) -> State:
     """Random existence and random (sometimes equal) explicit mtimes for every target."""
     state = built_state(graph)
     files = graph.files()
-    for name in files[len(graph.sources):]:
+    for name in files[len(graph.sources) :]:
         exists = rng.random() < 0.75
         state.mtimes[name] = BASE_NS + rng.randrange(len(files)) * STEP_NS if exists else None
     return state
 
 
-def perturb(graph: Graph, state: State, rng: random.Random, *, delete_sources: bool = False) -> list[str]:
+def perturb(
+    graph: Graph, state: State, rng: random.Random, *, delete_sources: bool = False
+) -> list[str]:
     """Touch 1-3 files (explicit later mtimes) and delete 0-2 targets; return what changed."""
     files = [f for f, m in state.mtimes.items() if m is not None]
-    targets = [f for f in graph.files()[len(graph.sources):] if state.mtimes.get(f) is not None]
+    targets = [f for f in graph.files()[len(graph.sources) :] if state.mtimes.get(f) is not None]
     changed = []
     for j, name in enumerate(rng.sample(files, min(len(files), rng.randint(1, 3)))):
         state.mtimes[name] = TOUCH_NS + j * STEP_NS
