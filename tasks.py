@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import os
 import pickle
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -272,8 +272,6 @@ def _nudged(x: Any, y: Any) -> tuple[Any, Any]:
 
 
 def _save_split(path: str, x: Any, y: Any) -> None:
-    import io
-
     import numpy as np
 
     buffer = io.BytesIO()
@@ -302,35 +300,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _write_results(rows: list[dict[str, Any]]) -> None:
-    path = Path(RESULTS)
-    with _atomic_text(path) as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["rank", "id", "model", "params", "val_accuracy", "fit_seconds"])
-        for rank, row in enumerate(rows, start=1):
-            writer.writerow(
-                [rank, row["id"], row["config"]["model"], _params(row["config"]),
-                 f"{row['val_accuracy']:.6f}", row["fit_seconds"]]
-            )
-
-
-class _atomic_text:  # noqa: N801 - used like open()
-    """``with _atomic_text(path) as handle``: a text file renamed into place on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.partial = path.with_name(f".{path.name}.partial")
-
-    def __enter__(self) -> Any:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.partial.open("w", newline="")
-        return self.handle
-
-    def __exit__(self, kind: object, *rest: object) -> None:
-        self.handle.close()
-        if kind is None:
-            os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["rank", "id", "model", "params", "val_accuracy", "fit_seconds"])
+    for rank, row in enumerate(rows, start=1):
+        config = row["config"]
+        accuracy = f"{row['val_accuracy']:.6f}"
+        writer.writerow(
+            [rank, row["id"], config["model"], _params(config), accuracy, row["fit_seconds"]]
+        )
+    _write_atomically(Path(RESULTS), buffer.getvalue().encode())
 
 
 def _params(config: Config) -> str:
@@ -342,13 +321,21 @@ def _print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} trials, best first")
-    for column, justify in (("#", "right"), ("id", "left"), ("params", "left"),
-                            ("val acc", "right"), ("fit s", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    table.add_column("params")
+    table.add_column("val acc", justify="right")
+    table.add_column("fit s", justify="right")
     for rank, row in enumerate(rows, start=1):
         style = "bold green" if rank == 1 else None
-        table.add_row(str(rank), row["id"], _params(row["config"]),
-                      f"{row['val_accuracy']:.4f}", f"{row['fit_seconds']:.2f}", style=style)
+        table.add_row(
+            str(rank),
+            row["id"],
+            _params(row["config"]),
+            f"{row['val_accuracy']:.4f}",
+            f"{row['fit_seconds']:.2f}",
+            style=style,
+        )
     # Recipe output is captured (not a terminal, so 80 columns); a wider table does not wrap.
     console = Console(width=max(Console().width, 100))
     console.print(table)

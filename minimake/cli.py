@@ -43,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         nargs="?",
         const="all",
-        default="1",
+        default=None,
         metavar="N",
-        help="run N recipes at once (default 1; bare -j: one per core)",
+        help="run N recipes at once (default 1, or a Dask cluster's worker threads; "
+        "bare -j: one per core)",
     )
     add(
         "-n",
@@ -90,9 +91,59 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="treat FILE as very old and do not remake it",
     )
-    add("-v", "--verbose", action="store_true", help="show a failed Python recipe's traceback")
+    add(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show why each task runs, and a failed Python recipe's traceback",
+    )
+    add("--json", action="store_true", help="the run (or -n) as JSON on stdout; logs on stderr")
+    add("--explain", metavar="TARGET", help="say why TARGET is stale or up to date; run nothing")
+    add("--list", action="store_true", help="list the tasks with their descriptions")
+    add(
+        "--progress",
+        choices=("auto", "live", "plain", "off"),
+        default=os.environ.get("MINIMAKE_PROGRESS", "auto"),
+        help="live display, a plain line per task, or make's output only (default auto: live "
+        "on a terminal, off elsewhere; MINIMAKE_PROGRESS sets it)",
+    )
+    add(
+        "--graph",
+        nargs="?",
+        const="dot",
+        metavar="FORMAT",
+        help="print the goals' DAG as Graphviz dot (default) or mermaid, and run nothing",
+    )
+    _add_cluster_options(parser)
     add("--version", action="version", version=f"minimake {__version__}")
     return parser
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("executors and clusters (docs/cluster.md)")
+    add = group.add_argument
+    add(
+        "--executor",
+        choices=("process", "thread", "dask"),
+        default=os.environ.get("MINIMAKE_EXECUTOR") or None,
+        help="where recipes run (default process; MINIMAKE_EXECUTOR sets it); dask alone "
+        "starts a loopback Dask cluster of -j workers",
+    )
+    add("--scheduler", metavar="ADDRESS", help="run on the Dask cluster at ADDRESS")
+    add("--scheduler-file", metavar="FILE", help="run on the Dask cluster FILE describes")
+    add(
+        "--latency-wait",
+        type=float,
+        metavar="SECONDS",
+        help="on Dask, wait this long for outputs a worker wrote to show up here (default 5)",
+    )
+    add(
+        "--resource",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="at most N of NAME held by running tasks at once (tasks ask with resources=)",
+    )
 
 
 def _split(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -106,7 +157,9 @@ def _split(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return goals, variables
 
 
-def _jobs(value: str, goals: list[str]) -> int:
+def _jobs(value: str | None, goals: list[str]) -> int | None:
+    if value is None:
+        return None  # make's 1, or on a Dask cluster its worker threads
     if value == "all":
         return (
             len(os.sched_getaffinity(0))
@@ -126,10 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     goals, variables = _split(options.targets)
     jobs = _jobs(options.jobs, goals)
     from minimake.errors import MinimakeError
-    from minimake.ui import ConsoleReporter
+    from minimake.progress import for_cli
 
-    reporter = ConsoleReporter(
-        silent=options.silent, quiet=options.question, verbose=options.verbose
+    pretend = options.dry_run or options.touch or options.question
+    reporter = for_cli(
+        mode=options.progress,
+        silent=options.silent,
+        quiet=options.question,
+        verbose=options.verbose,
+        dry_run=options.dry_run,
+        pretend=pretend,
+        as_json=options.json,
     )
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_terminated)
@@ -144,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reporter.note(f"Entering directory '{os.getcwd()}'")
         return _build(options, goals, variables, jobs, reporter)
     finally:
+        reporter.close()
         if options.directory and not options.silent:
             reporter.note(f"Leaving directory '{os.getcwd()}'")
 
@@ -152,11 +213,12 @@ def _build(
     options: argparse.Namespace,
     goals: list[str],
     variables: dict[str, str],
-    jobs: int,
-    reporter: ConsoleReporter,
+    jobs: int | None,
+    reporter: ProgressReporter,
 ) -> int:
     from minimake.engine import build
     from minimake.errors import MinimakeError
+    from minimake.resources import parse_limits
     from minimake.scheduler import BuildInterrupted
 
     if not os.path.isfile(options.file):
@@ -165,7 +227,10 @@ def _build(
         else:
             reporter.fatal(MinimakeError(f"{options.file}: No such file or directory."))
         return EXIT_ERROR
+    reporter.root = os.path.dirname(os.path.abspath(options.file))
     try:
+        if options.list or options.graph or options.explain:
+            return _inspect(options, goals, variables, reporter)
         result = build(
             options.file,
             goals,
@@ -174,12 +239,17 @@ def _build(
             question=options.question,
             touch=options.touch,
             always_make=options.always_make,
-            keep_going=options.keep_going,
+            keep_going=options.keep_going, silent=options.silent,
             ignore_errors=options.ignore_errors,
             what_if=options.what_if,
             old=options.old_file,
             reporter=reporter,
             variables=variables,
+            executor=options.executor,
+            scheduler=options.scheduler,
+            scheduler_file=options.scheduler_file,
+            latency_wait=options.latency_wait,
+            resources=parse_limits(options.resource),
         )
     except MinimakeError as error:
         reporter.fatal(error)
@@ -193,5 +263,64 @@ def _build(
     return EXIT_OK
 
 
+def _inspect(
+    options: argparse.Namespace,
+    goals: list[str],
+    variables: dict[str, str],
+    reporter: ProgressReporter,
+) -> int:
+    """--list, --graph and --explain: read the tasks and print; run nothing."""
+    from minimake.disk import Disk
+    from minimake.errors import UsageError
+    from minimake.graph import build_graph, default_goal, resolve_goals, select
+    from minimake.load import load_tasks
+    from minimake.render import GRAPH_FORMATS, list_tasks, render_graph
+
+    graph = build_graph(load_tasks(options.file, variables))
+    disk = Disk(reporter.root, what_if=options.what_if, old=options.old_file)
+    if options.list:
+        reporter.show(list_tasks(graph.tasks.values(), default_goal(graph)))
+        return EXIT_OK
+    if options.explain:
+        return _explain(options, options.explain, variables, graph, disk, reporter)
+    form = options.graph
+    if form not in GRAPH_FORMATS:  # `--graph all`: the word was a goal, not a format
+        goals.insert(0, form)
+        form = "dot"
+    goals = goals or [name for name in [default_goal(graph)] if name]
+    if not goals:
+        raise UsageError("No targets")
+    names, _ = resolve_goals(graph, goals, lambda path: disk.mtime(path) is not None)
+    reporter.show(render_graph(graph, select(graph, names), form).splitlines())
+    return EXIT_OK
+
+
+def _explain(
+    options: argparse.Namespace,
+    target: str,
+    variables: dict[str, str],
+    graph: Graph,
+    disk: Disk,
+    reporter: ProgressReporter,
+) -> int:
+    from minimake.engine import build
+    from minimake.explain import describe, explain
+
+    result = build(
+        options.file,
+        [target],
+        dry_run=True,
+        always_make=options.always_make,
+        keep_going=True,
+        what_if=options.what_if,
+        old=options.old_file,
+        variables=variables,
+    )
+    reporter.show(describe(explain(graph, result, target, disk.mtime), target))
+    return EXIT_OK
+
+
 if TYPE_CHECKING := False:
-    from minimake.ui import ConsoleReporter
+    from minimake.disk import Disk
+    from minimake.graph import Graph
+    from minimake.progress import ProgressReporter

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from minimake.disk import Disk
 from minimake.errors import NoRuleError, UnpicklableRecipeError, UsageError
 from minimake.graph import Graph, build_graph, default_goal, missing_inputs, resolve_goals, select
 from minimake.load import load_tasks
 from minimake.recipes import RecipeSpec
+from minimake.resources import check as check_resources
+from minimake.resources import limits as resource_limits
 from minimake.result import BuildResult, Status
 from minimake.runners import DryRunner, ExecutorRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
@@ -27,19 +30,24 @@ def build(
     tasks: str | os.PathLike[str] | Iterable[Task],
     goals: Sequence[str] = (),
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
     dry_run: bool = False,
     question: bool = False,
     touch: bool = False,
     always_make: bool = False,
     keep_going: bool = False,
     ignore_errors: bool = False,
+    silent: bool = False,
     what_if: Iterable[str] = (),
     old: Iterable[str] = (),
-    executor: Executor | None = None,
+    executor: str | Executor | Client | None = None,
     reporter: Reporter | None = None,
     variables: Mapping[str, str] | None = None,
     root: str | os.PathLike[str] | None = None,
+    scheduler: str | None = None,
+    scheduler_file: str | os.PathLike[str] | None = None,
+    latency_wait: float | None = None,
+    resources: Mapping[str, float] | None = None,
 ) -> BuildResult:
     """Bring ``goals`` up to date and return what happened to each task.
 
@@ -47,13 +55,23 @@ def build(
     the current folder). Errors found before anything runs (a cycle, a missing input, an
     unknown goal) raise MinimakeError; a failing recipe does not raise, it shows in the result.
     Ctrl-C raises BuildInterrupted (a KeyboardInterrupt) after stopping every recipe.
-    Never calls sys.exit, and prints only through ``reporter``.
+    Never calls sys.exit, and prints only through ``reporter``. ``silent`` (make's -s) keeps a
+    recipe list's later lines out of its captured output, as the reporter keeps the first.
+
+    ``executor`` is "process" (the default), "thread", "dask", or an Executor, a Dask Client
+    or ``client.get_executor()``. "dask" connects to ``scheduler`` (an address) or
+    ``scheduler_file``, or starts a loopback cluster of ``jobs`` workers; ``jobs`` then
+    defaults to the cluster's worker threads (else to 1). ``latency_wait`` (seconds, default 5
+    on Dask) is how long to wait for outputs a worker wrote to show up here. ``resources``
+    ({"gpu": 2}) bounds what running tasks may hold at once, beside ``jobs``.
     """
     started = time.perf_counter()
     reporter = reporter or NullReporter()
     variables = dict(variables or {})
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UsageError(f"'jobs' must be at least 1 (got {jobs})")
+    limits = resource_limits(resources)
+    kind = _executor_kind(executor, scheduler, scheduler_file)
     if isinstance(tasks, (str, os.PathLike)):
         path = os.path.abspath(os.fspath(tasks))
         declared = load_tasks(path, variables)
@@ -70,16 +88,34 @@ def build(
     disk = Disk(root, what_if=what_if, old=old)
     exists = lambda path: disk.mtime(path) is not None  # noqa: E731
     names, _ = resolve_goals(graph, goals, exists)
-    selected = select(graph, names)
+    selected = select(graph, names, prune=lambda name: _assumed_old(graph.tasks[name], disk))
     missing = _first_missing(missing_inputs(graph, selected, exists))
     if missing and not keep_going:
         raise next(iter(missing.values()))
-    runner = _runner(graph, selected, disk, jobs, dry_run or question, touch, executor, variables)
-    settings = Settings(jobs, always_make, keep_going, ignore_errors)
-    scheduler = Scheduler(graph, selected, disk, runner, reporter, settings, missing)
+    requests = {n: graph.tasks[n].resources for n in selected if graph.tasks[n].resources}
+    check_resources(requests, limits)
+    remote: dict[str, Any] | None = None
+    if kind == "dask" and not (dry_run or question or touch):
+        remote = {
+            "executor": None if isinstance(executor, str) else executor,
+            "scheduler": scheduler,
+            "scheduler_file": os.fspath(scheduler_file) if scheduler_file else None,
+            "jobs": jobs,
+            "latency_wait": latency_wait,
+            "requests": requests,
+            "fail_fast": not (keep_going or ignore_errors),
+        }
+    pretend = dry_run or question
+    runner = _runner(
+        graph, selected, disk, jobs or 1, pretend, touch, executor, variables, remote,
+        ignore_errors=ignore_errors, silent=silent,
+    )
+    jobs = jobs or int(getattr(runner, "capacity", 1))
+    settings = Settings(jobs, always_make, keep_going, ignore_errors, tuple(limits.items()))
+    loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing)
     reporter.begin(len(selected), jobs)
     try:
-        results = scheduler.run()
+        results = loop.run()
     except BuildInterrupted as stop:
         seconds = time.perf_counter() - started
         reporter.summary(BuildResult(stop.results, tuple(goals), seconds, interrupted=True))
@@ -90,12 +126,38 @@ def build(
     return result
 
 
+def _assumed_old(task: Task, disk: Disk) -> bool:
+    return bool(task.outputs) and all(disk.assumed_old(path) for path in task.outputs)
+
+
 def _first_missing(errors: list[NoRuleError]) -> dict[str, NoRuleError]:
     found: dict[str, NoRuleError] = {}
     for error in errors:
         assert error.needed_by is not None
         found.setdefault(error.needed_by, error)
     return found
+
+
+_EXECUTORS = ("process", "thread", "dask")
+
+
+def _executor_kind(
+    executor: object, scheduler: str | None, scheduler_file: str | os.PathLike[str] | None
+) -> str:
+    """"process", "thread", "dask", or "instance" (an Executor of the caller's)."""
+    if isinstance(executor, str):
+        if executor not in _EXECUTORS:
+            raise UsageError(f"Unknown executor '{executor}': choose process, thread or dask.")
+        kind = executor
+    elif executor is None:
+        kind = "dask" if scheduler or scheduler_file else "process"
+    else:  # a Dask Client or ClientExecutor, recognised without importing distributed
+        kind = "dask" if type(executor).__module__.split(".")[0] == "distributed" else "instance"
+    if scheduler and scheduler_file:
+        raise UsageError("Give a Dask scheduler address or a scheduler file, not both.")
+    if (scheduler or scheduler_file) and kind != "dask":
+        raise UsageError(f"A Dask scheduler needs the dask executor (got '{kind}').")
+    return kind
 
 
 def _runner(
@@ -105,36 +167,56 @@ def _runner(
     jobs: int,
     pretend: bool,
     touch: bool,
-    executor: Executor | None,
+    executor: object,
     variables: dict[str, str],
+    remote: dict[str, Any] | None = None,
+    ignore_errors: bool = False,
+    silent: bool = False,
 ) -> Runner:
     if pretend:
         return DryRunner()
     if touch:
         return TouchRunner(disk)
-    in_process = isinstance(executor, ThreadPoolExecutor)
-    payloads = {} if in_process else _payloads(graph, selected)
+    in_process = isinstance(executor, ThreadPoolExecutor) or executor == "thread"
+    dumps: Callable[[Any], bytes] = pickle.dumps
+    if remote is not None:
+        from minimake import dask
+
+        dumps = dask.dumps  # by value: a worker may not be able to import the recipe's module
+    payloads = {} if in_process else _payloads(graph, selected, dumps)
     names = tuple(sorted(variables.items()))
 
     def spec_of(task: Task) -> RecipeSpec:
+        outputs = task.outputs
         if isinstance(task.recipe, (str, tuple)):
             commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
-            return RecipeSpec(task.name, disk.root, _environment(task, variables), commands)
+            env = _environment(task, variables)
+            return RecipeSpec(
+                task.name, disk.root, env, commands, outputs=outputs,
+                ignore_errors=ignore_errors, echo=not silent,
+            )
         if in_process:
             call = (task.recipe, task.args, task.keyword_arguments)
-            return RecipeSpec(task.name, disk.root, call=call)
+            return RecipeSpec(task.name, disk.root, call=call, outputs=outputs)
         if task.source is not None:
-            return RecipeSpec(task.name, disk.root, source=task.source, variables=names)
-        return RecipeSpec(task.name, disk.root, payload=payloads[task.name])
+            source = task.source
+            return RecipeSpec(task.name, disk.root, source=source, variables=names, outputs=outputs)
+        return RecipeSpec(task.name, disk.root, payload=payloads[task.name], outputs=outputs)
 
-    if executor is not None:
+    if remote is not None:
+        return dask.DaskRunner.open(spec_of, disk.root, **remote)
+    if executor == "thread":
+        return ExecutorRunner(ThreadPoolExecutor(jobs), spec_of, owned=True)
+    if isinstance(executor, Executor):
         return ExecutorRunner(executor, spec_of)
     from minimake.pool import process_pool
 
     return ExecutorRunner(process_pool(jobs), spec_of, lambda: process_pool(jobs), owned=True)
 
 
-def _payloads(graph: Graph, selected: set[str]) -> dict[str, bytes]:
+def _payloads(
+    graph: Graph, selected: set[str], dumps: Callable[[Any], bytes] = pickle.dumps
+) -> dict[str, bytes]:
     """Pickle the Python recipes built in code now, so one that cannot reach a worker process
     is reported before anything runs (tasks from a tasks file are re-imported there instead)."""
     payloads = {}
@@ -142,7 +224,7 @@ def _payloads(graph: Graph, selected: set[str]) -> dict[str, bytes]:
         task = graph.tasks[name]
         if callable(task.recipe) and task.source is None:
             try:
-                payloads[name] = pickle.dumps((task.recipe, task.args, task.keyword_arguments))
+                payloads[name] = dumps((task.recipe, task.args, task.keyword_arguments))
             except Exception as error:
                 raise UnpicklableRecipeError(name, f"{type(error).__name__}: {error}") from error
     return payloads
@@ -169,18 +251,21 @@ def _report_goals(
         if name is None:  # an existing plain file
             reporter.goal_done(goal, result, phony_or_no_recipe=True)
             continue
-        status = result.tasks[name].status
-        if status in (Status.FAILED, Status.SKIPPED):
-            if keep_going:
+        own = result.tasks[name]
+        if own.status in (Status.FAILED, Status.SKIPPED):
+            # make says "not remade" when something the goal needs failed, not its own recipe.
+            if keep_going and (own.status is Status.SKIPPED or own.outcome is None):
                 reporter.not_remade(goal)
             continue
-        worked = any(
-            result.tasks[n].status in _WORKED and result.tasks[n].has_recipe
-            for n in select(graph, [name])
-        )
+        # Tasks that -o left out of the build have no result, and did no work.
+        under = (result.tasks.get(n) for n in select(graph, [name]))
+        worked = any(r is not None and r.status in _WORKED and r.has_recipe for r in under)
         if not worked:
             task = graph.tasks[name]
             reporter.goal_done(goal, result, task.phony or task.recipe is None)
 
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["BuildInterrupted", "build"]

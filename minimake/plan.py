@@ -38,6 +38,10 @@ class Plan:
         """The most urgent ready task."""
         return heapq.heappop(self._ready)[2]
 
+    def requeue(self, name: str) -> None:
+        """Hand out ``name`` again: it was popped but could not start yet (resources)."""
+        self._push(name)
+
     def done(self, name: str) -> None:
         """Mark ``name`` finished and release the tasks that were waiting only for it."""
         self._left -= 1

@@ -46,6 +46,13 @@ class RecipeSpec:
     payload: bytes | None = None
     # ...or, for an executor in this very process (threads), handed over as is.
     call: tuple[Any, ...] | None = attrs.field(default=None, eq=False)
+    # The task's output files (relative to cwd), stat'ed where the recipe ran.
+    outputs: tuple[str, ...] = ()
+    # make's -i: a failing line does not stop the lines after it.
+    ignore_errors: bool = False
+    # Echo the lines after the first into the output as they run, as make does (the first is
+    # echoed when the task starts): a line after a failing one is never shown.
+    echo: bool = False
 
 
 @attrs.frozen
@@ -60,6 +67,9 @@ class Outcome:
     traceback: str | None = None
     seconds: float = 0.0
     crashed: bool = False  # the worker process died while running it
+    # (output, mtime_ns or None) as the worker saw them just after the recipe: on a cluster
+    # the client trusts these over its own, possibly stale, view of a shared file system.
+    mtimes: tuple[tuple[str, int | None], ...] = ()
 
 
 def mark_worker() -> None:
@@ -74,13 +84,27 @@ def run(spec: RecipeSpec) -> Outcome:
     """Run the recipe in ``spec`` and return its Outcome; never raises for a recipe's failure."""
     started = time.perf_counter()
     outcome = _run_shell(spec) if spec.commands else _run_python(spec)
-    return attrs.evolve(outcome, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return attrs.evolve(outcome, seconds=seconds, mtimes=_mtimes(spec))
+
+
+def _mtimes(spec: RecipeSpec) -> tuple[tuple[str, int | None], ...]:
+    found: list[tuple[str, int | None]] = []
+    for path in spec.outputs:
+        try:
+            found.append((path, os.stat(os.path.join(spec.cwd, path)).st_mtime_ns))
+        except OSError:
+            found.append((path, None))
+    return tuple(found)
 
 
 def _run_shell(spec: RecipeSpec) -> Outcome:
     env = {**os.environ, **dict(spec.env)}
     output: list[str] = []
-    for line in spec.commands:
+    failed: int | None = None  # the first failing line's status
+    for index, line in enumerate(spec.commands):
+        if index and spec.echo:
+            output.append(line + "\n")
         process = subprocess.Popen(
             ["/bin/sh", "-c", line],
             cwd=spec.cwd,
@@ -93,12 +117,15 @@ def _run_shell(spec: RecipeSpec) -> Outcome:
         with _registered(process.pid, not _IN_WORKER):
             data, _ = process.communicate()
         output.append(data.decode(errors="replace"))
-        if process.returncode != 0:
-            code = process.returncode
-            if code < 0:
-                return Outcome(ok=False, output="".join(output), signal=-code)
-            return Outcome(ok=False, output="".join(output), returncode=code)
-    return Outcome(ok=True, output="".join(output))
+        if process.returncode != 0 and failed is None:
+            failed = process.returncode
+        if failed is not None and not spec.ignore_errors:
+            break
+    if failed is None:
+        return Outcome(ok=True, output="".join(output))
+    if failed < 0:
+        return Outcome(ok=False, output="".join(output), signal=-failed)
+    return Outcome(ok=False, output="".join(output), returncode=failed)
 
 
 @contextlib.contextmanager

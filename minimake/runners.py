@@ -129,7 +129,9 @@ class ExecutorRunner:
         return self._executor
 
     def echo(self, task: Task) -> list[str]:
-        return describe_recipe(task)
+        # Only the first line of a recipe list now; the worker echoes each later line into the
+        # output as it runs it, so a line after a failing one is never shown (make's order).
+        return describe_recipe(task)[:1]
 
     def start(self, task: Task) -> Future[Outcome]:
         future: Future[Outcome] = Future()

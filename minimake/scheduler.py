@@ -6,6 +6,7 @@ import signal
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from math import inf
 
 import attrs
 
@@ -14,6 +15,7 @@ from minimake.errors import NoRuleError
 from minimake.graph import Graph, priorities
 from minimake.plan import Plan
 from minimake.recipes import Outcome
+from minimake.resources import Amounts, ResourcePool, amounts
 from minimake.result import Status, TaskResult
 from minimake.runners import Runner
 from minimake.task import Task
@@ -37,6 +39,7 @@ class Settings:
     always_make: bool = False
     keep_going: bool = False
     ignore_errors: bool = False
+    resources: Amounts = attrs.field(default=(), converter=amounts)  # --resource limits
 
 
 @attrs.define
@@ -68,6 +71,7 @@ class Scheduler:
         self.missing = dict(missing or {})
         self.running: dict[Future[Outcome], _Running] = {}
         self.first_failure: str | None = None
+        self.pool = ResourcePool(dict(settings.resources))
 
     def run(self) -> dict[str, TaskResult]:
         """Build, returning every selected task's result; raises BuildInterrupted on a signal."""
@@ -132,6 +136,8 @@ class Scheduler:
             self._remade(task, pretended=True)
             self._record(TaskResult(name, self.runner.status, reason=reason, has_recipe=False))
             return
+        if not self.pool.admit(name, task.resources):
+            return  # queued in the pool until a running task gives back what it holds
         self.reporter.started(task, reason, self.runner.echo(task))
         before = {path: self.disk.actual(path) for path in task.outputs}
         future = self.runner.start(task)
@@ -140,9 +146,10 @@ class Scheduler:
     def _blocker(self, task: Task) -> str | None:
         for dep in (*task.deps, *task.order_only):
             producer = self.graph.task_of(dep)
-            if producer is None:
+            # A plain file, or a task left out of the build (its dependent was named by -o).
+            result = self.results.get(producer) if producer is not None else None
+            if result is None:
                 continue
-            result = self.results[producer]
             if result.status is Status.FAILED:
                 return producer
             if result.status is Status.SKIPPED:
@@ -158,7 +165,9 @@ class Scheduler:
             stamps.append((dep, stamp))
         return stamps
 
-    def _remade(self, task: Task, *, pretended: bool) -> None:
+    def _remade(
+        self, task: Task, *, pretended: bool, seen: Mapping[str, int | None] | None = None
+    ) -> None:
         """Set what dependents see of a task that ran (or would have)."""
         for path in task.targets:
             if task.phony:
@@ -172,11 +181,16 @@ class Scheduler:
             # make's implicit restat: a recipe that left its target alone does not force others.
             self.disk.forget(path)
             mtime = self.disk.mtime(path)
+            # The worker's stat beats ours, which a network file system may serve from a cache.
+            if seen and seen.get(path) is not None and mtime is not None and abs(mtime) != inf:
+                mtime = seen[path]
             self.stamps[path] = Stamp(mtime) if mtime is not None else Stamp.newest("was remade")
 
     def _finish(self, running: _Running, outcome: Outcome) -> bool:
         """Record a finished recipe; False when it failed (and the failure counts)."""
         task = running.task
+        for name in self.pool.release(task.resources):
+            self.plan.requeue(name)
         seconds = time.perf_counter() - running.started
         ok = outcome.ok or self.settings.ignore_errors
         status = self.runner.status if ok else Status.FAILED
@@ -185,7 +199,7 @@ class Scheduler:
         if not ok:
             self._delete_changed(running)
         if ok:
-            self._remade(task, pretended=False)
+            self._remade(task, pretended=False, seen=dict(outcome.mtimes))
         else:
             self.first_failure = self.first_failure or task.name
         self._record(result)
@@ -207,7 +221,7 @@ class Scheduler:
 
     def _never_started(self) -> None:
         """Tasks left when the build stopped early are skipped because of the first failure."""
-        for name in self.plan.remaining():
+        for name in [*self.plan.remaining(), *self.pool.waiting()]:
             self.results[name] = TaskResult(name, Status.SKIPPED, blocked_by=self.first_failure)
 
     def _interrupt(self, signum: int) -> None:

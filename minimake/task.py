@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import CodeType, FrameType
 from typing import Any, TypeAlias
 
 import attrs
 
+from minimake import resources as _resources
 from minimake.errors import TaskDefinitionError
 
 # A recipe is a shell command, a list of them (one /bin/sh -c each), a Python callable, or none.
@@ -25,7 +28,7 @@ def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, (str, os.PathLike)):
         return (os.fspath(value),)
     if not isinstance(value, Iterable):
-        return (value,)  # type: ignore[unreachable]  # the validator names the bad value
+        return (value,)  # the validator names the bad value
     return tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
 
 
@@ -70,6 +73,15 @@ def _check_arguments(task: Task, attribute: attrs.Attribute[Any], value: Any) ->
                 _fail(task, "kwargs", f"keys must be strings (got {key!r})")
 
 
+def _check_resources(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple):
+        _fail(task, "resources", f"must map names to amounts, like {{'gpu': 1}} (got {value!r})")
+    for name, amount in value:
+        bad = _resources.problem(name, amount)
+        if bad:
+            _fail(task, "resources", bad)
+
+
 def _kwargs(
     value: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
 ) -> tuple[tuple[str, Any], ...]:
@@ -99,6 +111,11 @@ class Task:
     phony: bool = False
     doc: str = ""
     default: bool = False
+    # Named amounts the recipe holds while it runs, {"gpu": 1}: bounded by --resource locally,
+    # matched to worker resources on Dask.
+    resources: _resources.Amounts = attrs.field(
+        default=(), converter=_resources.amounts, validator=_check_resources
+    )
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -132,6 +149,7 @@ class Task:
         phony: bool = False,
         doc: str = "",
         default: bool = False,
+        resources: Mapping[str, float] | None = None,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
@@ -146,6 +164,7 @@ class Task:
             phony=phony,
             doc=doc,
             default=default,
+            resources=resources,
             location=_caller_location(),
             source=_collector.source if _collector else None,
         )
@@ -173,7 +192,29 @@ def _caller_location() -> str | None:
         folder = os.path.dirname(_collector.source)
         if os.path.dirname(filename) == folder:
             filename = os.path.basename(filename)
-    return f"{filename}:{frame.f_lineno}"
+    return f"{filename}:{_line(frame)}"
+
+
+# Per code object, the sorted start offsets of its line ranges and their lines. CPython 3.11
+# computes frame.f_lineno by scanning the whole line table, which made a 10,000-line tasks.py
+# quadratic to load; one scan per code object and a bisect per task keep it linear.
+# Keyed by id(): hashing a code object hashes all its bytecode. The code is kept in the value
+# so that its id cannot be reused while the entry lives.
+_line_tables: dict[int, tuple[CodeType, list[int], list[int | None]]] = {}
+
+
+def _line(frame: FrameType) -> int | None:
+    code = frame.f_code
+    table = _line_tables.get(id(code))
+    if table is None:
+        if len(_line_tables) > 64:
+            _line_tables.clear()
+        ranges = list(code.co_lines())
+        table = (code, [start for start, _, _ in ranges], [line for _, _, line in ranges])
+        _line_tables[id(code)] = table
+    _, starts, lines = table
+    index = bisect.bisect_right(starts, frame.f_lasti) - 1
+    return lines[index] if index >= 0 and lines[index] is not None else frame.f_lineno
 
 
 @attrs.define
@@ -216,11 +257,13 @@ def task(
     kwargs: Mapping[str, Any] | None = None,
     doc: str = "",
     default: bool = False,
+    resources: Mapping[str, float] | None = None,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
     ``recipe`` is a shell command, a list of commands, or a callable called with ``args`` and
-    ``kwargs``. Used bare as a decorator, the decorated function becomes the recipe.
+    ``kwargs``; it holds ``resources`` ({"gpu": 1}) while it runs. Used bare as a decorator,
+    the decorated function becomes the recipe.
     """
     declared = Task.create(
         targets,
@@ -231,6 +274,7 @@ def task(
         kwargs=kwargs,
         doc=doc,
         default=default,
+        resources=resources,
     )
     if _collector is not None:
         _collector.tasks.append(declared)
@@ -247,6 +291,7 @@ def phony(
     kwargs: Mapping[str, Any] | None = None,
     doc: str = "",
     default: bool = False,
+    resources: Mapping[str, float] | None = None,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     declared = Task.create(
@@ -259,6 +304,7 @@ def phony(
         phony=True,
         doc=doc,
         default=default,
+        resources=resources,
     )
     if _collector is not None:
         _collector.tasks.append(declared)

@@ -56,8 +56,29 @@ def why_stale(
             if stamp.note:
                 return f"'{path}' {stamp.note}"
             newer, older = format_mtimes(stamp.mtime, oldest)
-            return f"'{path}' is newer than '{oldest_path}' ({newer} > {older})"
+            return Reason(f"'{path}' is newer than '{oldest_path}'", f"{newer} > {older}")
     return None
+
+
+class Reason(str):
+    """A stale reason that also carries the mtimes behind it, for people (``-n``, ``--explain``).
+
+    It equals its plain text ("'d' is newer than 't'"), so the reason stays a short, stable
+    value; ``detailed`` adds the times.
+    """
+
+    times: str | None
+
+    def __new__(cls, text: str, times: str | None = None) -> Reason:
+        reason = super().__new__(cls, text)
+        reason.times = times
+        return reason
+
+
+def detailed(reason: str) -> str:
+    """``reason`` with the mtimes behind it, when it has them."""
+    times = getattr(reason, "times", None)
+    return f"{reason} ({times})" if times else str(reason)
 
 
 def format_mtime(mtime: float, digits: int = 3) -> str:

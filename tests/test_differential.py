@@ -404,20 +404,6 @@ def _known_divergence(
             # make looks at a grouped target's members one by one: one nothing needs is never
             # checked (a missing one does not rerun the recipe, -t does not touch it).
             return "make 4.3 judges grouped targets (a b &:) member by member"
-    old_deps = graph.ancestors([case.args[-1]]) if flag == "o" else set()
-    if flag == "o" and differ and run.ran - make.ran <= old_deps and make.ran <= run.ran:
-        return "-o FILE still builds FILE's prerequisites (make ignores FILE's rule)"
-    failing = next((n for n in graph.nodes if n.kind.startswith("fail")), None)
-    lines_fail = failing is not None and failing.kind == "faillines"
-    if flag == "i" and lines_fail and differ <= {failing.name}:
-        return "-i stops a recipe list at the failing line (make runs the later lines)"
-    if failing is not None and failing.kind == "faillines" and not differ:
-        extra_lines = set(run.echoed()) - set(make.echoed())
-        if extra_lines and extra_lines <= {failing.recipe[-1]}:
-            return "a failing recipe list echoes its later lines, which never run"
-    extra = set(pick_not_remade(run)) - set(pick_not_remade(make))
-    if extra and extra <= run.failed() and not differ:
-        return "'Target X not remade because of errors.' printed when X's own recipe failed"
     return None
 
 

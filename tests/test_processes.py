@@ -28,7 +28,7 @@ def python_recipe():
     with open("py_gc.pid", "w") as f:
         f.write(str(child.pid))
     with open("ready.fifo", "w") as f:
-        f.write("python")
+        f.write("python\n")
     child.wait()
 
 task("py_part", recipe=python_recipe)
@@ -61,7 +61,7 @@ def _wait_ready(fifo: Path, expected: set[str]) -> None:
     seen: set[str] = set()
     while seen != expected:
         with open(fifo) as reader:
-            seen.add(reader.read().strip())
+            seen.update(reader.read().split())  # both may write before one read
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -1,6 +1,6 @@
 """The scatter/gather tutorial for minimake: the same graph as the Makefile beside it.
 
-    minimake -j2        then  minimake -n  (nothing to do)  and  minimake clean
+Run `minimake -j2`, then `minimake -n` (nothing to do) and `minimake clean`.
 """
 
 from minimake import phony, task, var

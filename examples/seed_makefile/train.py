@@ -28,7 +28,8 @@ def fit(name: str, xs: list[float], ys: list[float]) -> dict[str, float]:
 def main(name: str, data_dir: str, out: str) -> None:
     params = fit(name, *read(Path(data_dir, "train.csv")))
     xs, ys = read(Path(data_dir, "test.csv"))
-    errors = [(params["slope"] * x + params["intercept"] - y) ** 2 for x, y in zip(xs, ys)]
+    predictions = [params["slope"] * x + params["intercept"] for x in xs]
+    errors = [(p - y) ** 2 for p, y in zip(predictions, ys, strict=True)]
     model = {"name": name, **{k: round(v, 6) for k, v in params.items()}}
     model["test_mse"] = round(statistics.fmean(errors), 6)
     Path(out).write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")

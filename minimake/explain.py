@@ -1,0 +1,108 @@
+"""``--explain TARGET``: why one target is stale or up to date, followed to the first cause (pure).
+
+It reads the result of a dry run (the same decisions a real run makes, so it never disagrees
+with ``-n``) and walks from the target down the chain of deps that will be remade.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import attrs
+
+from minimake.graph import Graph
+from minimake.result import BuildResult, Status
+from minimake.task import Task
+from minimake.uptodate import detailed, format_mtime, format_mtimes
+
+_STALE = (Status.WOULD_RUN, Status.RAN, Status.TOUCHED)
+
+
+@attrs.frozen
+class Step:
+    """One link of the chain: a task (or plain file), its state and why."""
+
+    name: str
+    state: str  # "is stale", "is up to date", "cannot be made", "is a source file"
+    reason: str
+    # How it follows the link above: "because" (it is the cause), or "and its dep" (below a
+    # phony task, which is stale by itself, the first of its deps that will be remade).
+    via: str = ""
+
+
+def explain(
+    graph: Graph, result: BuildResult, target: str, mtime: Callable[[str], float | None]
+) -> list[Step]:
+    """The chain from ``target`` to the first cause, from a dry run's ``result``.
+
+    ``mtime`` gives a file's mtime in ns (None when missing), for the up-to-date case.
+    """
+    name = graph.task_of(target)
+    if name is None:
+        seen = mtime(target)
+        when = f"modified {format_mtime(seen)}" if seen is not None else "missing"
+        return [Step(target, "is a source file", f"no task writes it ({when})")]
+    steps: list[Step] = []
+    visited: set[str] = set()
+    next_name: str | None = name
+    via = ""
+    while next_name is not None and next_name not in visited:
+        visited.add(next_name)
+        step, next_name = _step(graph, result, graph.tasks[next_name], mtime)
+        steps.append(attrs.evolve(step, via=via))
+        via = "and its dep" if step.reason == "phony" else "because"
+    return steps
+
+
+def _step(
+    graph: Graph, result: BuildResult, task: Task, mtime: Callable[[str], float | None]
+) -> tuple[Step, str | None]:
+    """This task's link, and the task the chain goes on to (None: this is the first cause)."""
+    decided = result.tasks.get(task.name)
+    if decided is None:
+        return Step(task.name, "was not decided", "the build stopped before it"), None
+    if decided.status is Status.UP_TO_DATE:
+        return Step(task.name, "is up to date", _fresh(task, mtime)), None
+    if decided.status is Status.SKIPPED:
+        return Step(task.name, "cannot be made", f"it needs '{decided.blocked_by}'"), (
+            decided.blocked_by
+        )
+    if decided.status is Status.FAILED:
+        return Step(task.name, "cannot be made", decided.error or "its recipe failed"), None
+    reason = decided.reason or "stale"
+    step = Step(task.name, "is stale", detailed(reason))
+    for dep in task.deps:
+        producer = graph.task_of(dep)
+        if producer is None or not (reason == "phony" or reason.startswith(f"'{dep}' ")):
+            continue
+        if result.tasks[producer].status in _STALE:
+            return step, producer
+    return step, None
+
+
+def _fresh(task: Task, mtime: Callable[[str], float | None]) -> str:
+    """Why an up-to-date task is: its newest dep is not newer than its oldest target."""
+    targets = [(mtime(path), path) for path in task.targets]
+    oldest, oldest_path = min(targets, key=lambda pair: -math.inf if pair[0] is None else pair[0])
+    deps = [(stamp, dep) for dep in task.deps if (stamp := mtime(dep)) is not None]
+    if oldest is None or oldest == -math.inf:
+        return "its targets are assumed old (-o), so it is not remade"
+    if not deps:
+        return f"'{oldest_path}' exists and it has no deps"
+    newest, newest_path = max(deps)
+    shown = format_mtimes(newest, oldest)
+    return (
+        f"its newest dep '{newest_path}' ({shown[0]}) is not newer than "
+        f"'{oldest_path}' ({shown[1]})"
+    )
+
+
+def describe(steps: list[Step], target: str) -> list[str]:
+    """The chain as lines: the target first, then each cause indented under it."""
+    lines = []
+    for depth, step in enumerate(steps):
+        name = target if depth == 0 else step.name
+        lead = "  " * depth + (f"{step.via} " if step.via else "")
+        lines.append(f"{lead}'{name}' {step.state}: {step.reason}")
+    return lines

@@ -1,0 +1,354 @@
+"""What a user sees while a build runs: progress, the reasons under -n, the end-of-run report.
+
+make's own messages stay as ui.ConsoleReporter prints them. Where things go (stdout stays
+make's, so pipes and the make-differential tests see no change):
+
+- stdout: echoed recipes, their output and make's goal lines, as make prints them; under
+  ``--json`` the one JSON document instead (the echoes move to stderr).
+- stderr: make's errors, and, by ``--progress`` mode: "live" (the default on a terminal) the
+  display with finished tasks scrolling above it; "plain" one line per finished, failed or
+  skipped task (``[3/10] done name (1.2s)``); "off" (the default off a terminal) nothing more,
+  so a piped real run prints exactly what make prints. Under ``-n`` each task's reason comes
+  before its echo (also off a terminal), and ``-v`` adds it to a real run. "live" and "plain"
+  end with the summary and, after failures, the failure report. ``-s`` and ``-q`` add nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from minimake.report import (
+    Counts,
+    duration,
+    failure_report,
+    json_document,
+    summary_lines,
+    write_log,
+)
+from minimake.result import BuildResult, Status, TaskResult
+from minimake.ui import ConsoleReporter
+from minimake.uptodate import detailed
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+
+    from minimake.errors import MinimakeError
+    from minimake.task import Task
+
+SHOWN_RUNNING = 8  # running tasks listed under the bar; the rest are counted
+BAR_WIDTH = 30
+
+
+class Board:
+    """The live display's state: counts, the running tasks and when each started.
+
+    Read by the display's refresh thread while the build loop writes it, hence the lock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.total, self.jobs = 0, 1
+        self.begun = clock()
+        self.running: dict[str, float] = {}  # name -> when it started
+        self.decided = 0  # tasks with a result, whatever it was
+        self.failed = 0
+        self.work: list[float] = []  # seconds of each finished recipe, for the ETA
+        self._lock = threading.Lock()
+
+    def begin(self, total: int, jobs: int) -> None:
+        with self._lock:
+            self.total, self.jobs, self.begun = total, jobs, self.clock()
+
+    def start(self, name: str) -> None:
+        with self._lock:
+            self.running[name] = self.clock()
+
+    def finish(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.running.pop(name, None)
+            self.work.append(seconds)
+
+    def record(self, result: TaskResult) -> int:
+        """Count a decided task; returns how many are decided now."""
+        with self._lock:
+            self.decided += 1
+            self.failed += result.status is Status.FAILED
+            return self.decided
+
+    def eta(self) -> float | None:
+        """Seconds left, guessed from the mean recipe time so far; None before any finished."""
+        if not self.work:
+            return None
+        mean = sum(self.work) / len(self.work)
+        now = self.clock()
+        waiting = max(self.total - self.decided - len(self.running), 0)
+        left = sum(max(mean - (now - began), 0.0) for began in self.running.values())
+        return (left + waiting * mean) / max(self.jobs, 1)
+
+    def renderable(self) -> RenderableType:
+        """The bar with its counts and times, then the running tasks with their elapsed time."""
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        with self._lock:
+            now = self.clock()
+            eta = self.eta()
+            running = sorted(self.running.items(), key=lambda item: item[1])
+            decided, total, failed = self.decided, self.total, self.failed
+        # The counts never wrap; the bar takes what the terminal has left, up to BAR_WIDTH.
+        line = Table.grid(padding=(0, 1), expand=True)
+        line.add_column(max_width=BAR_WIDTH, min_width=5, ratio=1)
+        line.add_column(no_wrap=True)
+        line.add_row(
+            ProgressBar(total=max(total, 1), completed=decided),
+            Text.assemble(
+                (f"{decided}/{total} done", "bold"),
+                f" · {len(running)} running",
+                (f" · {failed} failed", "red" if failed else ""),
+                f" · {duration(now - self.begun)} elapsed",
+                f" · ETA {duration(eta) if eta is not None else '?'}",
+            ),
+        )
+        rows: list[RenderableType] = [line]
+        for name, began in running[:SHOWN_RUNNING]:
+            rows.append(Text.assemble("  ▸ ", (name, "cyan"), f"  {duration(now - began)}"))
+        if len(running) > SHOWN_RUNNING:
+            rows.append(Text(f"  and {len(running) - SHOWN_RUNNING} more", style="dim"))
+        return Group(*rows)
+
+
+class ProgressReporter(ConsoleReporter):
+    """The command line's reporter: make's messages plus progress, reasons and the reports.
+
+    ``mode`` is "live" (the display on ``err``, a terminal), "plain" (one line per event) or
+    "off" (make's output only); under ``-n`` the events are the reasons, and a live display is
+    never needed. ``stdout`` is the console for the ``--json`` document (when ``as_json``) and
+    for listings (default ``out``, which ``--json`` moves to stderr). ``dry_run`` is ``-n``, and
+    ``pretend`` any run that carries out no recipe (``-n``, ``-t``). ``root`` is the project
+    folder that holds ``.minimake/logs``.
+    """
+
+    def __init__(
+        self,
+        out: Console | None = None,
+        err: Console | None = None,
+        *,
+        mode: str = "plain",
+        stdout: Console | None = None,
+        as_json: bool = False,
+        silent: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
+        dry_run: bool = False,
+        pretend: bool = False,
+        root: str = ".",
+        clock: Callable[[], float] = time.monotonic,
+        auto_refresh: bool = True,
+    ) -> None:
+        super().__init__(out, err, silent=silent, quiet=quiet, verbose=verbose)
+        self.stdout, self.as_json = stdout or self.out, as_json
+        self.dry_run, self.root = dry_run, root
+        self.pretend = pretend or dry_run
+        if self.silent:
+            mode = "off"
+        elif mode == "live" and self.pretend:
+            mode = "plain"
+        self.mode = mode
+        self.board = Board(clock)
+        self.auto_refresh = auto_refresh
+        self._live: Live | None = None
+        self._failed: dict[str, Task | None] = {}  # None: a missing input, no recipe ran
+        self._logs: dict[str, str] = {}
+        self._json_sent = False
+
+    # --- the live display
+
+    def _start_live(self) -> None:
+        if self._live is not None or self.mode != "live":
+            return
+        from rich.live import Live
+
+        self._live = Live(
+            get_renderable=self.board.renderable,
+            console=self.err,
+            auto_refresh=self.auto_refresh,
+            refresh_per_second=4,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.refresh()
+
+    def close(self) -> None:
+        """Take the live display off the screen (safe to call twice)."""
+        if self._live is not None:
+            live, self._live = self._live, None
+            live.stop()
+
+    # --- the Reporter hooks
+
+    def begin(self, total: int, jobs: int) -> None:
+        self.board.begin(total, jobs)
+
+    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+        self.board.start(task.name)
+        if self.verbose or (self.dry_run and self.mode != "off"):
+            from rich.text import Text
+
+            verb = "would run" if self.dry_run else "run"
+            said = f": {detailed(reason)}"
+            self.err.print(Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said))
+        self._start_live()
+        if self._live is not None and self.out is self.err and not self.silent and lines:
+            self.out.out("\n".join(lines), highlight=False)  # one block, never split by a refresh
+        else:
+            super().started(task, reason, lines)
+        self._refresh()
+
+    def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
+        self.board.finish(task.name, result.seconds)
+        outcome = result.outcome
+        if outcome is not None and not outcome.ok:
+            self._failed[task.name] = task
+            self._logs[task.name] = self._keep_log(task, result)
+        if self._live is None:
+            super().finished(task, result, ignored)
+            return
+        from rich.console import Group
+        from rich.text import Text
+
+        output, complaints = self.finished_text(task, result, ignored)
+        mark, style = ("✓", "green") if outcome is None or outcome.ok else ("✗", "red")
+        header = Text.assemble((f"{mark} ", style), (task.name, "bold"))
+        header.append(f"  {duration(result.seconds)}", style="dim")
+        block: list[Any] = [header]
+        if output and self.out is self.err:
+            block.append(Text(output.rstrip("\n")))
+        elif output:
+            self.out.out(output, end="")
+        block += [Text(line, style="red") for line in complaints]
+        self.err.print(Group(*block), soft_wrap=True)  # one block, never split by a refresh
+        self._refresh()
+
+    def _keep_log(self, task: Task, result: TaskResult) -> str:
+        from minimake.task import describe_recipe
+
+        path = write_log(self.root, task, result, describe_recipe(task))
+        relative = os.path.relpath(path)
+        return path if relative.startswith("..") else relative
+
+    def recorded(self, result: TaskResult) -> None:
+        count = self.board.record(result)
+        if result.status is Status.FAILED and result.name not in self._failed:
+            self._failed[result.name] = None
+        if self._live is not None:
+            self._refresh()
+            return
+        if self.mode != "plain" or self.pretend or not result.has_recipe:
+            return
+        line = self._event_line(result)
+        if line is not None:
+            self.err.out(f"[{count}/{self.board.total}] {line}", highlight=False)
+
+    @staticmethod
+    def _event_line(result: TaskResult) -> str | None:
+        took = duration(result.seconds)
+        if result.status is Status.RAN:
+            ignored = result.outcome is not None and not result.outcome.ok
+            return f"done {result.name} ({took}{', error ignored' if ignored else ''})"
+        if result.status is Status.FAILED:
+            return f"FAILED {result.name} ({took})"
+        if result.status is Status.SKIPPED:
+            return f"skipped {result.name} (blocked by {result.blocked_by})"
+        return None
+
+    def summary(self, result: BuildResult) -> None:
+        self.close()
+        if self.mode != "off":
+            self._print_summary(result)
+        if self.as_json and not self._json_sent:
+            self._send_json(json_document(result, self._logs))
+
+    def _print_summary(self, result: BuildResult) -> None:
+        counts = Counts.of(result)
+        if not (counts.worked or counts.skipped or result.interrupted or self.dry_run):
+            return  # a null build: make's "up to date" line says it all
+        done = "would run" if self.dry_run else "touched" if self.pretend else "ran"
+        for line in summary_lines(result, done):
+            self.err.print(line, soft_wrap=True)
+        tasks = {name: task for name, task in self._failed.items() if task is not None}
+        for line in failure_report(result, tasks, self._logs):
+            self.err.print(line, soft_wrap=True)
+
+    def fatal(self, error: MinimakeError) -> None:
+        self.close()
+        super().fatal(error)
+        if self.as_json and not self._json_sent:
+            empty = BuildResult({}, ())
+            self._send_json(json_document(empty, {}, error=str(error)))
+
+    def _send_json(self, document: dict[str, Any]) -> None:
+        self._json_sent = True
+        self.stdout.out(json.dumps(document, indent=2), highlight=False)
+
+    def show(self, lines: list[str]) -> None:
+        """Print what was asked for (``--list``, ``--graph``, ``--explain``) on stdout."""
+        self.stdout.out("\n".join(lines), highlight=False)
+
+
+MODES = ("auto", "live", "plain", "off")
+
+
+def for_cli(
+    *,
+    mode: str = "auto",
+    silent: bool,
+    quiet: bool,
+    verbose: bool,
+    dry_run: bool,
+    pretend: bool,
+    as_json: bool,
+) -> ProgressReporter:
+    """The reporter for the command line, on the real stdout and stderr.
+
+    ``mode`` "auto" is "live" when stderr is a terminal, "plain" on a dumb one (TERM=dumb) and
+    for ``-n`` (whose reasons go to stderr), else "off", so piped output stays exactly make's. When
+    the display is live and stdout is the same terminal, make's stdout lines go through the
+    display's console too, so they scroll above it.
+    """
+    from rich.console import Console
+
+    err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    stdout = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    if mode not in MODES or mode == "auto":
+        if err.is_terminal:
+            mode = "plain" if err.is_dumb_terminal else "live"
+        else:
+            mode = "plain" if dry_run else "off"
+    live = mode == "live" and not (silent or quiet or pretend)
+    out = err if as_json or (live and stdout.is_terminal) else stdout
+    return ProgressReporter(
+        out,
+        err,
+        mode=mode,
+        stdout=stdout,
+        as_json=as_json,
+        silent=silent,
+        quiet=quiet,
+        verbose=verbose,
+        dry_run=dry_run,
+        pretend=pretend,
+    )

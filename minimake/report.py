@@ -1,0 +1,233 @@
+"""The end of a run: counts and timings, the failure report, task logs and the JSON document."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from minimake.result import BuildResult, Status, TaskResult
+from minimake.ui import failure_text, raised_at
+from minimake.uptodate import detailed
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from minimake.task import Task
+
+LOG_DIR = os.path.join(".minimake", "logs")
+TAIL_LINES = 10  # lines of a failed task's output shown in the failure report
+SLOWEST = 3  # tasks named in the summary's "slowest" line
+
+
+@attrs.frozen
+class Counts:
+    """How many tasks with a recipe ended each way; aliases (no recipe) are not counted."""
+
+    ran: int = 0
+    up_to_date: int = 0
+    would_run: int = 0
+    touched: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @classmethod
+    def of(cls, result: BuildResult) -> Counts:
+        tally = dict.fromkeys(Status, 0)
+        for task in result.tasks.values():
+            if task.has_recipe:
+                tally[task.status] += 1
+        return cls(
+            ran=tally[Status.RAN],
+            up_to_date=tally[Status.UP_TO_DATE],
+            would_run=tally[Status.WOULD_RUN],
+            touched=tally[Status.TOUCHED],
+            failed=tally[Status.FAILED],
+            skipped=tally[Status.SKIPPED],
+        )
+
+    @property
+    def worked(self) -> int:
+        """Tasks whose recipe ran, would run, was touched or failed."""
+        return self.ran + self.would_run + self.touched + self.failed
+
+    def describe(self, done: str = "ran") -> str:
+        """The counts as "3 ran, 7 up to date, 1 failed, 2 skipped".
+
+        ``done`` names this run's kind of work ("ran", "would run" for -n, "touched" for -t);
+        it is always shown, first; the other kinds only when not zero.
+        """
+        worked = {"ran": self.ran, "would run": self.would_run, "touched": self.touched}
+        parts = [(worked.pop(done), done)] + [(n, label) for label, n in worked.items() if n]
+        parts += [(self.up_to_date, "up to date"), (self.failed, "failed")]
+        parts.append((self.skipped, "skipped"))
+        return ", ".join(f"{count} {label}" for count, label in parts)
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: "0.4s", "12.3s", "2m05s", "1h02m03s"."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{rest:02d}s"
+
+
+def task_seconds(result: BuildResult) -> float:
+    """The time all recipes took together (the work, whatever the parallelism)."""
+    return sum(task.seconds for task in result.tasks.values())
+
+
+def slowest(result: BuildResult, count: int = SLOWEST) -> list[TaskResult]:
+    """The ``count`` recipes that took longest, slowest first."""
+    timed = [task for task in result.tasks.values() if task.seconds > 0]
+    return sorted(timed, key=lambda task: -task.seconds)[:count]
+
+
+def summary_lines(result: BuildResult, done: str = "ran") -> list[Text]:
+    """The closing lines: counts and wall time, then the work, the parallelism and the slowest.
+
+    ``done`` is this run's kind of work, as Counts.describe takes it.
+    """
+    from rich.text import Text
+
+    counts = Counts.of(result)
+    head = Text("Interrupted: " if result.interrupted else "Summary: ", style="bold")
+    head.append(counts.describe(done), style="red" if counts.failed else "")
+    head.append(f" in {duration(result.seconds)}")
+    lines = [head]
+    work = task_seconds(result)
+    if counts.ran or counts.failed:
+        parallelism = work / result.seconds if result.seconds > 0 else 1.0
+        lines.append(
+            Text(f"Task time {duration(work)}, parallelism {parallelism:.1f}x", style="dim")
+        )
+        top = slowest(result)
+        if len(top) > 1:
+            named = ", ".join(f"{task.name} ({duration(task.seconds)})" for task in top)
+            lines.append(Text(f"Slowest: {named}", style="dim"))
+    return lines
+
+
+def failure_report(
+    result: BuildResult, tasks: Mapping[str, Task], logs: Mapping[str, str]
+) -> list[Text]:
+    """Each failed task: how it ended, its last lines, its log file and the tasks it blocked.
+
+    ``tasks`` maps the failed tasks' names to their Task (for the tasks.py line), ``logs`` to the
+    path of their full output.
+    """
+    from rich.text import Text
+
+    failed = result.with_status(Status.FAILED)
+    if not failed:
+        return []
+    blocked: dict[str, list[str]] = {}
+    for task in result.with_status(Status.SKIPPED):
+        if task.blocked_by is not None:
+            blocked.setdefault(task.blocked_by, []).append(task.name)
+    noun = "task" if len(failed) == 1 else "tasks"
+    lines = [Text(f"Failed: {len(failed)} {noun}", style="bold red")]
+    for failure in failed:
+        declared = tasks.get(failure.name)
+        line = Text("  ✗ ", style="red")
+        line.append(failure.name, style="bold")
+        if declared is not None and declared.location:
+            line.append(f" ({declared.location})", style="dim")
+        line.append(f": {_ended(failure, declared)}")
+        lines.append(line)
+        output = failure.outcome.output if failure.outcome else ""
+        for text in output.splitlines()[-TAIL_LINES:]:
+            lines.append(Text(f"    │ {text}", style="dim"))
+        if failure.name in logs:
+            lines.append(Text(f"    full output: {logs[failure.name]}"))
+        if failure.name in blocked:
+            lines.append(Text(f"    blocked: {_names(blocked[failure.name])}", style="yellow"))
+    return lines
+
+
+def _ended(failure: TaskResult, declared: Task | None) -> str:
+    text = failure_text(failure)
+    outcome = failure.outcome
+    if outcome is not None and outcome.traceback and declared is not None:
+        place = raised_at(declared, outcome.traceback)
+        if place:
+            text += f" (raised at {place})"
+    return text
+
+
+def _names(names: list[str], shown: int = 8) -> str:
+    text = ", ".join(names[:shown])
+    if len(names) > shown:
+        text += f" and {len(names) - shown} more"
+    return text
+
+
+def log_name(task: str) -> str:
+    """A file name for ``task``'s log: safe characters, plus a hash when some were replaced."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", task).lstrip(".") or "_"
+    if safe != task:
+        safe += "-" + hashlib.sha1(task.encode()).hexdigest()[:8]
+    return safe + ".log"
+
+
+def write_log(root: str, task: Task, result: TaskResult, lines: Iterable[str]) -> str:
+    """Keep a failed task's full output in ``root``/.minimake/logs; returns the file's path."""
+    folder = os.path.join(root, LOG_DIR)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, log_name(task.name))
+    outcome = result.outcome
+    header = [f"# task: {task.name}" + (f" ({task.location})" if task.location else "")]
+    header += [f"# recipe: {line}" for line in lines]
+    header.append(f"# ended: {failure_text(result)} after {duration(result.seconds)}")
+    body = outcome.output if outcome else ""
+    if body and not body.endswith("\n"):
+        body += "\n"
+    if outcome is not None and outcome.traceback:
+        body += outcome.traceback
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("\n".join(header) + "\n" + body)
+    return path
+
+
+def json_document(
+    result: BuildResult, logs: Mapping[str, str], error: str | None = None
+) -> dict[str, Any]:
+    """The run as one JSON-ready value: ok, counts, timings and every task in decision order."""
+    counts = Counts.of(result)
+    work = task_seconds(result)
+    document: dict[str, Any] = {
+        "ok": result.ok and error is None,
+        "interrupted": result.interrupted,
+        "goals": list(result.goals),
+        "counts": attrs.asdict(counts),
+        "seconds": round(result.seconds, 6),
+        "task_seconds": round(work, 6),
+        "parallelism": round(work / result.seconds, 3) if result.seconds > 0 else None,
+        "tasks": [_json_task(task, logs.get(task.name)) for task in result.tasks.values()],
+    }
+    if error is not None:
+        document["error"] = error
+    return document
+
+
+def _json_task(task: TaskResult, log: str | None) -> dict[str, Any]:
+    outcome = task.outcome
+    return {
+        "name": task.name,
+        "status": task.status.name.lower(),
+        "reason": detailed(task.reason) if task.reason else None,
+        "seconds": round(task.seconds, 6),
+        "has_recipe": task.has_recipe,
+        "returncode": outcome.returncode if outcome else None,
+        "signal": outcome.signal if outcome else None,
+        "error": (outcome.error if outcome else None) or task.error,
+        "blocked_by": task.blocked_by,
+        "log": log,
+    }

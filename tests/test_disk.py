@@ -1,0 +1,48 @@
+"""The disk seam: cached stats, -W and -o, touch and remove."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from minimake.disk import Disk
+from tests.conftest import BASE, touch
+
+
+def test_mtime_is_cached_until_forgotten(tmp_path: Path) -> None:
+    touch(tmp_path / "f", 1)
+    disk = Disk(str(tmp_path))
+    assert disk.mtime("f") == (BASE + 1) * 10**9
+    touch(tmp_path / "f", 2)
+    assert disk.mtime("f") == (BASE + 1) * 10**9  # one stat per file per run
+    assert disk.actual("f") == (BASE + 2) * 10**9
+    disk.forget("f")
+    assert disk.mtime("f") == (BASE + 2) * 10**9
+
+
+def test_missing_file_reads_none(tmp_path: Path) -> None:
+    assert Disk(str(tmp_path)).mtime("nope/deeper") is None
+
+
+def test_what_if_reads_brand_new_and_old_reads_very_old(tmp_path: Path) -> None:
+    touch(tmp_path / "new", 1)
+    touch(tmp_path / "old", 1)
+    disk = Disk(str(tmp_path), what_if=["./new"], old=["old"])
+    assert disk.mtime("new") == math.inf
+    assert disk.mtime("old") == -math.inf
+    assert disk.assumed_old("old")
+    assert not disk.assumed_old("new")
+
+
+def test_what_if_on_a_missing_file_keeps_it_missing(tmp_path: Path) -> None:
+    assert Disk(str(tmp_path), what_if=["ghost"]).mtime("ghost") is None
+
+
+def test_touch_creates_and_remove_deletes(tmp_path: Path) -> None:
+    disk = Disk(str(tmp_path))
+    assert disk.mtime("t") is None
+    disk.touch("t")
+    assert disk.mtime("t") is not None
+    assert disk.remove("t")
+    assert not disk.remove("t")
+    assert disk.mtime("t") is None

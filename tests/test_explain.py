@@ -1,0 +1,153 @@
+"""--explain: why one target is stale or up to date, followed down the chain to the first cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import minimake
+from minimake import Task
+from minimake.disk import Disk
+from minimake.explain import Step, describe, explain
+from minimake.graph import build_graph
+from minimake.uptodate import format_mtime, format_mtimes
+from tests.conftest import BASE, touch
+
+NS = 1_000_000_000
+
+
+def sh(name: str, deps: tuple[str, ...] = (), **kw: object) -> Task:
+    return Task.create(name, deps=deps, recipe=f"echo {name} > {name}", **kw)  # type: ignore[arg-type]
+
+
+def explain_in(tmp_path: Path, tasks: list[Task], target: str, **options: object) -> list[Step]:
+    """A dry run of ``target`` in ``tmp_path``, then its explanation."""
+    result = minimake.build(
+        tasks,
+        [target],
+        root=tmp_path,
+        dry_run=True,
+        keep_going=True,
+        **options,  # type: ignore[arg-type]
+    )
+    return explain(build_graph(tasks), result, target, Disk(str(tmp_path)).mtime)
+
+
+CHAIN = [sh("app", ("main.o", "util.o")), sh("main.o", ("main.c",)), sh("util.o", ("util.c",))]
+
+
+def test_chain_is_followed_to_the_newer_source(tmp_path: Path) -> None:
+    for seconds, name in enumerate(["util.c", "util.o", "main.o", "app"]):
+        touch(tmp_path / name, seconds)
+    touch(tmp_path / "main.c", 10)
+    steps = explain_in(tmp_path, CHAIN, "app")
+    newer, older = format_mtimes((BASE + 10) * NS, (BASE + 2) * NS)
+    assert steps == [
+        Step("app", "is stale", "'main.o' will be remade"),
+        Step(
+            "main.o",
+            "is stale",
+            f"'main.c' is newer than 'main.o' ({newer} > {older})",
+            via="because",
+        ),
+    ]
+    assert describe(steps, "app") == [
+        "'app' is stale: 'main.o' will be remade",
+        f"  because 'main.o' is stale: 'main.c' is newer than 'main.o' ({newer} > {older})",
+    ]
+
+
+def test_missing_target_is_its_own_first_cause(tmp_path: Path) -> None:
+    touch(tmp_path / "main.c", 0)
+    touch(tmp_path / "util.c", 0)
+    steps = explain_in(tmp_path, CHAIN, "app")
+    assert steps == [Step("app", "is stale", "'app' does not exist")]
+
+
+def test_up_to_date_target_names_its_newest_dep(tmp_path: Path) -> None:
+    for seconds, name in enumerate(["main.c", "util.c", "main.o", "util.o", "app"]):
+        touch(tmp_path / name, seconds)
+    steps = explain_in(tmp_path, CHAIN, "app")
+    newest, target = format_mtimes((BASE + 3) * NS, (BASE + 4) * NS)
+    assert steps == [
+        Step(
+            "app",
+            "is up to date",
+            f"its newest dep 'util.o' ({newest}) is not newer than 'app' ({target})",
+        )
+    ]
+
+
+def test_up_to_date_without_deps(tmp_path: Path) -> None:
+    touch(tmp_path / "data", 0)
+    steps = explain_in(tmp_path, [sh("data")], "data")
+    assert steps == [Step("data", "is up to date", "'data' exists and it has no deps")]
+
+
+def test_forced_and_phony(tmp_path: Path) -> None:
+    touch(tmp_path / "data", 0)
+    assert explain_in(tmp_path, [sh("data")], "data", always_make=True) == [
+        Step("data", "is stale", "forced by -B")
+    ]
+    tasks = [Task.create("all", deps=["clean"], phony=True), Task.create("clean", phony=True)]
+    steps = explain_in(tmp_path, tasks, "all")
+    assert steps == [
+        Step("all", "is stale", "phony"),
+        Step("clean", "is stale", "phony", via="and its dep"),
+    ]
+    assert describe(steps, "all") == [
+        "'all' is stale: phony",
+        "  and its dep 'clean' is stale: phony",
+    ]
+
+
+def test_dep_on_a_phony_task_leads_to_it(tmp_path: Path) -> None:
+    touch(tmp_path / "out", 0)
+    tasks = [sh("out", ("stamp",)), Task.create("stamp", phony=True, recipe="true")]
+    assert explain_in(tmp_path, tasks, "out") == [
+        Step("out", "is stale", "'stamp' is phony"),
+        Step("stamp", "is stale", "phony", via="because"),
+    ]
+
+
+def test_missing_input_is_the_first_cause(tmp_path: Path) -> None:
+    touch(tmp_path / "util.c", 0)
+    steps = explain_in(tmp_path, CHAIN, "app")
+    assert steps == [
+        Step("app", "cannot be made", "it needs 'main.o'"),
+        Step(
+            "main.o",
+            "cannot be made",
+            "No rule to make target 'main.c', needed by 'main.o'.",
+            via="because",
+        ),
+    ]
+
+
+def test_plain_file_goal(tmp_path: Path) -> None:
+    touch(tmp_path / "main.c", 0)
+    touch(tmp_path / "util.c", 0)
+    steps = explain_in(tmp_path, CHAIN, "main.c")
+    when = format_mtime(BASE * NS)
+    assert steps == [Step("main.c", "is a source file", f"no task writes it (modified {when})")]
+
+
+def test_a_second_target_of_a_task_is_explained_by_its_task(tmp_path: Path) -> None:
+    tasks = [Task.create(["x.c", "x.h"], deps=["x.y"], recipe="gen")]
+    touch(tmp_path / "x.y", 0)
+    steps = explain_in(tmp_path, tasks, "x.h")
+    assert steps == [Step("x.c", "is stale", "'x.c' does not exist")]
+    assert describe(steps, "x.h") == ["'x.h' is stale: 'x.c' does not exist"]
+
+
+def test_phony_goal_leads_through_an_alias_to_the_stale_task(tmp_path: Path) -> None:
+    touch(tmp_path / "m.in", 0)
+    tasks = [
+        Task.create("all", deps=["models"], phony=True),
+        Task.create("models", deps=["m"], phony=True),
+        sh("m", ("m.in",)),
+    ]
+    assert describe(explain_in(tmp_path, tasks, "all"), "all") == [
+        "'all' is stale: phony",
+        "  and its dep 'models' is stale: phony",
+        "    and its dep 'm' is stale: 'm' does not exist",
+    ]

@@ -1,0 +1,220 @@
+"""End to end: the hyperparameter search in the top-level tasks.py, run through the real CLI.
+
+Every test works on a copy of one finished small-grid build (a module fixture), so it pays only
+for the incremental run it is about. Which trials retrained is read from the mtimes of their
+metrics.json files, which a rerun always replaces.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("threadpoolctl")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTHING_TO_DO = "minimake: Nothing to be done for 'all'."
+# The small grid as tasks.py writes it; the tests edit these lines as a user would.
+SVC_LINE = '"svc": {"C": [1.0, 10.0], "gamma": [0.005, "scale"]},'
+HGB_LINE = '"hgb": {"learning_rate": [0.1], "max_leaf_nodes": [15], "max_iter": [20]},'
+
+
+def minimake(project: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run `python -m minimake -j2 ... GRID=small` in ``project`` from the source tree."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GRID", "EXTRA")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "minimake", "-j2", *args]
+    if not any(arg.startswith("GRID=") for arg in args):
+        command.append("GRID=small")
+    done = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def metrics_mtimes(project: Path) -> dict[str, int]:
+    """Each trial that has a metrics.json, with that file's mtime in ns."""
+    found = (project / "dist" / "trained").glob("*/metrics.json")
+    return {path.parent.name: path.stat().st_mtime_ns for path in found}
+
+
+def retrained(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    """The trials whose metrics are new or were rewritten."""
+    return {trial for trial, mtime in after.items() if before.get(trial) != mtime}
+
+
+def echoed_trials(output: str) -> set[str]:
+    """The trials whose recipe the run echoed: `train_trial('svc-...', {...})`."""
+    return set(re.findall(r"^train_trial\('([\w-]+)'", output, flags=re.MULTILINE))
+
+
+def grid_ids(project: Path) -> list[str]:
+    return [entry["id"] for entry in json.loads((project / "dist/hparams.json").read_text())]
+
+
+def result_ids(project: Path) -> list[str]:
+    """The trial ids in dist/results.csv, in rank order."""
+    with (project / "dist/results.csv").open(newline="") as handle:
+        return [row["id"] for row in csv.DictReader(handle)]
+
+
+def edit_tasks(project: Path, old: str, new: str) -> None:
+    path = project / "tasks.py"
+    text = path.read_text()
+    assert old in text, f"tasks.py no longer contains {old!r}; update the test"
+    path.write_text(text.replace(old, new))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished small-grid build; tests copy it, never change it."""
+    project = tmp_path_factory.mktemp("built")
+    shutil.copy(ROOT / "tasks.py", project / "tasks.py")
+    minimake(project)
+    return project
+
+
+@pytest.fixture
+def project(built: Path, tmp_path: Path) -> Path:
+    """A private copy of the finished build, with every mtime kept (copy2)."""
+    return Path(shutil.copytree(built, tmp_path / "project"))
+
+
+def test_small_grid_trains_every_trial_and_collates(built: Path) -> None:
+    """One metrics file per configuration; results and best agree with them."""
+    ids = grid_ids(built)
+    assert len(ids) == 5
+    assert len(set(ids)) == 5
+    assert set(metrics_mtimes(built)) == set(ids)
+    assert sorted(result_ids(built)) == sorted(ids)
+    best = json.loads((built / "dist/best.json").read_text())
+    scores = {
+        trial: json.loads((built / f"dist/trained/{trial}/metrics.json").read_text())
+        for trial in ids
+    }
+    assert best["val_accuracy"] == max(m["val_accuracy"] for m in scores.values())
+    assert best["config"] == scores[best["id"]]["config"]
+    assert 0.9 < best["test_accuracy"] <= 1.0
+    assert result_ids(built)[0] == best["id"]
+
+
+def test_finished_build_has_nothing_to_do(project: Path) -> None:
+    before = metrics_mtimes(project)
+    assert NOTHING_TO_DO in minimake(project, "-n").stdout
+    assert NOTHING_TO_DO in minimake(project).stdout
+    assert metrics_mtimes(project) == before
+
+
+def test_editing_tasks_py_without_changing_the_grid_retrains_nothing(project: Path) -> None:
+    """hparams.json is compared by content, so a newer tasks.py alone is no reason to run."""
+    future = (project / "dist/results.csv").stat().st_mtime + 3600
+    os.utime(project / "tasks.py", (future, future))
+    assert NOTHING_TO_DO in minimake(project, "-n").stdout
+
+
+def test_growing_the_grid_trains_only_the_new_configurations(project: Path) -> None:
+    old_ids = set(grid_ids(project))
+    before = metrics_mtimes(project)
+    edit_tasks(project, SVC_LINE, SVC_LINE.replace("[1.0, 10.0]", "[1.0, 10.0, 100.0]"))
+    done = minimake(project)
+    new_ids = set(grid_ids(project)) - old_ids
+    assert len(new_ids) == 2  # C=100 with each gamma
+    assert retrained(before, metrics_mtimes(project)) == new_ids
+    assert echoed_trials(done.stdout) == new_ids
+    assert sorted(result_ids(project)) == sorted(old_ids | new_ids)
+
+
+def test_changing_one_value_trains_only_that_configuration(project: Path) -> None:
+    old_ids = set(grid_ids(project))
+    before = metrics_mtimes(project)
+    changed_line = HGB_LINE.replace('"learning_rate": [0.1]', '"learning_rate": [0.2]')
+    edit_tasks(project, HGB_LINE, changed_line)
+    minimake(project)
+    ids = set(grid_ids(project))
+    (changed,) = ids - old_ids
+    (replaced,) = old_ids - ids
+    assert changed.startswith("hgb-")
+    assert replaced.startswith("hgb-")
+    assert retrained(before, metrics_mtimes(project)) == {changed}
+    assert sorted(result_ids(project)) == sorted(ids)
+
+
+def test_collate_reflects_the_current_grid_after_shrinking(project: Path) -> None:
+    """Removing configurations trains nothing, yet results and best follow the grid."""
+    before = metrics_mtimes(project)
+    results_before = (project / "dist/results.csv").stat().st_mtime_ns
+    shrunk_line = SVC_LINE.replace('"gamma": [0.005, "scale"]', '"gamma": [0.005]')
+    edit_tasks(project, SVC_LINE, shrunk_line)
+    minimake(project)
+    ids = grid_ids(project)
+    assert len(ids) == 3
+    assert retrained(before, metrics_mtimes(project)) == set()
+    assert (project / "dist/results.csv").stat().st_mtime_ns != results_before
+    assert sorted(result_ids(project)) == sorted(ids)
+    best = json.loads((project / "dist/best.json").read_text())
+    assert best["id"] in ids
+    assert best["trials"] == 3
+
+
+def test_failing_trial_does_not_stop_the_others_under_keep_going(project: Path) -> None:
+    """An invalid value fails its trial only; after the fix, only the fixed one trains."""
+    # Three good trials must be retrained in the same run as the bad one.
+    again = set(grid_ids(project)[:3])
+    for trial in again:
+        shutil.rmtree(project / "dist/trained" / trial)
+    results_before = (project / "dist/results.csv").stat().st_mtime_ns
+
+    failed = minimake(project, "-k", 'EXTRA={"model": "svc", "C": -1.0}', expect=2)
+    output = failed.stdout + failed.stderr
+    assert "Target 'all' not remade because of errors." in output
+    assert "InvalidParameterError" in output
+    (bad,) = set(grid_ids(project)) - set(metrics_mtimes(project))
+    assert not (project / "dist/trained" / bad / "metrics.json").exists()
+    assert again <= set(metrics_mtimes(project))
+    assert (project / "dist/results.csv").stat().st_mtime_ns == results_before
+
+    before = metrics_mtimes(project)
+    minimake(project, 'EXTRA={"model": "svc", "C": 2.0}')
+    (fixed,) = retrained(before, metrics_mtimes(project))
+    assert json.loads((project / f"dist/trained/{fixed}/metrics.json").read_text())["config"] == {
+        "model": "svc",
+        "C": 2.0,
+    }
+    assert len(result_ids(project)) == 6
+
+
+def test_deleting_one_model_reruns_just_it_and_collate(project: Path) -> None:
+    trial = grid_ids(project)[1]
+    before = metrics_mtimes(project)
+    results_before = (project / "dist/results.csv").stat().st_mtime_ns
+    (project / "dist/trained" / trial / "model.pkl").unlink()
+    done = minimake(project)
+    assert retrained(before, metrics_mtimes(project)) == {trial}
+    assert echoed_trials(done.stdout) == {trial}
+    assert "collate(" in done.stdout
+    assert (project / "dist/trained" / trial / "model.pkl").exists()
+    assert (project / "dist/results.csv").stat().st_mtime_ns != results_before
+
+
+def test_same_grid_gives_the_same_best_configuration(built: Path, project: Path) -> None:
+    """Everything rebuilt from scratch (-B) picks the same winner with the same scores."""
+    minimake(project, "-B")
+    first = json.loads((built / "dist/best.json").read_text())
+    second = json.loads((project / "dist/best.json").read_text())
+    assert second == first
+    assert result_ids(project) == result_ids(built)
+
+
+def test_unknown_grid_is_reported(project: Path) -> None:
+    done = minimake(project, "-n", "GRID=huge", expect=2)
+    assert "Unknown GRID 'huge'" in done.stderr

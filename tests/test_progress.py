@@ -1,0 +1,329 @@
+"""The progress reporter, rendered into strings with a fake clock: the live display, plain lines,
+reasons under -n, the end-of-run report, logs and JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+import minimake
+from minimake import Task
+from minimake.progress import Board, ProgressReporter
+from minimake.recipes import Outcome
+from minimake.result import BuildResult, Status, TaskResult
+from minimake.uptodate import Reason
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class Clock:
+    """A clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def console(terminal: bool = False) -> Console:
+    return Console(
+        file=io.StringIO(),
+        width=100,
+        force_terminal=terminal,
+        color_system="standard" if terminal else None,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def written(target: Console) -> str:
+    return target.file.getvalue()  # type: ignore[attr-defined, no-any-return]
+
+
+def reporter(mode: str = "plain", **options: object) -> tuple[ProgressReporter, Clock]:
+    clock = Clock()
+    terminal = mode == "live"
+    err = console(terminal)
+    out = options.pop("out", err if terminal else console())
+    made = ProgressReporter(
+        out,  # type: ignore[arg-type]
+        err,
+        mode=mode,
+        clock=clock,
+        auto_refresh=False,
+        **options,  # type: ignore[arg-type]
+    )
+    return made, clock
+
+
+A = Task.create("a.txt", recipe="make a")
+B = Task.create("b.txt", deps=["a.txt"], recipe=["make b", "check b"])
+C = Task.create("c.txt", recipe="make c")
+
+
+def ran(task: Task, seconds: float, output: str = "", reason: str = "'x' does not exist"):  # type: ignore[no-untyped-def]
+    return TaskResult(task.name, Status.RAN, reason, seconds, Outcome(True, output))
+
+
+def failed(task: Task, seconds: float, output: str = "") -> TaskResult:
+    return TaskResult(task.name, Status.FAILED, "r", seconds, Outcome(False, output, returncode=2))
+
+
+class TestBoard:
+    def test_counts_running_tasks_and_times(self) -> None:
+        clock = Clock()
+        board = Board(clock)
+        board.begin(total=4, jobs=2)
+        board.start("a")
+        clock.now += 2
+        board.start("b")
+        clock.now += 1
+        shown = written_board(board)
+        assert "0/4 done · 2 running · 0 failed · 3.0s elapsed · ETA ?" in shown
+        assert re.search(r"▸ a\s+3\.0s", shown)
+        assert re.search(r"▸ b\s+1\.0s", shown)
+
+    def test_eta_from_the_mean_recipe_time(self) -> None:
+        clock = Clock()
+        board = Board(clock)
+        board.begin(total=6, jobs=2)
+        board.start("a")
+        clock.now += 4
+        board.finish("a", 4.0)
+        board.record(TaskResult("a", Status.RAN, seconds=4.0))
+        board.start("b")
+        clock.now += 1
+        # b has 3s left of the 4s mean; 4 tasks still wait; 2 jobs: (3 + 4 * 4) / 2.
+        assert board.eta() == pytest.approx(9.5)
+        assert "1/6 done · 1 running · 0 failed · 5.0s elapsed · ETA 9.5s" in written_board(board)
+
+    def test_failures_are_counted_and_many_running_tasks_summed_up(self) -> None:
+        board = Board(Clock())
+        board.begin(total=20, jobs=12)
+        board.record(TaskResult("x", Status.FAILED))
+        for index in range(11):
+            board.start(f"t{index}")
+        shown = written_board(board)
+        assert "1/20 done · 11 running · 1 failed" in shown
+        assert "and 3 more" in shown
+        assert "t7" in shown
+        assert "t8" not in shown
+
+
+def written_board(board: Board) -> str:
+    target = console()
+    target.print(board.renderable())
+    return written(target)
+
+
+class TestPlain:
+    def test_one_line_per_event_after_makes_lines(self) -> None:
+        out = console()
+        shown, _ = reporter("plain", out=out)
+        shown.begin(3, 1)
+        shown.started(A, "'a.txt' does not exist", ["make a"])
+        shown.finished(A, ran(A, 1.25, "made a\n"), ignored=False)
+        shown.recorded(ran(A, 1.25, "made a\n"))
+        shown.recorded(TaskResult("c.txt", Status.UP_TO_DATE))
+        shown.started(B, "'a.txt' was remade", ["make b", "check b"])
+        shown.finished(B, failed(B, 0.5, "oops\n"), ignored=False)
+        shown.recorded(failed(B, 0.5, "oops\n"))
+        assert written(out) == "make a\nmade a\nmake b\ncheck b\noops\n"
+        lines = written(shown.err).splitlines()
+        assert lines == [
+            "[1/3] done a.txt (1.2s)",
+            "minimake: *** [" + B.location + ": b.txt] Error 2",  # type: ignore[operator]
+            "[3/3] FAILED b.txt (0.5s)",
+        ]
+
+    def test_skipped_and_ignored(self) -> None:
+        shown, _ = reporter("plain")
+        shown.begin(2, 1)
+        ignored = TaskResult("a.txt", Status.RAN, "r", 0.1, Outcome(False, returncode=1))
+        shown.recorded(ignored)
+        shown.recorded(TaskResult("b.txt", Status.SKIPPED, blocked_by="a.txt"))
+        assert written(shown.err).splitlines() == [
+            "[1/2] done a.txt (0.1s, error ignored)",
+            "[2/2] skipped b.txt (blocked by a.txt)",
+        ]
+
+    def test_off_mode_prints_only_makes_lines(self) -> None:
+        out = console()
+        shown, _ = reporter("off", out=out)
+        shown.begin(1, 1)
+        shown.started(A, "'a.txt' does not exist", ["make a"])
+        shown.finished(A, failed(A, 1.0), ignored=False)
+        shown.recorded(failed(A, 1.0))
+        shown.summary(BuildResult({"a.txt": failed(A, 1.0)}, ("a.txt",), 1.0))
+        assert written(out) == "make a\n"
+        assert written(shown.err) == f"minimake: *** [{A.location}: a.txt] Error 2\n"
+
+    def test_silent_prints_no_progress_and_no_summary(self) -> None:
+        out = console()
+        shown, _ = reporter("plain", out=out, silent=True)
+        shown.begin(1, 1)
+        shown.started(A, "r", ["make a"])
+        shown.finished(A, ran(A, 1.0), ignored=False)
+        shown.recorded(ran(A, 1.0))
+        shown.summary(BuildResult({"a.txt": ran(A, 1.0)}, ("a.txt",), 1.0))
+        assert written(out) == ""
+        assert written(shown.err) == ""
+
+    def test_summary_and_failure_report_at_the_end(self, tmp_path: Path) -> None:
+        shown, _ = reporter("plain", root=str(tmp_path))
+        shown.begin(3, 2)
+        shown.started(A, "r", ["make a"])
+        shown.started(B, "r", ["make b"])
+        shown.finished(A, failed(A, 2.0, "first\nsecond\n"), ignored=False)
+        results = {
+            "a.txt": failed(A, 2.0, "first\nsecond\n"),
+            "b.txt": TaskResult("b.txt", Status.SKIPPED, blocked_by="a.txt"),
+            "c.txt": ran(C, 3.0),
+        }
+        shown.summary(BuildResult(results, ("all",), 4.0))
+        report = written(shown.err)
+        assert "Summary: 1 ran, 0 up to date, 1 failed, 1 skipped in 4.0s\n" in report
+        assert "Task time 5.0s, parallelism 1.2x\n" in report
+        assert "  ✗ a.txt (" in report
+        assert "    │ second\n" in report
+        assert "    blocked: b.txt\n" in report
+        log = tmp_path / ".minimake" / "logs" / "a.txt.log"
+        assert log.read_text().endswith("first\nsecond\n")
+        assert f"full output: {log}" in report or "full output: .minimake/logs/a.txt.log" in report
+
+    def test_null_build_has_no_summary(self) -> None:
+        shown, _ = reporter("plain")
+        up = TaskResult("a.txt", Status.UP_TO_DATE)
+        shown.summary(BuildResult({"a.txt": up}, ("a.txt",), 0.1))
+        assert written(shown.err) == ""
+
+
+class TestDryRun:
+    def test_reason_before_each_echo_then_counts(self) -> None:
+        out = console()
+        shown, _ = reporter("plain", out=out, dry_run=True)
+        reason = Reason("'a.in' is newer than 'a.txt'", "2024-05-01 12:00:01.000 > 2024-05-01")
+        shown.begin(2, 1)
+        shown.started(A, reason, ["make a"])
+        shown.finished(A, TaskResult("a.txt", Status.WOULD_RUN, reason), ignored=False)
+        shown.recorded(TaskResult("a.txt", Status.WOULD_RUN, reason))
+        shown.recorded(TaskResult("c.txt", Status.UP_TO_DATE))
+        results = {
+            "a.txt": TaskResult("a.txt", Status.WOULD_RUN, reason),
+            "c.txt": TaskResult("c.txt", Status.UP_TO_DATE),
+        }
+        shown.summary(BuildResult(results, ("all",), 0.25))
+        assert written(out) == "make a\n"
+        assert written(shown.err).splitlines() == [
+            "would run a.txt: 'a.in' is newer than 'a.txt' (2024-05-01 12:00:01.000 > 2024-05-01)",
+            "Summary: 1 would run, 1 up to date, 0 failed, 0 skipped in 0.2s",
+        ]
+
+    def test_off_mode_keeps_dry_run_bare(self) -> None:
+        shown, _ = reporter("off", dry_run=True)
+        shown.started(A, "r", ["make a"])
+        shown.summary(BuildResult({"a.txt": TaskResult("a.txt", Status.WOULD_RUN)}, (), 0.1))
+        assert written(shown.err) == ""
+
+    def test_verbose_gives_reasons_in_a_real_run(self) -> None:
+        shown, _ = reporter("off", verbose=True)
+        shown.started(A, "'a.txt' does not exist", ["make a"])
+        assert written(shown.err) == "run a.txt: 'a.txt' does not exist\n"
+
+
+class TestLive:
+    def test_display_appears_and_blocks_scroll_above_it(self) -> None:
+        shown, clock = reporter("live")
+        shown.begin(3, 2)
+        shown.started(A, "r", ["make a"])
+        shown.started(C, "r", ["make c"])
+        clock.now += 1.5
+        shown.finished(A, ran(A, 1.5, "a1\na2\n"), ignored=False)
+        shown.recorded(ran(A, 1.5))
+        raw = written(shown.err)
+        text = ANSI.sub("", raw).replace("\r", "")
+        assert "1/3 done · 1 running · 0 failed · 1.5s elapsed" in text
+        assert "▸ c.txt" in text
+        assert "✓ a.txt  1.5s\na1\na2\n" in text  # one block: header, then the output
+        assert "\x1b[?25l" in raw  # the cursor is hidden while the display is up
+
+    def test_summary_takes_the_display_down_and_restores_the_cursor(self) -> None:
+        shown, _ = reporter("live")
+        shown.begin(1, 1)
+        shown.started(A, "r", ["make a"])
+        shown.finished(A, ran(A, 1.0), ignored=False)
+        shown.recorded(ran(A, 1.0))
+        shown.summary(BuildResult({"a.txt": ran(A, 1.0)}, ("a.txt",), 1.0))
+        raw = written(shown.err)
+        assert raw.rfind("\x1b[?25h") > raw.rfind("done ·")
+        assert "Summary: 1 ran" in ANSI.sub("", raw)
+        shown.close()  # a second close is harmless
+
+    def test_failed_task_block_holds_output_and_error(self, tmp_path: Path) -> None:
+        shown, _ = reporter("live", root=str(tmp_path))
+        shown.begin(1, 1)
+        shown.started(A, "r", ["make a"])
+        shown.finished(A, failed(A, 1.0, "boom\n"), ignored=False)
+        text = ANSI.sub("", written(shown.err)).replace("\r", "")
+        assert f"✗ a.txt  1.0s\nboom\nminimake: *** [{A.location}: a.txt] Error 2\n" in text
+        shown.close()
+
+    def test_no_display_for_a_dry_run_or_when_silent(self) -> None:
+        for options in ({"dry_run": True}, {"silent": True}, {"pretend": True}):
+            shown, _ = reporter("live", **options)
+            shown.started(A, "r", ["make a"])
+            assert "done ·" not in written(shown.err)
+
+
+class TestJson:
+    def test_document_on_stdout_and_log_lines_elsewhere(self) -> None:
+        data, err = console(), console()
+        shown = ProgressReporter(err, err, stdout=data, as_json=True, mode="off")
+        shown.started(A, "r", ["make a"])
+        shown.finished(A, ran(A, 1.0, "made\n"), ignored=False)
+        shown.summary(BuildResult({"a.txt": ran(A, 1.0)}, ("a.txt",), 1.0))
+        document = json.loads(written(data))
+        assert document["tasks"][0]["name"] == "a.txt"
+        assert document["counts"]["ran"] == 1
+        assert written(err) == "make a\nmade\n"
+
+    def test_fatal_error_is_a_document_too(self) -> None:
+        from minimake.errors import CycleError
+
+        data, err = console(), console()
+        shown = ProgressReporter(err, err, stdout=data, as_json=True)
+        shown.fatal(CycleError(["a", "b", "a"]))
+        assert json.loads(written(data))["error"] == "Dependency cycle: a -> b -> a."
+        assert "minimake: *** Dependency cycle" in written(err)
+
+
+def test_a_real_build_through_the_reporter(tmp_path: Path) -> None:
+    """The engine calls begin, recorded and summary: counts and the summary come out right."""
+    tasks = [
+        Task.create("a", recipe="echo made a > a"),
+        Task.create("b", deps=["a"], recipe="exit 4"),
+        Task.create("c", deps=["b"], recipe="touch c"),
+        Task.create("all", deps=["c", "a"], phony=True),
+    ]
+    out = console()
+    shown, _ = reporter("plain", out=out, root=str(tmp_path))
+    with ThreadPoolExecutor(2) as pool:
+        result = minimake.build(
+            tasks, ["all"], root=tmp_path, reporter=shown, executor=pool, keep_going=True
+        )
+    assert not result.ok
+    err = written(shown.err)
+    assert shown.board.decided == 4
+    assert re.search(r"^\[1/4\] done a \(", err, re.M)
+    assert re.search(r"^\[2/4\] FAILED b \(", err, re.M)
+    assert "[3/4] skipped c (blocked by b)" in err
+    assert "Summary: 1 ran, 0 up to date, 1 failed, 2 skipped in" in err
+    assert "    blocked: c, all" in err
+    assert (tmp_path / ".minimake" / "logs" / "b.log").exists()
