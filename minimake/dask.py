@@ -1,10 +1,11 @@
-"""Recipes on a Dask cluster: the client's runner, and the functions its workers call.
+"""Recipes on a Dask cluster: the client's runner (the workers' side is dask_worker.py).
 
 Only this module imports ``distributed``, and only once the dask executor is chosen. What we
 measured of Dask (shared/docs/DISTRIBUTED.md) shapes it:
 
-- One top-level function, ``_run_task(spec, build, folder)``, is submitted with positional
-  plain data and ``pure=False``; keyword arguments to ``submit`` would be Dask's, not ours.
+- One top-level function, ``dask_worker.run_task(spec, build, folder)``, is submitted with
+  positional plain data and ``pure=False``; keyword arguments to ``submit`` would be
+  Dask's, not ours.
 - A running Dask task cannot be cancelled, so a worker never runs a recipe in its own threads:
   it hands the recipe to a Python process of the build's (``_Child``, a process group leader
   like a local pool worker), whose group a ``client.run`` kills when the build stops.
@@ -17,13 +18,10 @@ measured of Dask (shared/docs/DISTRIBUTED.md) shapes it:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import pickle
 import shutil
 import signal
-import subprocess
 import sys
 import sysconfig
 import threading
@@ -35,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from minimake import __version__, recipes
+from minimake import __version__
+from minimake.dask_worker import end_build, probe, run_task, stop_build
 from minimake.errors import MinimakeError, UsageError
 from minimake.recipes import Outcome, RecipeSpec
 from minimake.resources import Amounts, ResourceError, text
@@ -136,7 +135,7 @@ class DaskRunner:
         key = f"{task.name}-{self._build}"
         try:
             submitted = self._client.submit(
-                _run_task,
+                run_task,
                 self._spec_of(task),
                 self._build,
                 self._folder,
@@ -206,7 +205,7 @@ class DaskRunner:
 
     def _signal_workers(self, signum: int, grace: float = 0.0) -> None:
         with contextlib.suppress(Exception):
-            self._client.run(_stop_build, self._build, int(signum), grace, on_error="ignore")
+            self._client.run(stop_build, self._build, int(signum), grace, on_error="ignore")
 
     def _cancel(self) -> None:
         with self._lock:
@@ -225,7 +224,7 @@ class DaskRunner:
         if cancel:
             self._cancel()
         with contextlib.suppress(Exception):
-            self._client.run(_end_build, self._build, on_error="ignore")
+            self._client.run(end_build, self._build, on_error="ignore")
         _remove(self._folder)
         _close(self._owned)
 
@@ -360,11 +359,11 @@ def _check_resources(requests: Mapping[str, Amounts], workers: Mapping[str, Any]
 def _probe_all(client: Client, folder: str, root: str) -> None:
     """Write a probe file into the project; every worker must read it back at the same path."""
     os.makedirs(folder)
-    probe = os.path.join(folder, "probe")
-    with open(probe, "w") as file:
+    marker = os.path.join(folder, "probe")
+    with open(marker, "w") as file:
         file.write(folder)
     try:
-        answers = client.run(_probe, probe, folder, __version__, on_error="return")
+        answers = client.run(probe, marker, folder, __version__, on_error="return")
     except Exception as error:
         _remove(folder)
         raise ClusterError(f"Cannot probe the Dask workers: {error}") from error
@@ -412,218 +411,3 @@ def _user_modules(value: Any) -> list[Any]:
     if path.startswith(package) or any(path.startswith(folder) for folder in installed):
         return []
     return [module]
-
-
-# --------------------------------------------------------------------------------------------
-# The worker side: called by Dask (``_run_task``) or by ``client.run`` on every worker.
-
-
-class _Died(Exception):
-    """A recipe process ended without answering; ``code`` is its exit status."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class _Child:
-    """A Python process of one build on this worker, leading its own process group, that
-    runs recipes one at a time (as a local pool worker does), so that one killpg stops a
-    recipe and everything it started. Specs and Outcomes travel pickled over two pipes."""
-
-    def __init__(self) -> None:
-        spec_in, spec_out = os.pipe()
-        outcome_in, outcome_out = os.pipe()
-        # The worker's own sys.path, as multiprocessing's spawn passes it on.
-        code = (
-            f"import sys; sys.path[:] = {sys.path!r}; import minimake.dask as m; "
-            f"m._serve({spec_in}, {outcome_out}, {os.getpid()})"
-        )
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", code],
-                stdin=subprocess.DEVNULL,
-                pass_fds=(spec_in, outcome_out),
-                start_new_session=True,
-            )
-        finally:
-            os.close(spec_in)
-            os.close(outcome_out)
-        self._send = os.fdopen(spec_out, "wb")
-        self._receive = os.fdopen(outcome_in, "rb")
-
-    def run(self, spec: RecipeSpec) -> Outcome:
-        try:
-            pickle.dump(spec, self._send)
-            self._send.flush()
-            outcome = pickle.load(self._receive)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            raise _Died(self.process.wait()) from None
-        assert isinstance(outcome, Outcome)
-        return outcome
-
-    def kill(self, signum: int) -> None:
-        recipes.kill_groups({self.process.pid}, signum)
-
-    def close(self) -> None:
-        for pipe in (self._send, self._receive):
-            with contextlib.suppress(OSError):
-                pipe.close()  # the child reads end-of-file and exits
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=0.1)  # reap it if it is already gone
-
-
-def _serve(spec_in: int, outcome_out: int, parent: int) -> None:
-    """In a recipe process: run specs until the worker closes the pipe."""
-    recipes.mark_worker()  # output captured at the file descriptors, chdir per recipe
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
-    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
-    with os.fdopen(spec_in, "rb") as receive, os.fdopen(outcome_out, "wb") as send:
-        while True:
-            try:
-                spec = pickle.load(receive)
-            except EOFError:
-                return
-            try:
-                outcome = recipes.run(spec)
-            except Exception as error:  # recipes.run reports a recipe's failure itself
-                outcome = _failure(error)
-            pickle.dump(outcome, send)
-            send.flush()
-
-
-def _watch(parent: int) -> None:
-    # If the worker dies (SIGKILL, out of memory) nobody else would stop the recipe, and a
-    # recipe whose task was already reported failed must not go on writing outputs.
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os.killpg(os.getpid(), signal.SIGKILL)
-
-
-@attrs.define(eq=False)
-class _Build:
-    """One build's recipe processes in this worker process."""
-
-    idle: list[_Child] = attrs.Factory(list)
-    busy: set[_Child] = attrs.Factory(set)
-    stopped: int | None = None  # the signal that stopped the build
-    ended: bool = False
-
-
-_BUILDS: dict[str, _Build] = {}
-_BUILDS_LOCK = threading.Lock()
-
-
-def _probe(path: str, expected: str, version: str) -> str | None:
-    """On a worker: None when it reads the client's probe file, else what is wrong."""
-    try:
-        with open(path) as file:
-            found = file.read()
-    except OSError as error:
-        return f"cannot read '{path}' ({error.strerror})"
-    if found != expected:
-        return f"'{path}' holds something else (another file system mounted there?)"
-    if version != __version__:
-        return f"runs minimake {__version__}, not {version}"
-    return None
-
-
-def _run_task(spec: RecipeSpec, build: str, folder: str) -> Outcome:
-    """On a worker: run one recipe in a process of the build's, at most once per build."""
-    try:
-        with open(os.path.join(folder, _marker(spec.name)), "x"):
-            pass
-    except FileExistsError:
-        message = "its Dask worker was lost while running it (not run again)"
-        return Outcome(ok=False, crashed=True, error=message)
-    except OSError as error:
-        message = f"this Dask worker cannot see the project folder '{spec.cwd}' ({error.strerror})"
-        return Outcome(ok=False, error=message)
-    child = _take(build)
-    if child is None:
-        return Outcome(ok=False, error="not started: the build was stopped")
-    died = False
-    try:
-        return child.run(spec)
-    except _Died as death:
-        died = True
-        return _how_it_ended(death.code, _BUILDS[build].stopped)
-    except Exception as error:  # a spec that does not pickle, say
-        died = True
-        return _failure(error)
-    finally:
-        _give_back(build, child, died)
-
-
-def _marker(name: str) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()[:20]
-
-
-def _take(build: str) -> _Child | None:
-    with _BUILDS_LOCK:
-        state = _BUILDS.setdefault(build, _Build())
-        if state.stopped is not None or state.ended:
-            return None
-        child = state.idle.pop() if state.idle else None
-    if child is None:
-        child = _Child()
-    with _BUILDS_LOCK:
-        state.busy.add(child)
-        if state.stopped is not None:  # stopped while the process started
-            child.kill(state.stopped)
-    return child
-
-
-def _give_back(build: str, child: _Child, died: bool) -> None:
-    with _BUILDS_LOCK:
-        state = _BUILDS[build]
-        state.busy.discard(child)
-        keep = not died and state.stopped is None and not state.ended
-        if keep:
-            state.idle.append(child)
-    if not keep:
-        child.kill(signal.SIGKILL)
-        child.close()
-
-
-def _how_it_ended(code: int, stopped: int | None) -> Outcome:
-    if stopped is not None:
-        return Outcome(ok=False, signal=stopped, error="stopped")
-    how = (
-        f"killed by signal {-code}, {recipes.signal_name(-code)}"
-        if code < 0
-        else f"exit code {code}"
-    )
-    return Outcome(ok=False, crashed=True, error=f"worker process died ({how})")
-
-
-def _stop_build(build: str, signum: int, grace: float = 0.0) -> None:
-    """On every worker (client.run): stop the build; SIGKILL what is left after ``grace`` s."""
-    with _BUILDS_LOCK:
-        state = _BUILDS.setdefault(build, _Build())
-        if state.stopped is None:
-            state.stopped = signum
-        children = [*state.busy, *state.idle]
-    _kill_all(children, signum)
-    if grace > 0 and children:
-        timer = threading.Timer(grace, _kill_all, (children, signal.SIGKILL))
-        timer.daemon = True
-        timer.start()
-
-
-def _kill_all(children: list[_Child], signum: int) -> None:
-    for child in children:
-        child.kill(signum)
-
-
-def _end_build(build: str) -> None:
-    """On every worker (client.run): the build is over; end its recipe processes."""
-    with _BUILDS_LOCK:
-        state = _BUILDS.setdefault(build, _Build())
-        state.ended = True
-        busy, idle = list(state.busy), list(state.idle)
-        state.idle.clear()
-    _kill_all(busy, signal.SIGKILL)
-    for child in idle:
-        child.close()

@@ -242,13 +242,13 @@ def test_workers_that_cannot_see_the_project_are_refused(
 ) -> None:
     from minimake import dask as backend
 
-    real = backend._probe
+    real = backend.probe
 
     def elsewhere(path: str, expected: str, version: str) -> str | None:
         # A worker that mounts the project somewhere else sees nothing at this path.
         return real(path.replace(str(tmp_path), "/nonexistent"), expected, version)
 
-    monkeypatch.setattr(backend, "_probe", elsewhere)
+    monkeypatch.setattr(backend, "probe", elsewhere)
     with pytest.raises(MinimakeError) as caught:
         minimake.build([Task.create("a", recipe="touch a")], ["a"], root=tmp_path, executor=inproc)
     message = str(caught.value)
@@ -259,19 +259,19 @@ def test_workers_that_cannot_see_the_project_are_refused(
 
 
 def test_a_task_started_twice_is_refused_the_second_time(tmp_path: Path) -> None:
-    from minimake import dask as backend
+    from minimake import dask_worker as backend
 
     spec = RecipeSpec("a", str(tmp_path), commands=("echo ran >> log",), outputs=("log",))
-    first = backend._run_task(spec, "b1", str(tmp_path))
-    again = backend._run_task(spec, "b1", str(tmp_path))
-    backend._end_build("b1")
+    first = backend.run_task(spec, "b1", str(tmp_path))
+    again = backend.run_task(spec, "b1", str(tmp_path))
+    backend.end_build("b1")
     assert first.ok
     assert first.mtimes == (("log", (tmp_path / "log").stat().st_mtime_ns),)
     assert not again.ok
     assert again.crashed
     assert again.error == "its Dask worker was lost while running it (not run again)"
     assert (tmp_path / "log").read_text() == "ran\n"
-    lost = backend._run_task(spec, "b2", str(tmp_path / "not-mounted"))
+    lost = backend.run_task(spec, "b2", str(tmp_path / "not-mounted"))
     assert not lost.ok
     assert "cannot see the project folder" in (lost.error or "")
 
