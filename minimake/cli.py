@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=("auto", "live", "plain", "off"),
         default=os.environ.get("MINIMAKE_PROGRESS", "auto"),
         help="live display, a plain line per task, or make's output only (default auto: live "
-        "on a terminal, off elsewhere; MINIMAKE_PROGRESS sets it)",
+        "on a terminal, plain elsewhere; MINIMAKE_PROGRESS sets it)",
     )
     add(
         "--graph",

@@ -324,8 +324,9 @@ def for_cli(
 ) -> ProgressReporter:
     """The reporter for the command line, on the real stdout and stderr.
 
-    ``mode`` "auto" is "live" when stderr is a terminal, "plain" on a dumb one (TERM=dumb) and
-    for ``-n`` (whose reasons go to stderr), else "off", so piped output stays exactly make's. When
+    ``mode`` "auto" is "live" when stderr is a terminal, else "plain": one line per event on
+    stderr, no control codes, while stdout stays exactly make's. "off" prints only make's
+    lines, for scripts that compare stderr with make's too. When
     the display is live and stdout is the same terminal, make's stdout lines go through the
     display's console too, so they scroll above it.
     """
@@ -337,7 +338,7 @@ def for_cli(
         if err.is_terminal:
             mode = "plain" if err.is_dumb_terminal else "live"
         else:
-            mode = "plain" if dry_run else "off"
+            mode = "plain"
     live = mode == "live" and not (silent or quiet or pretend)
     out = err if as_json or (live and stdout.is_terminal) else stdout
     return ProgressReporter(

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, touch, write_tasks
+from tests import conftest
+from tests.conftest import touch, write_tasks
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
+    """The CLI with make's output only (no progress lines), to compare with make's exactly."""
+    return conftest.cli(*args, cwd=cwd, env={"MINIMAKE_PROGRESS": "off", **(env or {})})
+
 
 CHAIN = """\
 from minimake import task, phony
@@ -248,3 +255,21 @@ def test_python_dash_m_and_console_script_agree(chain: Path) -> None:
         pytest.skip("the minimake console script is not installed (pip install -e .)")
     run = subprocess.run([script, "-n"], cwd=chain, capture_output=True, text=True, check=False)
     assert run.stdout == cli("-n", cwd=chain).stdout
+
+
+def test_off_a_terminal_each_event_is_a_plain_line_on_stderr(tmp_path: Path) -> None:
+    """By default a pipe gets make's stdout, and one plain line per event on stderr."""
+    write_tasks(
+        tmp_path,
+        """\
+        from minimake import task, phony
+        task("bad", recipe="exit 3")
+        task("ok", recipe="touch ok")
+        phony("all", deps=["bad", "ok"], default=True)
+        """,
+    )
+    run = conftest.cli("-k", cwd=tmp_path)
+    assert run.stdout == "exit 3\ntouch ok\n"
+    assert "[1/3] FAILED bad" in run.stderr
+    assert "[2/3] done ok" in run.stderr
+    assert "\x1b" not in run.stdout + run.stderr  # no control codes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def python_recipe():
     with open("py_gc.pid", "w") as f:
         f.write(str(child.pid))
     with open("ready.fifo", "w") as f:
-        f.write("python\n")
+        f.write("python\\n")
     child.wait()
 
 task("py_part", recipe=python_recipe)
@@ -56,12 +57,24 @@ def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_ready(fifo: Path, expected: set[str]) -> None:
-    """Block until every recipe has said it is running (a rendezvous, not a sleep)."""
+def _wait_ready(fifo: Path, expected: set[str], process: subprocess.Popen[str]) -> None:
+    """Block until every recipe has said it is running (a rendezvous, not a sleep).
+
+    The FIFO is opened read-write, so opening never blocks and a closed writer is no EOF;
+    should minimake exit first, its output is shown instead of waiting forever.
+    """
     seen: set[str] = set()
-    while seen != expected:
-        with open(fifo) as reader:
-            seen.update(reader.read().split())  # both may write before one read
+    descriptor = os.open(fifo, os.O_RDWR)
+    try:
+        while not expected <= seen:
+            readable, _, _ = select.select([descriptor], [], [], 5.0)
+            if readable:
+                seen.update(os.read(descriptor, 4096).decode().split())
+            elif process.poll() is not None:
+                out, err = process.communicate()
+                pytest.fail(f"minimake exited {process.returncode} first:\n{out}\n{err}")
+    finally:
+        os.close(descriptor)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -71,7 +84,7 @@ def test_interrupt_stops_every_recipe_and_deletes_partial_targets(
     write_tasks(tmp_path, INTERRUPTIBLE)
     os.mkfifo(tmp_path / "ready.fifo")
     process = _start(tmp_path, "-j2")
-    _wait_ready(tmp_path / "ready.fifo", {"shell", "python"})
+    _wait_ready(tmp_path / "ready.fifo", {"shell", "python"}, process)
     grandchildren = [int((tmp_path / f"{n}_gc.pid").read_text()) for n in ("shell", "py")]
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
