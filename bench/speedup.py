@@ -76,6 +76,7 @@ def main(argv: list[str]) -> int:
     options = parse(argv)
     jobs = max(1, options.jobs)
     warm_up()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="minimake-speedup-") as scratch:
         timings: dict[int, float] = {}
         folders: dict[int, Path] = {}
@@ -90,6 +91,9 @@ def main(argv: list[str]) -> int:
         fits = fit_seconds(folders[1])
         same = [(folders[k] / "dist/best.json").read_text() for k in (1, jobs)]
         report(options.grid, jobs, timings, fits, same[0] == same[1])
+    # Other work on the machine steals cores from -jN far more than from -j1: say so.
+    print(f"  load average    {load_before:.2f} before, {os.getloadavg()[0]:.2f} after", end="")
+    print("  (busy machine: figures unreliable)" if load_before > 0.5 else "")
     return 0
 
 

@@ -335,10 +335,7 @@ def for_cli(
     err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     stdout = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     if mode not in MODES or mode == "auto":
-        if err.is_terminal:
-            mode = "plain" if err.is_dumb_terminal else "live"
-        else:
-            mode = "plain"
+        mode = "live" if err.is_terminal and not err.is_dumb_terminal else "plain"
     live = mode == "live" and not (silent or quiet or pretend)
     out = err if as_json or (live and stdout.is_terminal) else stdout
     return ProgressReporter(
