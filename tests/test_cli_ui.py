@@ -119,6 +119,9 @@ def test_ctrl_c_takes_the_display_down(tmp_path: Path) -> None:
 
 # --- pipes
 
+# make's lines only: no plain progress lines on stderr.
+MAKE_ONLY = {"MINIMAKE_PROGRESS": "off"}
+
 
 FAILING = """\
 from minimake import phony, task
@@ -131,7 +134,7 @@ phony("all", deps=["after", "ok"])
 
 def test_piped_run_prints_exactly_what_make_prints(tmp_path: Path) -> None:
     write_tasks(tmp_path, BLOCKS)
-    run = cli("-j2", cwd=tmp_path)
+    run = cli("-j2", cwd=tmp_path, env=MAKE_ONLY)
     assert run.returncode == 0
     assert run.stderr == ""
     assert "\x1b" not in run.stdout
@@ -299,12 +302,12 @@ def test_python_exception_names_the_tasks_py_line(tmp_path: Path) -> None:
         task("x", recipe=boom)
         """,
     )
-    run = cli(cwd=tmp_path)
+    run = cli(cwd=tmp_path, env=MAKE_ONLY)
     assert run.stderr.splitlines() == [
         "minimake: *** [tasks.py:5: x] ValueError: bad input",
         'minimake: raised at tasks.py:4, in boom: raise ValueError("bad input")',
     ]
-    verbose = cli("-v", cwd=tmp_path).stderr
+    verbose = cli("-v", cwd=tmp_path, env=MAKE_ONLY).stderr
     assert "Traceback (most recent call last)" in verbose
     assert "raised at" not in verbose
 
