@@ -32,7 +32,7 @@ from minimake.report import (
     write_log,
 )
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import ConsoleReporter
+from minimake.ui import ConsoleReporter, write_line
 from minimake.uptodate import detailed
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ class ProgressReporter(ConsoleReporter):
 
             verb = "would run" if self.dry_run else "run"
             said = f": {detailed(reason)}"
-            self.err.print(Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said))
+            write_line(self.err, Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said))
         self._start_live()
         if self._live is not None and self.out is self.err and not self.silent and lines:
             self.out.out("\n".join(lines), highlight=False)  # one block, never split by a refresh
@@ -261,7 +261,7 @@ class ProgressReporter(ConsoleReporter):
             return
         line = self._event_line(result)
         if line is not None:
-            self.err.out(f"[{count}/{self.board.total}] {line}", highlight=False)
+            write_line(self.err, f"[{count}/{self.board.total}] {line}")
 
     @staticmethod
     def _event_line(result: TaskResult) -> str | None:
