@@ -379,6 +379,7 @@ for _trial, _config in TRIALS:
         deps=[SPLITS["train"], SPLITS["val"]],
         recipe=train_trial,
         args=(_trial, _config),
+        doc=f"Train {_config['model']} {_params(_config)}",
     )
     _metrics.append(f"{_folder}/metrics.json")
 
