@@ -247,6 +247,16 @@ def collecting(source: str | None, variables: Mapping[str, str]) -> Iterator[lis
         _collector = previous
 
 
+def _declare(
+    targets: str | Iterable[str], deps: str | Iterable[str], recipe: Any, **options: Any
+) -> Task:
+    """Create a Task and add it to the tasks file being loaded, if any."""
+    declared = Task.create(targets, deps, recipe, **options)
+    if _collector is not None:
+        _collector.tasks.append(declared)
+    return declared
+
+
 def task(
     targets: str | Iterable[str],
     deps: str | Iterable[str] = (),
@@ -265,7 +275,7 @@ def task(
     ``kwargs``; it holds ``resources`` ({"gpu": 1}) while it runs. Used bare as a decorator,
     the decorated function becomes the recipe.
     """
-    declared = Task.create(
+    return _declare(
         targets,
         deps,
         recipe,
@@ -276,9 +286,6 @@ def task(
         default=default,
         resources=resources,
     )
-    if _collector is not None:
-        _collector.tasks.append(declared)
-    return declared
 
 
 def phony(
@@ -294,21 +301,18 @@ def phony(
     resources: Mapping[str, float] | None = None,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
-    declared = Task.create(
+    return _declare(
         name,
         deps,
         recipe,
         order_only=order_only,
         args=args,
         kwargs=kwargs,
-        phony=True,
         doc=doc,
         default=default,
         resources=resources,
+        phony=True,
     )
-    if _collector is not None:
-        _collector.tasks.append(declared)
-    return declared
 
 
 def var(name: str, default: str = "") -> str:
