@@ -105,15 +105,7 @@ def _run_shell(spec: RecipeSpec) -> Outcome:
     for index, line in enumerate(spec.commands):
         if index and spec.echo:
             output.append(line + "\n")
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", line],
-            cwd=spec.cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=not _IN_WORKER,
-        )
+        process = _spawn(line, spec.cwd, env)
         with _registered(process.pid, not _IN_WORKER):
             data, _ = process.communicate()
         output.append(data.decode(errors="replace"))
@@ -126,6 +118,45 @@ def _run_shell(spec: RecipeSpec) -> Outcome:
     if failed < 0:
         return Outcome(ok=False, output="".join(output), signal=-failed)
     return Outcome(ok=False, output="".join(output), returncode=failed)
+
+
+# make's rule: a line with none of the shell's special characters, whose first word is no
+# shell keyword or builtin, is exec'd directly, which saves starting /bin/sh for each simple
+# recipe line. echo and printf stay with the shell: /bin/echo reads its options differently.
+_SHELL_CHARACTERS = frozenset("#;\"*?[]&|<>(){}$`'\\~!=%^\n")
+# One string reads as the list it is; ruff would make it 45 lines.
+_SHELL_WORDS = frozenset(
+    ". : [ alias bg break case cd command continue echo eval exec exit export false fc fg for "  # noqa: SIM905
+    "getopts hash if jobs kill local login logout printf pwd read readonly return set shift "
+    "test times trap true type ulimit umask unalias unset wait while".split()
+)
+
+
+def _argv(line: str) -> list[str]:
+    """The command line to run ``line``: its words, when make would exec it directly."""
+    words = line.split()
+    if words and words[0] not in _SHELL_WORDS and _SHELL_CHARACTERS.isdisjoint(line):
+        return words
+    return ["/bin/sh", "-c", line]
+
+
+def _spawn(line: str, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    argv = _argv(line)
+    options: dict[str, Any] = {
+        "cwd": cwd,
+        "env": env,
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.STDOUT,
+        "start_new_session": not _IN_WORKER,
+    }
+    try:
+        return subprocess.Popen(argv, **options)
+    except OSError:
+        if argv[0] == "/bin/sh":
+            raise
+        # No such program (or not executable): the shell says so in its own words, exit 127.
+        return subprocess.Popen(["/bin/sh", "-c", line], **options)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,8 @@ import pickle
 import signal
 from pathlib import Path
 
+import pytest
+
 from minimake import recipes
 from minimake.recipes import RecipeSpec
 
@@ -68,3 +70,29 @@ def test_outputs_are_stated_where_the_recipe_ran(tmp_path: Path) -> None:
     mtimes = dict(recipes.run(spec).mtimes)
     assert mtimes["made"] is not None
     assert mtimes["never"] is None
+
+
+@pytest.mark.parametrize(
+    ("line", "direct"),
+    [
+        ("touch out/1", True),
+        ("cp a.txt b.txt", True),
+        ("sort a.txt > b.txt", False),  # a redirection needs the shell
+        ("echo $TARGET", False),
+        ("echo hi", False),  # a builtin: /bin/echo reads its options differently
+        ("exit 3", False),
+        ("X=1 env", False),
+        ("cd sub && make", False),
+    ],
+)
+def test_simple_lines_skip_the_shell_as_make_does(line: str, direct: bool) -> None:
+    argv = recipes._argv(line)
+    assert (argv == line.split()) is direct
+    if not direct:
+        assert argv == ["/bin/sh", "-c", line]
+
+
+def test_missing_program_fails_as_the_shell_would(tmp_path: Path) -> None:
+    outcome = recipes.run(RecipeSpec("t", str(tmp_path), commands=("no-such-program-x y",)))
+    assert outcome.returncode == 127
+    assert "no-such-program-x: not found" in outcome.output
