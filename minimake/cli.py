@@ -8,8 +8,14 @@ import re
 import signal
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from minimake import __version__
+
+if TYPE_CHECKING:
+    from minimake.disk import Disk
+    from minimake.graph import Graph
+    from minimake.progress import ProgressReporter
 
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -239,7 +245,8 @@ def _build(
             question=options.question,
             touch=options.touch,
             always_make=options.always_make,
-            keep_going=options.keep_going, silent=options.silent,
+            keep_going=options.keep_going,
+            silent=options.silent,
             ignore_errors=options.ignore_errors,
             what_if=options.what_if,
             old=options.old_file,
@@ -318,9 +325,3 @@ def _explain(
     )
     reporter.show(describe(explain(graph, result, target, disk.mtime), target))
     return EXIT_OK
-
-
-if TYPE_CHECKING := False:
-    from minimake.disk import Disk
-    from minimake.graph import Graph
-    from minimake.progress import ProgressReporter

@@ -34,9 +34,12 @@ class Disk:
         self._cache[name] = value
         return value
 
-    def assumed_old(self, name: str) -> bool:
-        """Whether ``-o`` named ``name``: very old, and its task is not remade."""
-        return self._overrides.get(os.path.normpath(name)) == -math.inf
+    def assumed_old(self, names: Iterable[str]) -> bool:
+        """Whether ``-o`` named every one of ``names`` (and there is one): a task writing them
+        is not remade, and what it needs is not made for its sake."""
+        names = list(names)
+        old = -math.inf
+        return bool(names) and all(self._overrides.get(os.path.normpath(n)) == old for n in names)
 
     def _stat(self, name: str) -> float | None:
         try:

@@ -88,7 +88,7 @@ def build(
     disk = Disk(root, what_if=what_if, old=old)
     exists = lambda path: disk.mtime(path) is not None  # noqa: E731
     names, _ = resolve_goals(graph, goals, exists)
-    selected = select(graph, names, prune=lambda name: _assumed_old(graph.tasks[name], disk))
+    selected = select(graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs))
     missing = _first_missing(missing_inputs(graph, selected, exists))
     if missing and not keep_going:
         raise next(iter(missing.values()))
@@ -107,8 +107,17 @@ def build(
         }
     pretend = dry_run or question
     runner = _runner(
-        graph, selected, disk, jobs or 1, pretend, touch, executor, variables, remote,
-        ignore_errors=ignore_errors, silent=silent,
+        graph,
+        selected,
+        disk,
+        jobs or 1,
+        pretend,
+        touch,
+        executor,
+        variables,
+        remote,
+        ignore_errors=ignore_errors,
+        silent=silent,
     )
     jobs = jobs or int(getattr(runner, "capacity", 1))
     settings = Settings(jobs, always_make, keep_going, ignore_errors, tuple(limits.items()))
@@ -126,10 +135,6 @@ def build(
     return result
 
 
-def _assumed_old(task: Task, disk: Disk) -> bool:
-    return bool(task.outputs) and all(disk.assumed_old(path) for path in task.outputs)
-
-
 def _first_missing(errors: list[NoRuleError]) -> dict[str, NoRuleError]:
     found: dict[str, NoRuleError] = {}
     for error in errors:
@@ -144,7 +149,7 @@ _EXECUTORS = ("process", "thread", "dask")
 def _executor_kind(
     executor: object, scheduler: str | None, scheduler_file: str | os.PathLike[str] | None
 ) -> str:
-    """"process", "thread", "dask", or "instance" (an Executor of the caller's)."""
+    """ "process", "thread", "dask", or "instance" (an Executor of the caller's)."""
     if isinstance(executor, str):
         if executor not in _EXECUTORS:
             raise UsageError(f"Unknown executor '{executor}': choose process, thread or dask.")
@@ -192,8 +197,13 @@ def _runner(
             commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
             env = _environment(task, variables)
             return RecipeSpec(
-                task.name, disk.root, env, commands, outputs=outputs,
-                ignore_errors=ignore_errors, echo=not silent,
+                task.name,
+                disk.root,
+                env,
+                commands,
+                outputs=outputs,
+                ignore_errors=ignore_errors,
+                echo=not silent,
             )
         if in_process:
             call = (task.recipe, task.args, task.keyword_arguments)

@@ -117,15 +117,11 @@ class Scheduler:
             self.first_failure = self.first_failure or name
             return
         targets = {path: self.disk.mtime(path) for path in task.targets}
-        if task.outputs and all(self.disk.assumed_old(path) for path in task.outputs):
-            # make's -o: "do not remake the file even if it is older than its prerequisites".
-            for path in task.targets:
-                self.stamps[path] = Stamp(targets[path])
-            self._record(TaskResult(name, Status.UP_TO_DATE))
-            return
-        reason = why_stale(
-            task, targets, self._dep_stamps(task), always_make=self.settings.always_make
-        )
+        reason = None
+        # make's -o: "do not remake the file even if it is older than its prerequisites".
+        if not self.disk.assumed_old(task.outputs):
+            deps = self._dep_stamps(task)
+            reason = why_stale(task, targets, deps, always_make=self.settings.always_make)
         if reason is None:
             for path in task.targets:
                 self.stamps[path] = Stamp(targets[path])
@@ -196,11 +192,10 @@ class Scheduler:
         status = self.runner.status if ok else Status.FAILED
         result = TaskResult(task.name, status, running.reason, seconds, outcome)
         self.reporter.finished(task, result, ignored=not outcome.ok and ok)
-        if not ok:
-            self._delete_changed(running)
         if ok:
             self._remade(task, pretended=False, seen=dict(outcome.mtimes))
         else:
+            self._delete_changed(running)
             self.first_failure = self.first_failure or task.name
         self._record(result)
         return ok

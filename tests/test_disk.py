@@ -30,8 +30,10 @@ def test_what_if_reads_brand_new_and_old_reads_very_old(tmp_path: Path) -> None:
     disk = Disk(str(tmp_path), what_if=["./new"], old=["old"])
     assert disk.mtime("new") == math.inf
     assert disk.mtime("old") == -math.inf
-    assert disk.assumed_old("old")
-    assert not disk.assumed_old("new")
+    assert disk.assumed_old(["old"])
+    assert not disk.assumed_old(["new"])
+    assert not disk.assumed_old(["old", "new"])  # a task is kept only when -o names all it writes
+    assert not disk.assumed_old([])  # a phony task writes nothing
 
 
 def test_what_if_on_a_missing_file_keeps_it_missing(tmp_path: Path) -> None:
