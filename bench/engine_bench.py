@@ -4,7 +4,9 @@ Scenarios (sizes shrink with --quick), after (0) the start-up cost alone (`--ver
   (a) N independent trivial shell tasks (`touch out/N`) at -j2 from clean;
   (b) the null build of a random DAG of M tasks (1-3 deps each on earlier nodes), all files
       pre-created with increasing explicit mtimes;
-  (c) `-n` on the same DAG with every task stale (doit has no dry run: n/a).
+  (c) `-n` on the same DAG with every task stale (doit has no dry run: n/a);
+  (d) the same DAG built from clean at -j2;
+  (e) 100 recipes of `sleep 0.1` at -j2, also as a ratio to the ideal 5.0 s.
 
 Every tool gets its own copy of the tree; whole processes are timed (wall clock, perf_counter)
 and their peak RSS read with /usr/bin/time (or wait4()). Medians of --reps repetitions.
@@ -115,19 +117,13 @@ def startup(work: Path, reps: int, tools: tuple[str, ...]) -> Results:
 
 def independent(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Results:
     graph = dag_gen.independent_tasks(n_tasks)
-    commands = {
-        "minimake": minimake_cmd("-j2"),
-        "make": ["make", "-j2"],
-        "ninja": ["ninja", "-j2"],
-        "doit": ["doit", "-n", "2"],
-    }
     results: Results = {}
     for tool in tools:
         samples = []
         for rep in range(reps):
             root = write_tree(graph, work / f"a-{tool}-{rep}", None)
             (root / "out").mkdir()
-            sample = timed(commands[tool], root)
+            sample = timed(_JOBS2[tool], root)
             _expect(sample, tool, "(a)")
             built = len(os.listdir(root / "out"))
             if built != n_tasks:
@@ -136,6 +132,55 @@ def independent(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> 
             shutil.rmtree(root)
         results[tool] = samples
     return results
+
+
+def full_build(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Results:
+    """The random DAG of (b) built from clean at -j2: only the sources exist."""
+    graph = dag_gen.bench_dag(n_tasks, seed=1)
+    state = dag_gen.clean_state(graph)
+    targets = [node.name for node in graph.nodes if not node.phony]
+    results: Results = {}
+    for tool in tools:
+        samples = []
+        for rep in range(reps):
+            root = write_tree(graph, work / f"d-{tool}-{rep}", state)
+            (root / "t").mkdir(exist_ok=True)
+            sample = _expect(timed(_JOBS2[tool], root), tool, "(d)")
+            missing = [name for name in targets if not (root / name).exists()]
+            if missing:
+                raise SystemExit(f"(d) {tool} left {len(missing)} targets unbuilt")
+            samples.append(sample)
+            shutil.rmtree(root)
+        results[tool] = samples
+    return results
+
+
+def sleepers(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Results:
+    """`n_tasks` recipes of `sleep 0.1` at -j2: the ideal is n_tasks * 0.05 s, the rest is the
+    runner's own cost per task, which a build of short recipes pays over and over."""
+    nodes = [
+        dag_gen.Node((f"out/{i}",), recipe=("sleep 0.1", f"touch out/{i}")) for i in range(n_tasks)
+    ]
+    goal = dag_gen.Node(("all",), tuple(n.name for n in nodes), phony=True, kind="goal")
+    graph = dag_gen.Graph((), (goal, *nodes))
+    results: Results = {}
+    for tool in tools:
+        samples = []
+        for rep in range(reps):
+            root = write_tree(graph, work / f"e-{tool}-{rep}", None)
+            (root / "out").mkdir()
+            samples.append(_expect(timed(_JOBS2[tool], root), tool, "(e)"))
+            shutil.rmtree(root)
+        results[tool] = samples
+    return results
+
+
+_JOBS2 = {
+    "minimake": minimake_cmd("-j2"),
+    "make": ["make", "-j2"],
+    "ninja": ["ninja", "-j2"],
+    "doit": ["doit", "-n", "2"],
+}
 
 
 def null_and_dry_run(
@@ -210,7 +255,7 @@ def _expect_dry(sample: Sample, tool: str, n_tasks: int) -> Sample:
 # Report
 
 
-def report(title: str, results: Results) -> list[str]:
+def report(title: str, results: Results, ideal: float | None = None) -> list[str]:
     def median(tool: str, attr: str) -> float | None:
         samples = results.get(tool)
         return statistics.median(getattr(s, attr) for s in samples) if samples else None
@@ -225,6 +270,11 @@ def report(title: str, results: Results) -> list[str]:
         rss = median(tool, "rss_kib") / 1024
         ratio = f"{mine / wall:.2f}" if mine is not None and tool != "minimake" else ""
         lines.append(f"  {tool:<9} {wall:>9.3f} {rss:>13.1f} {ratio:>14}")
+    if ideal is not None:
+        for tool in results:
+            wall = median(tool, "seconds")
+            if wall is not None:
+                lines.append(f"  {tool}: {wall / ideal:.3f}x the ideal {ideal:.1f} s")
     return lines
 
 
@@ -243,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or missing:
         parser.error(f"unknown tools {unknown}, not installed {missing}")
     n_indep, n_dag = (200, 1_000) if options.quick else (1_000, 10_000)
+    n_sleep = 20 if options.quick else 100
     reps = options.reps or (3 if options.quick else 5)
 
     def progress(text: str) -> None:
@@ -255,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         a = independent(work, n_indep, reps, tools)
         progress(f"(b)+(c) {n_dag}-task DAG, {reps} reps ...")
         b, c = null_and_dry_run(work, n_dag, reps, tools, progress)
+        progress(f"(d) {n_dag}-task DAG from clean, {reps} reps ...")
+        d = full_build(work, n_dag, reps, tools)
+        progress(f"(e) {n_sleep} recipes of 0.1 s, {reps} reps ...")
+        e = sleepers(work, n_sleep, reps, tools)
 
     versions = _versions(tools)
     lines = [
@@ -269,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         *report(f"(b) null build, {n_dag}-task random DAG", b),
         "",
         *report(f"(c) -n, {n_dag}-task random DAG, every task stale (doit: no dry run)", c),
+        "",
+        *report(f"(d) full build, {n_dag}-task random DAG, -j2, from clean", d),
+        "",
+        *report(f"(e) {n_sleep} recipes of `sleep 0.1`, -j2", e, ideal=n_sleep * 0.05),
     ]
     print("\n".join(lines))
     return 0

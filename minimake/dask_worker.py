@@ -22,6 +22,7 @@ import time
 import attrs
 
 from minimake import __version__, recipes
+from minimake.groups import death, kill_groups
 from minimake.recipes import Outcome, RecipeSpec
 
 
@@ -74,7 +75,7 @@ class _Child:
         return outcome
 
     def kill(self, signum: int) -> None:
-        recipes.kill_groups({self.process.pid}, signum)
+        kill_groups({self.process.pid}, signum)
 
     def close(self) -> None:
         for pipe in (self._send, self._receive):
@@ -86,7 +87,8 @@ class _Child:
 
 def _serve(spec_in: int, outcome_out: int, parent: int) -> None:
     """In a recipe process: run specs until the worker closes the pipe."""
-    recipes.mark_worker()  # output captured at the file descriptors, chdir per recipe
+    with contextlib.suppress(OSError):
+        os.setsid()  # a group of our own: stop_build stops the recipe and all it started
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
     threading.Thread(target=_watch, args=(parent,), daemon=True).start()
@@ -97,7 +99,7 @@ def _serve(spec_in: int, outcome_out: int, parent: int) -> None:
             except EOFError:
                 return
             try:
-                outcome = recipes.run(spec)
+                outcome = recipes.inline(recipes.run(spec))
             except Exception as error:  # recipes.run reports a recipe's failure itself
                 outcome = _failure(error)
             pickle.dump(outcome, send)
@@ -201,12 +203,7 @@ def _give_back(build: str, child: _Child, died: bool) -> None:
 def _how_it_ended(code: int, stopped: int | None) -> Outcome:
     if stopped is not None:
         return Outcome(ok=False, signal=stopped, error="stopped")
-    how = (
-        f"killed by signal {-code}, {recipes.signal_name(-code)}"
-        if code < 0
-        else f"exit code {code}"
-    )
-    return Outcome(ok=False, crashed=True, error=f"worker process died ({how})")
+    return Outcome(ok=False, crashed=True, error=f"worker process died ({death(code)})")
 
 
 def stop_build(build: str, signum: int, grace: float = 0.0) -> None:

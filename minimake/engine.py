@@ -9,15 +9,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from minimake.capture import Capture, same_file
 from minimake.disk import Disk
 from minimake.errors import NoRuleError, UnpicklableRecipeError, UsageError
 from minimake.graph import Graph, build_graph, default_goal, missing_inputs, resolve_goals, select
 from minimake.load import load_tasks
-from minimake.recipes import RecipeSpec
+from minimake.logs import Logs
+from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.resources import check as check_resources
 from minimake.resources import limits as resource_limits
 from minimake.result import BuildResult, Status
-from minimake.runners import DryRunner, ExecutorRunner, Runner, TouchRunner
+from minimake.runners import DryRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task
 from minimake.ui import NullReporter, Reporter
@@ -121,7 +123,8 @@ def build(
     )
     jobs = jobs or int(getattr(runner, "capacity", 1))
     settings = Settings(jobs, always_make, keep_going, ignore_errors, tuple(limits.items()))
-    loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing)
+    logs = None if runner.pretends else Logs(disk.root)
+    loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing, logs)
     reporter.begin(len(selected), jobs)
     try:
         results = loop.run()
@@ -190,38 +193,55 @@ def _runner(
         dumps = dask.dumps  # by value: a worker may not be able to import the recipe's module
     payloads = {} if in_process else _payloads(graph, selected, dumps)
     names = tuple(sorted(variables.items()))
+    env = tuple(variables.items())
+    capture = _lazy_capture(disk.root)
 
     def spec_of(task: Task) -> RecipeSpec:
         outputs = task.outputs
         if isinstance(task.recipe, (str, tuple)):
             commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
-            env = _environment(task, variables)
-            return RecipeSpec(
+            return ShellSpec(
                 task.name,
                 disk.root,
-                env,
                 commands,
+                capture(),
+                env=(*env, *_automatic(task)),
+                lists=_lists(task),
                 outputs=outputs,
                 ignore_errors=ignore_errors,
                 echo=not silent,
             )
         if in_process:
             call = (task.recipe, task.args, task.keyword_arguments)
-            return RecipeSpec(task.name, disk.root, call=call, outputs=outputs)
+            return PythonSpec(task.name, disk.root, capture(), outputs, call=call)
         if task.source is not None:
-            source = task.source
-            return RecipeSpec(task.name, disk.root, source=source, variables=names, outputs=outputs)
-        return RecipeSpec(task.name, disk.root, payload=payloads[task.name], outputs=outputs)
+            return PythonSpec(
+                task.name, disk.root, capture(), outputs, source=task.source, variables=names
+            )
+        return PythonSpec(task.name, disk.root, capture(), outputs, payload=payloads[task.name])
 
     if remote is not None:
         return dask.DaskRunner.open(spec_of, disk.root, **remote)
     if executor == "thread":
-        return ExecutorRunner(ThreadPoolExecutor(jobs), spec_of, owned=True)
+        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=disk.root)
     if isinstance(executor, Executor):
-        return ExecutorRunner(executor, spec_of)
+        return LocalRunner(spec_of, executor, root=disk.root)
     from minimake.pool import process_pool
 
-    return ExecutorRunner(process_pool(jobs), spec_of, lambda: process_pool(jobs), owned=True)
+    return LocalRunner(spec_of, lambda: process_pool(jobs), root=disk.root)
+
+
+def _lazy_capture(root: str) -> Callable[[], Capture]:
+    """The build's capture folder, made when the first recipe runs (a null build makes none).
+    One file per task where minimake's stdout and stderr are one file, as make's -O does."""
+    made: list[Capture] = []
+
+    def capture() -> Capture:
+        if not made:
+            made.append(Capture.under(root, combined=same_file(1, 2)))
+        return made[0]
+
+    return capture
 
 
 def _payloads(
@@ -240,16 +260,15 @@ def _payloads(
     return payloads
 
 
-def _environment(task: Task, variables: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """A shell recipe's view of its task, make's ``$@ $^ $<`` as environment variables."""
-    deps = list(dict.fromkeys(task.deps))
-    automatic = {
-        "TARGET": task.targets[0],
-        "TARGETS": " ".join(task.targets),
-        "DEP": deps[0] if deps else "",
-        "DEPS": " ".join(deps),
-    }
-    return tuple({**variables, **automatic}.items())
+def _automatic(task: Task) -> tuple[tuple[str, str], ...]:
+    """make's ``$@`` and ``$<`` as environment variables."""
+    return (("TARGET", task.targets[0]), ("DEP", task.deps[0] if task.deps else ""))
+
+
+def _lists(task: Task) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """make's ``$^`` (without repeats) and all the targets, passed as lists: a list too long
+    for the environment reaches the recipe as a file instead (``$DEPS_FILE``)."""
+    return (("TARGETS", task.targets), ("DEPS", tuple(dict.fromkeys(task.deps))))
 
 
 def _report_goals(

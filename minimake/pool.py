@@ -1,67 +1,130 @@
-"""minimake's default executor: a process pool whose workers can be stopped as process groups."""
+"""The process pool for Python recipes: a ProcessPoolExecutor whose workers each lead a process
+group, die with minimake, and say in shared memory which task they are running.
+
+That last part names the task whose worker died. It is a fixed slot per worker, written before
+and after each recipe: nothing queues up, so nothing can fill while nobody reads it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from minimake import recipes
+from minimake.groups import kill_groups
 
-# The queue on which this worker says which task it is running (set in each worker).
-_announce: Any = None
+# Linux's prctl(PR_SET_PDEATHSIG): the kernel signals us when the process that started us ends.
+_PR_SET_PDEATHSIG = 1
+# This worker's slot in the pool's table (set in each worker).
+_slots: Any = None
+_slot = -1
 
 
-def _start(pids: Any) -> None:
-    global _announce
-    recipes.mark_worker()
-    _announce = pids
-    pids.put((os.getpid(), None))
+def _start(slots: Any, taken: Any, parent: int) -> None:
+    """Pool initializer: lead a process group, die with the parent, take a slot."""
+    global _slots, _slot
+    with contextlib.suppress(OSError):
+        os.setsid()
     # Workers lead their own session, so a terminal's Ctrl-C reaches only minimake, which then
-    # stops each worker's group itself; the default handler keeps a stray SIGINT from hanging one.
-    # A forked worker inherits the CLI's SIGTERM handler too; the pool's own shutdown sends
-    # SIGTERM, which must simply end the worker.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
+    # stops each worker's group itself. SIGTERM (the pool's own, or ours) ends the whole group:
+    # the recipe's child processes must not outlive their recipe.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _end_group)
+    _die_with(parent)
+    with taken.get_lock():
+        _slot = taken.value
+        taken.value += 1
+    if 2 * _slot >= len(slots):
+        return  # more workers than slots: this one cannot be named if it dies
+    _slots = slots
+    slots[2 * _slot] = os.getpid()
+    slots[2 * _slot + 1] = -1
 
 
-def run_announced(spec: recipes.RecipeSpec) -> recipes.Outcome:
-    """Tell the pool which worker runs ``spec`` (to name a task whose worker dies), then run it."""
-    if _announce is not None:
-        _announce.put((os.getpid(), spec.name))
-    return recipes.run(spec)
+def _end_group(signum: int, frame: Any) -> None:
+    # The worker and the recipe's children with it, at once: whoever stops a worker (the pool
+    # when it breaks, minimake's end) has no use for a recipe that goes on writing its target.
+    os.killpg(os.getpid(), signal.SIGKILL)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when minimake ends, even by SIGKILL: the kernel's parent-death signal
+    where there is one, and a thread that watches the parent in any case (the death signal
+    follows the thread that forked us, and a forkserver's worker has another parent)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    while _exists(parent):
+        time.sleep(0.5)
+    _end_group(signal.SIGTERM, None)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Our parent may be dead but not yet reaped (a zombie): then it has stopped being minimake.
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat", "rb") as file:
+        return file.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    return True
+
+
+def run(spec: recipes.PythonSpec) -> recipes.Outcome:
+    """In a worker: note which task runs here, then run it."""
+    if _slots is not None:
+        _slots[2 * _slot + 1] = spec.number
+    try:
+        return recipes.run_in_process(spec)
+    finally:
+        if _slots is not None:
+            _slots[2 * _slot + 1] = -1
 
 
 class ProcessPool(ProcessPoolExecutor):
-    """A ProcessPoolExecutor whose workers each lead a process group.
-
-    A recipe (and every process it starts) runs in its worker's group, so ``kill`` stops it all:
-    no orphaned grandchildren after Ctrl-C.
-    """
+    """A ProcessPoolExecutor for Python recipes, whose workers can be stopped as groups."""
 
     def __init__(self, jobs: int, start_method: str | None = None) -> None:
         context = multiprocessing.get_context(start_method)
-        self._pids = context.SimpleQueue()
-        self._known: dict[int, str | None] = {}
+        self._slots = context.Array("q", 2 * jobs, lock=False)
+        self._taken = context.Value("i", 0)
         self.jobs = jobs
         self.start_method = context.get_start_method()
         super().__init__(
-            max_workers=jobs, mp_context=context, initializer=_start, initargs=(self._pids,)
+            max_workers=jobs,
+            mp_context=context,
+            initializer=_start,
+            initargs=(self._slots, self._taken, os.getpid()),
         )
+        # Start every worker with the first task, as under fork. A worker that the pool starts
+        # later, on demand (spawn, forkserver), is missing from the set of processes its
+        # manager thread watches until something wakes that thread again: its death would go
+        # unnoticed, and the build would wait forever (CPython 3.11's process.py).
+        self._safe_to_dynamically_spawn_children = False
 
-    def worker_pids(self) -> dict[int, str | None]:
-        """Every worker process started so far, with the task it last started."""
-        while not self._pids.empty():
-            pid, name = self._pids.get()
-            self._known[pid] = name
-        return dict(self._known)
+    def running(self) -> dict[int, int]:
+        """Each worker started so far (pid) and the number of the task it runs now, or -1."""
+        count = min(self._taken.value, self.jobs)
+        table = list(self._slots[: 2 * count])
+        return {table[2 * i]: table[2 * i + 1] for i in range(count) if table[2 * i] > 0}
 
     def kill(self, signum: int) -> None:
         """Send ``signum`` to every worker's process group."""
-        recipes.kill_groups(set(self.worker_pids()), signum)
+        kill_groups(set(self.running()), signum)
 
     def exit_codes(self, within: float = 1.0) -> dict[int, int | None]:
         """Exit codes of the worker processes, to say which one died and how.
@@ -78,6 +141,15 @@ class ProcessPool(ProcessPoolExecutor):
             time.sleep(0.01)
 
 
+def check_start_method(name: str | None) -> str | None:
+    """``name`` if this platform has that start method (None: the default); else ValueError."""
+    if name and name not in multiprocessing.get_all_start_methods():
+        methods = ", ".join(multiprocessing.get_all_start_methods())
+        raise ValueError(f"unknown start method '{name}' (choose {methods})")
+    return name or None
+
+
 def process_pool(jobs: int, start_method: str | None = None) -> ProcessPool:
     """A pool of ``jobs`` worker processes (``start_method``: fork, forkserver or spawn)."""
-    return ProcessPool(jobs, start_method or os.environ.get("MINIMAKE_START_METHOD") or None)
+    method = start_method or os.environ.get("MINIMAKE_START_METHOD") or None
+    return ProcessPool(jobs, check_start_method(method))

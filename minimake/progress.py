@@ -15,12 +15,12 @@ make's, so pipes and the make-differential tests see no change):
 
 from __future__ import annotations
 
+import codecs
 import json
-import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from minimake.report import (
@@ -29,10 +29,9 @@ from minimake.report import (
     failure_report,
     json_document,
     summary_lines,
-    write_log,
 )
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import ConsoleReporter, write_line
+from minimake.ui import ConsoleReporter, replay, write_line
 from minimake.uptodate import detailed
 
 if TYPE_CHECKING:
@@ -167,7 +166,6 @@ class ProgressReporter(ConsoleReporter):
         self.auto_refresh = auto_refresh
         self._live: Live | None = None
         self._failed: dict[str, Task | None] = {}  # None: a missing input, no recipe ran
-        self._logs: dict[str, str] = {}
         self._json_sent = False
 
     # --- the live display
@@ -223,32 +221,35 @@ class ProgressReporter(ConsoleReporter):
         outcome = result.outcome
         if outcome is not None and not outcome.ok:
             self._failed[task.name] = task
-            self._logs[task.name] = self._keep_log(task, result)
         if self._live is None:
             super().finished(task, result, ignored)
             return
         from rich.console import Group
         from rich.text import Text
 
-        output, complaints = self.finished_text(task, result, ignored)
+        complaints = self.complaints(task, result, ignored)
         mark, style = ("✓", "green") if outcome is None or outcome.ok else ("✗", "red")
         header = Text.assemble((f"{mark} ", style), (task.name, "bold"))
         header.append(f"  {duration(result.seconds)}", style="dim")
         block: list[Any] = [header]
-        if output and self.out is self.err:
-            block.append(Text(output.rstrip("\n")))
-        elif output:
-            self.out.out(output, end="")
+        size = _output_size(result)
+        if size and self.out is self.err and size <= _BLOCK_BYTES:
+            block.append(Text(_output_text(result).rstrip("\n")))
+        elif size and self.out is self.err:
+            # Too long for one block: stream it above the display, a chunk at a time.
+            self.err.print(Group(*block), soft_wrap=True)
+            block = []
+            assert outcome is not None
+            assert outcome.captured is not None
+            for path in outcome.captured.paths:
+                for chunk in _chunks(path):
+                    self.out.out(chunk, end="", highlight=False)
+            self.out.out("")
+        elif size:
+            replay(result, self.out.file, self.err.file)
         block += [Text(line, style="red") for line in complaints]
         self.err.print(Group(*block), soft_wrap=True)  # one block, never split by a refresh
         self._refresh()
-
-    def _keep_log(self, task: Task, result: TaskResult) -> str:
-        from minimake.task import describe_recipe
-
-        path = write_log(self.root, task, result, describe_recipe(task))
-        relative = os.path.relpath(path)
-        return path if relative.startswith("..") else relative
 
     def recorded(self, result: TaskResult) -> None:
         count = self.board.record(result)
@@ -280,7 +281,7 @@ class ProgressReporter(ConsoleReporter):
         if self.mode != "off":
             self._print_summary(result)
         if self.as_json and not self._json_sent:
-            self._send_json(json_document(result, self._logs))
+            self._send_json(json_document(result))
 
     def _print_summary(self, result: BuildResult) -> None:
         counts = Counts.of(result)
@@ -290,7 +291,7 @@ class ProgressReporter(ConsoleReporter):
         for line in summary_lines(result, done):
             self.err.print(line, soft_wrap=True)
         tasks = {name: task for name, task in self._failed.items() if task is not None}
-        for line in failure_report(result, tasks, self._logs):
+        for line in failure_report(result, tasks):
             self.err.print(line, soft_wrap=True)
 
     def fatal(self, error: MinimakeError) -> None:
@@ -298,7 +299,7 @@ class ProgressReporter(ConsoleReporter):
         super().fatal(error)
         if self.as_json and not self._json_sent:
             empty = BuildResult({}, ())
-            self._send_json(json_document(empty, {}, error=str(error)))
+            self._send_json(json_document(empty, error=str(error)))
 
     def _send_json(self, document: dict[str, Any]) -> None:
         self._json_sent = True
@@ -350,3 +351,28 @@ def for_cli(
         dry_run=dry_run,
         pretend=pretend,
     )
+
+
+# A finished task's output up to this size shows inside its block on the live display.
+_BLOCK_BYTES = 64 * 1024
+
+
+def _output_size(result: TaskResult) -> int:
+    outcome = result.outcome
+    if outcome is None:
+        return 0
+    return len(outcome.output) + (outcome.captured.size() if outcome.captured else 0)
+
+
+def _output_text(result: TaskResult) -> str:
+    outcome = result.outcome
+    assert outcome is not None
+    return outcome.output + (outcome.captured.text() if outcome.captured else "")
+
+
+def _chunks(path: str) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 16):
+            yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)

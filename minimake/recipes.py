@@ -1,58 +1,64 @@
-"""Run one recipe to completion and describe how it ended; this is what workers execute.
+"""What a worker needs to run one recipe (a spec per kind of recipe), how a recipe ended (an
+Outcome), and how a Python recipe runs in a worker process or in a thread.
 
-Everything here runs inside an executor's worker (a process, a thread, or a Dask worker), so
-the input is a plain-data RecipeSpec and the output a plain-data Outcome.
+Specs and Outcomes are plain picklable data, so the same recipe runs on minimake's own shell
+executor, on its process pool, or on a Dask worker elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import pickle
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any, TypeAlias
 
 import attrs
 
-# True inside a pool worker that minimake started: the worker leads its own process group,
-# so recipes stay in it and one killpg stops the worker, its shells and their children.
-_IN_WORKER = False
-# Process groups of shell recipes started outside such a worker (thread executors), for stop().
-_GROUPS: set[int] = set()
-_GROUPS_LOCK = threading.Lock()
+from minimake.capture import Capture, Captured, at_descriptors, in_this_thread
 
 
 @attrs.frozen
-class RecipeSpec:
-    """What a worker needs to run one task's recipe; picklable plain data."""
+class ShellSpec:
+    """A shell recipe: its lines, each its own process, stopping at the first failure."""
 
     name: str
     cwd: str
+    commands: tuple[str, ...]
+    capture: Capture
     env: tuple[tuple[str, str], ...] = ()
-    # Shell recipe: one /bin/sh -c per line.
-    commands: tuple[str, ...] = ()
-    # Python recipe, either re-imported from its tasks file by task name...
-    source: str | None = None
-    variables: tuple[tuple[str, str], ...] = ()
-    # ...or sent by value: pickle of (callable, args, kwargs)...
-    payload: bytes | None = None
-    # ...or, for an executor in this very process (threads), handed over as is.
-    call: tuple[Any, ...] | None = attrs.field(default=None, eq=False)
-    # The task's output files (relative to cwd), stat'ed where the recipe ran.
-    outputs: tuple[str, ...] = ()
-    # make's -i: a failing line does not stop the lines after it.
-    ignore_errors: bool = False
+    # make's $^ and $@ lists: each an environment variable of space-separated words, or, when
+    # that would be longer than the system allows, a file of one word per line (NAME_FILE).
+    lists: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    outputs: tuple[str, ...] = ()  # the task's files, relative to cwd
+    ignore_errors: bool = False  # make's -i: a failing line does not stop the lines after it
     # Echo the lines after the first into the output as they run, as make does (the first is
     # echoed when the task starts): a line after a failing one is never shown.
     echo: bool = False
+
+
+@attrs.frozen
+class PythonSpec:
+    """A Python recipe: found again by task name in its tasks file, or sent by value."""
+
+    name: str
+    cwd: str
+    capture: Capture
+    outputs: tuple[str, ...] = ()
+    # Re-imported from its tasks file (closures and lambdas work, nothing is pickled)...
+    source: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
+    # ...or a pickle of (callable, args, kwargs) for tasks built in code...
+    payload: bytes | None = None
+    # ...or, on a thread executor in this very process, handed over as is.
+    call: tuple[Any, ...] | None = attrs.field(default=None, eq=False)
+    # The task's number in this build, written where the pool can read it if the worker dies.
+    number: int = -1
+
+
+RecipeSpec: TypeAlias = ShellSpec | PythonSpec
 
 
 @attrs.frozen
@@ -60,32 +66,31 @@ class Outcome:
     """How a recipe ended."""
 
     ok: bool
-    output: str = ""
+    output: str = ""  # the output as text, when it was captured on another machine
     returncode: int | None = None  # a shell line's exit status
     signal: int | None = None  # the signal that killed a shell line or the worker
     error: str | None = None  # "ValueError: bad input" for a Python recipe
     traceback: str | None = None
     seconds: float = 0.0
     crashed: bool = False  # the worker process died while running it
+    # Stopped because another recipe's worker died: it never ended on its own, run it again.
+    retry: bool = False
+    captured: Captured | None = None  # the output's files here
     # (output, mtime_ns or None) as the worker saw them just after the recipe: on a cluster
     # the client trusts these over its own, possibly stale, view of a shared file system.
     mtimes: tuple[tuple[str, int | None], ...] = ()
 
 
-def mark_worker() -> None:
-    """Pool initializer: lead a process group of our own, so it can be stopped as one."""
-    global _IN_WORKER
-    _IN_WORKER = True
-    with contextlib.suppress(OSError):
-        os.setsid()
-
-
 def run(spec: RecipeSpec) -> Outcome:
-    """Run the recipe in ``spec`` and return its Outcome; never raises for a recipe's failure."""
-    started = time.perf_counter()
-    outcome = _run_shell(spec) if spec.commands else _run_python(spec)
-    seconds = time.perf_counter() - started
-    return attrs.evolve(outcome, seconds=seconds, mtimes=_mtimes(spec))
+    """Run ``spec`` to its end in this worker process and stat its outputs; never raises for a
+    recipe's failure. Executors of other kinds (Dask, a caller's pool) run this."""
+    if isinstance(spec, ShellSpec):
+        from minimake import spawn
+
+        outcome = spawn.run(spec)
+    else:
+        outcome = run_in_process(spec)
+    return attrs.evolve(outcome, mtimes=_mtimes(spec))
 
 
 def _mtimes(spec: RecipeSpec) -> tuple[tuple[str, int | None], ...]:
@@ -98,82 +103,17 @@ def _mtimes(spec: RecipeSpec) -> tuple[tuple[str, int | None], ...]:
     return tuple(found)
 
 
-def _run_shell(spec: RecipeSpec) -> Outcome:
-    env = {**os.environ, **dict(spec.env)}
-    output: list[str] = []
-    failed: int | None = None  # the first failing line's status
-    for index, line in enumerate(spec.commands):
-        if index and spec.echo:
-            output.append(line + "\n")
-        process = _spawn(line, spec.cwd, env)
-        with _registered(process.pid, not _IN_WORKER):
-            data, _ = process.communicate()
-        output.append(data.decode(errors="replace"))
-        if process.returncode != 0 and failed is None:
-            failed = process.returncode
-        if failed is not None and not spec.ignore_errors:
-            break
-    if failed is None:
-        return Outcome(ok=True, output="".join(output))
-    if failed < 0:
-        return Outcome(ok=False, output="".join(output), signal=-failed)
-    return Outcome(ok=False, output="".join(output), returncode=failed)
+def inline(outcome: Outcome) -> Outcome:
+    """The Outcome with its output read into text and its files removed (to send it away)."""
+    captured = outcome.captured
+    if captured is None:
+        return outcome
+    text = captured.text(limit=1 << 30)
+    captured.discard()
+    return attrs.evolve(outcome, captured=None, output=text)
 
 
-# make's rule: a line with none of the shell's special characters, whose first word is no
-# shell keyword or builtin, is exec'd directly, which saves starting /bin/sh for each simple
-# recipe line. echo and printf stay with the shell: /bin/echo reads its options differently.
-_SHELL_CHARACTERS = frozenset("#;\"*?[]&|<>(){}$`'\\~!=%^\n")
-# One string reads as the list it is; ruff would make it 45 lines.
-_SHELL_WORDS = frozenset(
-    ". : [ alias bg break case cd command continue echo eval exec exit export false fc fg for "  # noqa: SIM905
-    "getopts hash if jobs kill local login logout printf pwd read readonly return set shift "
-    "test times trap true type ulimit umask unalias unset wait while".split()
-)
-
-
-def _argv(line: str) -> list[str]:
-    """The command line to run ``line``: its words, when make would exec it directly."""
-    words = line.split()
-    if words and words[0] not in _SHELL_WORDS and _SHELL_CHARACTERS.isdisjoint(line):
-        return words
-    return ["/bin/sh", "-c", line]
-
-
-def _spawn(line: str, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    argv = _argv(line)
-    options: dict[str, Any] = {
-        "cwd": cwd,
-        "env": env,
-        "stdin": subprocess.DEVNULL,
-        "stdout": subprocess.PIPE,
-        "stderr": subprocess.STDOUT,
-        "start_new_session": not _IN_WORKER,
-    }
-    try:
-        return subprocess.Popen(argv, **options)
-    except OSError:
-        if argv[0] == "/bin/sh":
-            raise
-        # No such program (or not executable): the shell says so in its own words, exit 127.
-        return subprocess.Popen(["/bin/sh", "-c", line], **options)
-
-
-@contextlib.contextmanager
-def _registered(group: int, active: bool) -> Iterator[None]:
-    if not active:
-        yield
-        return
-    with _GROUPS_LOCK:
-        _GROUPS.add(group)
-    try:
-        yield
-    finally:
-        with _GROUPS_LOCK:
-            _GROUPS.discard(group)
-
-
-def _resolve(spec: RecipeSpec) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+def _resolve(spec: PythonSpec) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
     if spec.call is not None:
         function, args, kwargs = spec.call
         return function, tuple(args), dict(kwargs)
@@ -189,76 +129,92 @@ def _resolve(spec: RecipeSpec) -> tuple[Callable[..., Any], tuple[Any, ...], dic
     raise LookupError(f"task '{spec.name}' has no Python recipe in {spec.source}")
 
 
-def _run_python(spec: RecipeSpec) -> Outcome:
-    previous = os.getcwd()
-    changed = _IN_WORKER and previous != spec.cwd
+def _call(spec: PythonSpec, started: float, captured: Captured) -> Outcome:
     try:
-        if changed:
+        function, args, kwargs = _resolve(spec)
+        function(*args, **kwargs)
+    except Exception as error:  # the recipe's failure is data, not a crash
+        return Outcome(
+            ok=False,
+            error=f"{type(error).__name__}: {error}",
+            traceback=traceback.format_exc(),
+            seconds=time.perf_counter() - started,
+            captured=captured,
+        )
+    return Outcome(ok=True, seconds=time.perf_counter() - started, captured=captured)
+
+
+def run_in_process(spec: PythonSpec) -> Outcome:
+    """In a worker process: output captured at the file descriptors (child processes and C
+    extensions included), and the process left as the recipe found it, as if each recipe had
+    a fresh process as under make: working directory, umask and environment restored."""
+    started = time.perf_counter()
+    captured, out, err = spec.capture.open()
+    try:
+        with _restored(), at_descriptors(out, err):
             os.chdir(spec.cwd)
-        with _captured() as captured:
-            try:
-                function, args, kwargs = _resolve(spec)
-                function(*args, **kwargs)
-            except Exception as error:  # the recipe's failure is data, not a crash
-                text = traceback.format_exc()
-                return Outcome(
-                    ok=False,
-                    output=captured(),
-                    error=f"{type(error).__name__}: {error}",
-                    traceback=text,
-                )
-        return Outcome(ok=True, output=captured())
+            return _call(spec, started, captured)
     finally:
-        if changed:
-            os.chdir(previous)
+        os.close(out)
+        if err != out:
+            os.close(err)
 
 
 @contextlib.contextmanager
-def _captured() -> Iterator[Callable[[], str]]:
-    """Capture a Python recipe's output: at the file descriptors in our own worker process
-    (so child processes and C extensions are captured too), at sys.stdout in a thread."""
-    if not _IN_WORKER:
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            yield buffer.getvalue
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as sink:
-        saved = os.dup(1), os.dup(2)
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        text: list[str] = []
-
-        def read() -> str:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            sink.seek(0)
-            return sink.read().decode(errors="replace")
-
-        try:
-            yield lambda: text[0] if text else read()
-        finally:
-            text.append(read())
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+def _restored() -> Iterator[None]:
+    folder = os.getcwd()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    environment = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.chdir(folder)
+        os.umask(mask)
+        if os.environ != environment:
+            os.environ.clear()
+            os.environ.update(environment)
 
 
-def running_groups() -> set[int]:
-    """Process groups of the shell recipes running in this process (thread executors)."""
-    with _GROUPS_LOCK:
-        return set(_GROUPS)
+def run_in_thread(spec: PythonSpec) -> Outcome:
+    """On a thread executor: prints captured per thread (``capture.per_thread_streams`` is on),
+    stdin at end of file. The working directory and umask are the whole process's: a recipe
+    that changes them would change them under every other recipe, so that fails the task."""
+    started = time.perf_counter()
+    captured, out, err = spec.capture.open()
+    folder = os.getcwd()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    with (
+        _streams(out, err) as (out_stream, err_stream),
+        open(os.devnull) as stdin,
+        in_this_thread(out_stream, err_stream, stdin),
+    ):
+        outcome = _call(spec, started, captured)
+    changed = []
+    if os.getcwd() != folder:
+        changed.append(f"the working directory (to {os.getcwd()})")
+        os.chdir(folder)
+    if os.umask(mask) != mask:
+        changed.append("the umask")
+    if changed and outcome.ok:
+        what = " and ".join(changed)
+        return attrs.evolve(
+            outcome,
+            ok=False,
+            error=f"the recipe changed {what}, which all threads share; "
+            "use the process executor for such a recipe",
+        )
+    return outcome
 
 
-def kill_groups(groups: set[int], signum: int) -> None:
-    """Send ``signum`` to each process group that still exists."""
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signum)
-
-
-def signal_name(signum: int) -> str:
-    """The C library's description of a signal, as make prints it ("Killed", "Terminated")."""
-    return signal.strsignal(signum) or f"Signal {signum}"
+@contextlib.contextmanager
+def _streams(out: int, err: int) -> Iterator[tuple[IO[str], IO[str]]]:
+    out_stream = os.fdopen(out, "w", encoding="utf-8", errors="replace")
+    err_stream = out_stream if err == out else os.fdopen(err, "w", errors="replace")
+    try:
+        yield out_stream, err_stream
+    finally:
+        out_stream.close()
+        if err_stream is not out_stream:
+            err_stream.close()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -19,8 +17,6 @@ if TYPE_CHECKING:
 
     from minimake.task import Task
 
-LOG_DIR = os.path.join(".minimake", "logs")
-TAIL_LINES = 10  # lines of a failed task's output shown in the failure report
 SLOWEST = 3  # tasks named in the summary's "slowest" line
 
 
@@ -115,13 +111,10 @@ def summary_lines(result: BuildResult, done: str = "ran") -> list[Text]:
     return lines
 
 
-def failure_report(
-    result: BuildResult, tasks: Mapping[str, Task], logs: Mapping[str, str]
-) -> list[Text]:
+def failure_report(result: BuildResult, tasks: Mapping[str, Task]) -> list[Text]:
     """Each failed task: how it ended, its last lines, its log file and the tasks it blocked.
 
-    ``tasks`` maps the failed tasks' names to their Task (for the tasks.py line), ``logs`` to the
-    path of their full output.
+    ``tasks`` maps the failed tasks' names to their Task (for the tasks.py line).
     """
     from rich.text import Text
 
@@ -142,11 +135,10 @@ def failure_report(
             line.append(f" ({declared.location})", style="dim")
         line.append(f": {_ended(failure, declared)}")
         lines.append(line)
-        output = failure.outcome.output if failure.outcome else ""
-        for text in output.splitlines()[-TAIL_LINES:]:
+        for text in failure.tail:
             lines.append(Text(f"    │ {text}", style="dim"))
-        if failure.name in logs:
-            lines.append(Text(f"    full output: {logs[failure.name]}"))
+        if failure.log is not None:
+            lines.append(Text(f"    full output: {shown(failure.log)}"))
         if failure.name in blocked:
             lines.append(Text(f"    blocked: {_names(blocked[failure.name])}", style="yellow"))
     return lines
@@ -169,36 +161,13 @@ def _names(names: list[str], shown: int = 8) -> str:
     return text
 
 
-def log_name(task: str) -> str:
-    """A file name for ``task``'s log: safe characters, plus a hash when some were replaced."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", task).lstrip(".") or "_"
-    if safe != task:
-        safe += "-" + hashlib.sha1(task.encode()).hexdigest()[:8]
-    return safe + ".log"
+def shown(path: str) -> str:
+    """A path as the user best reads it: relative to where they are, unless that climbs out."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
-def write_log(root: str, task: Task, result: TaskResult, lines: Iterable[str]) -> str:
-    """Keep a failed task's full output in ``root``/.minimake/logs; returns the file's path."""
-    folder = os.path.join(root, LOG_DIR)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, log_name(task.name))
-    outcome = result.outcome
-    header = [f"# task: {task.name}" + (f" ({task.location})" if task.location else "")]
-    header += [f"# recipe: {line}" for line in lines]
-    header.append(f"# ended: {failure_text(result)} after {duration(result.seconds)}")
-    body = outcome.output if outcome else ""
-    if body and not body.endswith("\n"):
-        body += "\n"
-    if outcome is not None and outcome.traceback:
-        body += outcome.traceback
-    with open(path, "w", encoding="utf-8") as file:
-        file.write("\n".join(header) + "\n" + body)
-    return path
-
-
-def json_document(
-    result: BuildResult, logs: Mapping[str, str], error: str | None = None
-) -> dict[str, Any]:
+def json_document(result: BuildResult, error: str | None = None) -> dict[str, Any]:
     """The run as one JSON-ready value: ok, counts, timings and every task in decision order."""
     counts = Counts.of(result)
     work = task_seconds(result)
@@ -210,14 +179,14 @@ def json_document(
         "seconds": round(result.seconds, 6),
         "task_seconds": round(work, 6),
         "parallelism": round(work / result.seconds, 3) if result.seconds > 0 else None,
-        "tasks": [_json_task(task, logs.get(task.name)) for task in result.tasks.values()],
+        "tasks": [_json_task(task) for task in result.tasks.values()],
     }
     if error is not None:
         document["error"] = error
     return document
 
 
-def _json_task(task: TaskResult, log: str | None) -> dict[str, Any]:
+def _json_task(task: TaskResult) -> dict[str, Any]:
     outcome = task.outcome
     return {
         "name": task.name,
@@ -229,5 +198,5 @@ def _json_task(task: TaskResult, log: str | None) -> dict[str, Any]:
         "signal": outcome.signal if outcome else None,
         "error": (outcome.error if outcome else None) or task.error,
         "blocked_by": task.blocked_by,
-        "log": log,
+        "log": shown(task.log) if task.log else None,
     }

@@ -33,6 +33,8 @@ class TaskResult:
     blocked_by: str | None = None  # the failed task that kept a SKIPPED task from running
     error: str | None = None  # a failure that is not a recipe's (a missing input under -k)
     has_recipe: bool = True  # False for a task with nothing to run (an alias like `all`)
+    log: str | None = None  # a failed task's full output, kept under .minimake/logs
+    tail: tuple[str, ...] = ()  # a failed task's last lines of output
 
 
 @attrs.frozen

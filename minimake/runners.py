@@ -5,19 +5,23 @@ Dry-run is a runner, not a flag threaded through the scheduler (ninja's DryRunCo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 import attrs
 
-from minimake import recipes
+from minimake import recipes, spawn
+from minimake.capture import per_thread_streams
 from minimake.disk import Disk
-from minimake.pool import ProcessPool, run_announced
-from minimake.recipes import Outcome, RecipeSpec
+from minimake.groups import death, kill_groups, stop_groups
+from minimake.pool import ProcessPool
+from minimake.recipes import Outcome, RecipeSpec, ShellSpec
 from minimake.result import Status
 from minimake.task import Task, describe_recipe
 
@@ -87,19 +91,22 @@ class TouchRunner:
         pass
 
 
-@attrs.define
+@attrs.define(eq=False)
 class _Flight:
     task: Task
-    future: Future[Outcome]
-    tries: int
-    generation: int
+    future: Future[Outcome]  # the scheduler's
+    generation: int  # which pool it was submitted to
 
 
-class ExecutorRunner:
-    """Runs recipes on a concurrent.futures Executor.
+class LocalRunner:
+    """Runs recipes on this machine: shell recipes on minimake's own ShellExecutor, Python
+    recipes on a process pool (or threads, or the caller's Executor).
 
-    When a worker process dies the pool is broken for every task on it: the runner builds a
-    fresh pool, fails the task whose worker died, and runs the bystanders again once.
+    The scheduler's ``-j`` bound covers both executors: it starts no more tasks than that.
+    When a pool worker dies, the pool is broken for every task on it. Before any of them is
+    told, every process group of that pool is killed and waited for; then the task whose
+    worker died fails, saying how, and the others end with ``retry``: the scheduler runs them
+    again, on a fresh pool, and no recipe ever runs beside an earlier run of itself.
     """
 
     status = Status.RAN
@@ -107,127 +114,168 @@ class ExecutorRunner:
 
     def __init__(
         self,
-        executor: Executor,
         spec_of: Callable[[Task], RecipeSpec],
-        rebuild: Callable[[], Executor] | None = None,
+        python: Callable[[], Executor] | Executor,
         *,
-        owned: bool = False,
+        root: str,
+        started: Callable[[str, int], None] | None = None,
     ) -> None:
-        self._owned = owned
-        self._stopped = False
-        self._signalled: set[int] = set()
-        self._executor = executor
         self._spec_of = spec_of
-        self._rebuild = rebuild
+        self._shell = spawn.ShellExecutor(started)
+        # A factory makes our own pool, rebuilt after a break; an Executor is the caller's.
+        self._factory = python if callable(python) and not isinstance(python, Executor) else None
+        self._pool: Executor | None = python if isinstance(python, Executor) else None
+        self._threads = isinstance(python, ThreadPoolExecutor)
         self._lock = threading.Lock()
         self._generation = 0
-        self._flights: dict[str, _Flight] = {}
-        self._crashed: dict[int, dict[str, str]] = {}  # generation -> task -> how its worker died
-
-    @property
-    def executor(self) -> Executor:
-        return self._executor
+        self._flights: dict[int, _Flight] = {}  # by task number
+        self._numbers = 0
+        self._signalled: set[int] = set()
+        self._stopped = False
+        self._cleaners: list[threading.Thread] = []
+        self._context = contextlib.ExitStack()
+        if self._threads:
+            self._context.enter_context(threads_in(root))
 
     def echo(self, task: Task) -> list[str]:
-        # Only the first line of a recipe list now; the worker echoes each later line into the
-        # output as it runs it, so a line after a failing one is never shown (make's order).
+        # Only the first line of a recipe list now; each later line is echoed into the output as
+        # it runs, so a line after a failing one is never shown (make's order).
         return describe_recipe(task)[:1]
 
     def start(self, task: Task) -> Future[Outcome]:
+        spec = self._spec_of(task)
+        if isinstance(spec, ShellSpec):
+            future: Future[Outcome] = self._shell.submit(spawn.run, spec)
+            return future
+        return self._start_python(task, spec)
+
+    def _start_python(self, task: Task, spec: recipes.PythonSpec) -> Future[Outcome]:
         future: Future[Outcome] = Future()
-        self._submit(_Flight(task, future, 0, self._generation))
+        with self._lock:
+            if self._pool is None:
+                assert self._factory is not None
+                self._pool = self._factory()
+            pool, generation = self._pool, self._generation
+            number = self._numbers
+            self._numbers += 1
+            flight = self._flights[number] = _Flight(task, future, generation)
+        spec = attrs.evolve(spec, number=number)
+        function = _python_function(pool)
+        try:
+            submitted = pool.submit(function, spec)
+        except Exception as error:  # a broken or shut-down executor, an unpicklable spec
+            self._finish(number, _failure(error))
+            return future
+        submitted.add_done_callback(lambda done: self._collect(number, flight, done))
         return future
 
-    def _submit(self, flight: Flight_t) -> None:
-        spec = self._spec_of(flight.task)
-        function = run_announced if isinstance(self._executor, ProcessPool) else recipes.run
-        with self._lock:
-            flight.generation = self._generation
-            self._flights[flight.task.name] = flight
-            executor = self._executor
-        try:
-            submitted = executor.submit(function, spec)
-        except Exception as error:  # a broken or shut-down executor, an unpicklable spec
-            self._finish(flight, _failure(error))
-            return
-        submitted.add_done_callback(lambda f: self._collect(flight, f))
-
-    def _collect(self, flight: Flight_t, submitted: Future[Outcome]) -> None:
+    def _collect(self, number: int, flight: _Flight, submitted: Future[Outcome]) -> None:
         if submitted.cancelled():
-            self._finish(flight, Outcome(ok=False, error="cancelled"))
+            self._finish(number, Outcome(ok=False, error="cancelled"))
             return
         error = submitted.exception()
-        if error is not None and self._stopped:
-            self._finish(flight, Outcome(ok=False, error="interrupted"))
-            return
         if error is None:
-            self._finish(flight, submitted.result())
-            return
-        if not isinstance(error, BrokenProcessPool):
-            self._finish(flight, _failure(error))
-            return
-        crashed = self._after_break(flight.generation)
-        how = crashed.get(flight.task.name)
-        # A bystander of another task's crash runs again; when the pool cannot say who crashed
-        # it, every task on it gets one more try, and a second break fails them.
-        flight.tries += 1
-        if how is not None or self._rebuild is None or flight.tries > (3 if crashed else 1):
-            message = "worker process died" + (f" ({how})" if how else "")
-            self._finish(flight, Outcome(ok=False, error=message, crashed=True))
-            return
-        self._submit(flight)
+            self._finish(number, submitted.result())
+        elif self._stopped:
+            self._finish(number, Outcome(ok=False, error="interrupted"))
+        elif isinstance(error, BrokenProcessPool) and self._factory is not None:
+            self._broken(flight.generation)
+        elif isinstance(error, BrokenProcessPool):
+            self._finish(number, Outcome(ok=False, crashed=True, error="worker process died"))
+        else:
+            self._finish(number, _failure(error))
 
-    def _after_break(self, generation: int) -> dict[str, str]:
-        """On the first news of a broken pool: say who crashed it, and start a fresh pool."""
+    def _broken(self, generation: int) -> None:
+        """On the first news of a broken pool (in the pool's own thread, before it terminates
+        the other workers): see who died, then clean up in a thread of our own."""
         with self._lock:
-            if generation in self._crashed:
-                return self._crashed[generation]
-            crashed: dict[str, str] = {}
-            old = self._executor
-            running = [f.task.name for f in self._flights.values() if f.generation == generation]
-            if isinstance(old, ProcessPool):
-                codes = old.exit_codes()
-                for pid, name in old.worker_pids().items():
-                    code = codes.get(pid)
-                    if name is not None and code not in (None, 0, -signal.SIGTERM):
-                        crashed[name] = _death(code)
-            if not crashed and len(running) == 1:
-                crashed[running[0]] = "it exited abruptly"
-            self._crashed[generation] = crashed
-            if self._rebuild is not None:
-                old.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._rebuild()
-                self._generation += 1
-            return crashed
+            if generation != self._generation:
+                return  # another of its tasks brought the news already
+            pool, self._pool = self._pool, None
+            self._generation += 1
+            flights = {n: f for n, f in self._flights.items() if f.generation == generation}
+        assert isinstance(pool, ProcessPool)
+        codes = pool.exit_codes()
+        running = pool.running()
+        died = {
+            number: death(codes[pid])
+            for pid, number in running.items()
+            if number in flights and codes.get(pid) is not None
+        }
+        if not died and len(flights) == 1:  # no slot was written yet, but there is no doubt
+            died = {number: "it exited abruptly" for number in flights}
+        groups = set(running) | set(codes)
+        cleaner = threading.Thread(target=self._clean_up, args=(pool, groups, flights, died))
+        self._cleaners.append(cleaner)
+        cleaner.start()
 
-    def _finish(self, flight: Flight_t, outcome: Outcome) -> None:
+    def _clean_up(
+        self, pool: Executor, groups: set[int], flights: dict[int, _Flight], died: dict[int, str]
+    ) -> None:
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_groups(groups, signal.SIGKILL)
+        for number in flights:
+            how = died.get(number)
+            if how is not None:
+                outcome = Outcome(ok=False, crashed=True, error=f"worker process died ({how})")
+            else:
+                outcome = Outcome(
+                    ok=False,
+                    crashed=True,
+                    retry=True,
+                    error="worker process died while running another task",
+                )
+            self._finish(number, outcome)
+
+    def _finish(self, number: int, outcome: Outcome) -> None:
         with self._lock:
-            if self._flights.get(flight.task.name) is flight:
-                del self._flights[flight.task.name]
-        flight.future.set_result(outcome)
+            flight = self._flights.pop(number, None)
+        if flight is not None:
+            flight.future.set_result(outcome)
 
     def stop(self, signum: int) -> None:
         """Signal every running recipe's process group, and every group signalled before:
         a recipe's background job ignores SIGINT, so the final SIGKILL must still reach it."""
         self._stopped = True
-        if isinstance(self._executor, ProcessPool):
-            self._executor.kill(signum)
-        self._signalled |= recipes.running_groups()
-        recipes.kill_groups(self._signalled, signum)
+        self._signalled |= self._shell.running_groups()
+        if isinstance(self._pool, ProcessPool):
+            self._signalled |= set(self._pool.running())
+        kill_groups(self._signalled, signum)
 
     def close(self, cancel: bool = False) -> None:
-        if self._owned:
-            self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
+        for cleaner in self._cleaners:
+            cleaner.join()
+        self._shell.shutdown(wait=not cancel)
+        if self._pool is not None and self._factory is not None:
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        self._context.close()
 
 
-Flight_t = _Flight
+def _python_function(pool: Executor) -> Callable[[recipes.PythonSpec], Outcome]:
+    from minimake import pool as pools
+
+    if isinstance(pool, ProcessPool):
+        return pools.run
+    if isinstance(pool, ThreadPoolExecutor):
+        return recipes.run_in_thread
+    return recipes.run  # a caller's executor of processes: outputs stat'ed where they ran
 
 
-def _death(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"killed by signal {-code}, {recipes.signal_name(-code)}"
-    return f"exit code {code}"
+@contextlib.contextmanager
+def threads_in(root: str) -> Iterator[None]:
+    """While a thread executor runs Python recipes: the process works in the project folder,
+    as every recipe expects, and each thread's prints can be captured apart."""
+    previous = os.getcwd()
+    os.chdir(root)
+    try:
+        with per_thread_streams():
+            yield
+    finally:
+        os.chdir(previous)
 
 
 def _failure(error: BaseException) -> Outcome:
     return Outcome(ok=False, error=f"{type(error).__name__}: {error}")
+
+
+__all__ = ["DryRunner", "LocalRunner", "Runner", "TouchRunner", "threads_in"]

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from math import inf
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -21,6 +22,14 @@ from minimake.runners import Runner
 from minimake.task import Task
 from minimake.ui import Reporter
 from minimake.uptodate import Stamp, why_stale
+
+if TYPE_CHECKING:
+    from minimake.logs import Logs
+
+
+def _discard(outcome: Outcome) -> None:
+    if outcome.captured is not None:
+        outcome.captured.discard()
 
 
 class BuildInterrupted(KeyboardInterrupt):
@@ -48,6 +57,13 @@ class _Running:
     reason: str
     before: dict[str, float | None]  # the targets' mtimes before the recipe, to see what it changed
     started: float
+    tries: int = 1
+
+
+# Runs of one task cut short by other recipes' crashed workers before it counts as failed.
+RETRIES = 3
+# Lines of a failed task's output kept for the failure report.
+TAIL_LINES = 10
 
 
 class Scheduler:
@@ -62,6 +78,7 @@ class Scheduler:
         reporter: Reporter,
         settings: Settings,
         missing: Mapping[str, NoRuleError] | None = None,
+        logs: Logs | None = None,
     ) -> None:
         self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
         self.settings = settings
@@ -72,6 +89,7 @@ class Scheduler:
         self.running: dict[Future[Outcome], _Running] = {}
         self.first_failure: str | None = None
         self.pool = ResourcePool(dict(settings.resources))
+        self.logs = logs
 
     def run(self) -> dict[str, TaskResult]:
         """Build, returning every selected task's result; raises BuildInterrupted on a signal."""
@@ -185,29 +203,75 @@ class Scheduler:
     def _finish(self, running: _Running, outcome: Outcome) -> bool:
         """Record a finished recipe; False when it failed (and the failure counts)."""
         task = running.task
+        if outcome.retry and running.tries < RETRIES:
+            # Another recipe's worker died and took this one down: clean up and run it again.
+            self._report_deleted(self._delete_changed(running))
+            _discard(outcome)
+            self.running[self.runner.start(task)] = attrs.evolve(
+                running, started=time.perf_counter(), tries=running.tries + 1
+            )
+            return True
         for name in self.pool.release(task.resources):
             self.plan.requeue(name)
         seconds = time.perf_counter() - running.started
         ok = outcome.ok or self.settings.ignore_errors
         status = self.runner.status if ok else Status.FAILED
+        # Half-written targets go first: nothing after this (a log on a full disk) may keep
+        # a failed recipe's target looking fresh.
+        deleted = [] if ok else self._delete_changed(running)
         result = TaskResult(task.name, status, running.reason, seconds, outcome)
+        if not outcome.ok:
+            result = self._keep_log(task, result)
+        elif self.logs is not None:
+            self.logs.forget(task.name)
         self.reporter.finished(task, result, ignored=not outcome.ok and ok)
+        self._report_deleted(deleted)
+        if result.log is None or outcome.captured is None or result.log != outcome.captured.stdout:
+            _discard(outcome)
         if ok:
             self._remade(task, pretended=False, seen=dict(outcome.mtimes))
         else:
-            self._delete_changed(running)
             self.first_failure = self.first_failure or task.name
         self._record(result)
         return ok
 
-    def _delete_changed(self, running: _Running) -> None:
-        # make's .DELETE_ON_ERROR: remove a target only if the recipe changed it.
+    def _keep_log(self, task: Task, result: TaskResult) -> TaskResult:
+        """The failed task's output kept as its log, and its last lines for the report."""
+        outcome = result.outcome
+        assert outcome is not None
+        captured = outcome.captured
+        tail = captured.tail(TAIL_LINES) if captured else outcome.output.splitlines()[-TAIL_LINES:]
+        result = attrs.evolve(result, tail=tuple(tail))
+        if self.logs is None:
+            return result
+        try:
+            return attrs.evolve(result, log=self.logs.keep(task, result))
+        except OSError as error:
+            kept = captured.stdout if captured is not None else None
+            self.reporter.warning(f"cannot write the log of '{task.name}': {error.strerror}")
+            return attrs.evolve(result, log=kept)
+
+    def _delete_changed(self, running: _Running) -> list[str]:
+        """make's .DELETE_ON_ERROR: remove a target only if the recipe changed it."""
+        deleted = []
         for path, before in running.before.items():
             now = self.disk.actual(path)
-            if now is not None and now != before:
-                self.reporter.deleting(path)
-                self.disk.remove(path)
+            if now is not None and now != before and self._remove(path):
+                deleted.append(path)
             self.disk.forget(path)
+        return deleted
+
+    def _remove(self, path: str) -> bool:
+        try:
+            self.disk.remove(path)
+        except OSError as error:
+            self.reporter.warning(f"cannot delete '{path}': {error.strerror}")
+            return False
+        return True
+
+    def _report_deleted(self, paths: list[str]) -> None:
+        for path in paths:
+            self.reporter.deleting(path)
 
     def _record(self, result: TaskResult) -> None:
         self.results[result.name] = result
@@ -228,8 +292,10 @@ class Scheduler:
         self.runner.stop(signal.SIGKILL)
         if self.running:
             wait(self.running, timeout=2.0)
-        for running in self.running.values():
-            self._delete_changed(running)
+        for future, running in self.running.items():
+            if future.done():
+                _discard(future.result())
+            self._report_deleted(self._delete_changed(running))
             self.reporter.interrupted(running.task)
             self.results[running.task.name] = TaskResult(
                 running.task.name, Status.FAILED, running.reason, error="interrupted"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,6 +37,7 @@ class Reporter(Protocol):
     def not_remade(self, goal: str) -> None: ...
     def fatal(self, error: MinimakeError) -> None: ...
     def note(self, text: str) -> None: ...
+    def warning(self, text: str) -> None: ...
     def recorded(self, result: TaskResult) -> None: ...
     def summary(self, result: BuildResult) -> None: ...
 
@@ -48,7 +49,7 @@ def where(task: Task) -> str:
 
 def failure_text(result: TaskResult) -> str:
     """How a failed recipe ended, in make's words: "Error 2", "Killed", "ValueError: bad"."""
-    from minimake.recipes import signal_name
+    from minimake.groups import signal_name
 
     outcome = result.outcome
     if outcome is None:
@@ -85,6 +86,23 @@ def raised_at(task: Task, traceback: str) -> str | None:
             if code and not code.startswith(("File ", "^", "~")):
                 found += f": {code}"
     return found
+
+
+def replay(result: TaskResult, out: IO[str], err: IO[str]) -> None:
+    """A finished task's output, streamed from its files (or text from a remote worker), each
+    part ending with a newline as make's -O block does."""
+    outcome = result.outcome
+    if outcome is None:
+        return
+    if outcome.output:
+        out.write(outcome.output if outcome.output.endswith("\n") else outcome.output + "\n")
+    if outcome.captured is None:
+        return
+    from minimake.capture import copy
+
+    for path, stream in zip(outcome.captured.paths, (out, err), strict=False):
+        if copy(path, stream) not in (None, b"\n"):
+            stream.write("\n")
 
 
 def write_line(console: Console, text: str | Text) -> None:
@@ -136,23 +154,20 @@ class ConsoleReporter:
                 self._say(line)
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
-        output, complaints = self.finished_text(task, result, ignored)
-        if output:
-            self.out.out(output, end="")
-        for line in complaints:
+        if not self.quiet:
+            replay(result, self.out.file, self.err.file)
+        for line in self.complaints(task, result, ignored):
             self._complain(line)
 
-    def finished_text(self, task: Task, result: TaskResult, ignored: bool) -> tuple[str, list[str]]:
-        """What ``finished`` prints: the captured output (ending in a newline) and the errors."""
+    def complaints(self, task: Task, result: TaskResult, ignored: bool) -> list[str]:
+        """What ``finished`` says on stderr after the output: make's error line, and where a
+        Python recipe raised."""
         outcome = result.outcome
-        output = ""
-        if outcome is not None and outcome.output and not self.quiet:
-            output = outcome.output if outcome.output.endswith("\n") else outcome.output + "\n"
         if outcome is None or outcome.ok:
-            return output, []
+            return []
         text = failure_text(result)
         if ignored:
-            return output, [f"{PROGRAM}: {where(task)} {text} (ignored)"]
+            return [f"{PROGRAM}: {where(task)} {text} (ignored)"]
         complaints = [f"{PROGRAM}: *** {where(task)} {text}"]
         if outcome.traceback and self.verbose:
             complaints.append(outcome.traceback.rstrip())
@@ -160,7 +175,7 @@ class ConsoleReporter:
             place = raised_at(task, outcome.traceback)
             if place:
                 complaints.append(f"{PROGRAM}: raised at {place}")
-        return output, complaints
+        return complaints
 
     def missing(self, error: NoRuleError) -> None:
         self._complain(f"{PROGRAM}: *** {error}")
@@ -196,6 +211,9 @@ class ConsoleReporter:
         if not self.silent:
             self._say(f"{PROGRAM}: {text}")
 
+    def warning(self, text: str) -> None:
+        self._complain(f"{PROGRAM}: warning: {text}")
+
     # make prints nothing of these; the progress reporter (minimake.progress) does.
     def begin(self, total: int, jobs: int) -> None: ...
     def recorded(self, result: TaskResult) -> None: ...
@@ -215,6 +233,7 @@ class NullReporter:
     def not_remade(self, goal: str) -> None: ...
     def fatal(self, error: MinimakeError) -> None: ...
     def note(self, text: str) -> None: ...
+    def warning(self, text: str) -> None: ...
     def begin(self, total: int, jobs: int) -> None: ...
     def recorded(self, result: TaskResult) -> None: ...
     def summary(self, result: BuildResult) -> None: ...

@@ -9,11 +9,13 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import attrs
 import pytest
 from rich.console import Console
 
 import minimake
 from minimake import Task
+from minimake.logs import Logs
 from minimake.progress import Board, ProgressReporter
 from minimake.recipes import Outcome
 from minimake.result import BuildResult, Status, TaskResult
@@ -181,9 +183,13 @@ class TestPlain:
         shown.begin(3, 2)
         shown.started(A, "r", ["make a"])
         shown.started(B, "r", ["make b"])
-        shown.finished(A, failed(A, 2.0, "first\nsecond\n"), ignored=False)
+        # The scheduler keeps the failed task's log and last lines before it reports the task.
+        failure = failed(A, 2.0, "first\nsecond\n")
+        log = Logs(str(tmp_path)).keep(A, failure)
+        failure = attrs.evolve(failure, log=log, tail=("first", "second"))
+        shown.finished(A, failure, ignored=False)
         results = {
-            "a.txt": failed(A, 2.0, "first\nsecond\n"),
+            "a.txt": failure,
             "b.txt": TaskResult("b.txt", Status.SKIPPED, blocked_by="a.txt"),
             "c.txt": ran(C, 3.0),
         }
@@ -196,6 +202,7 @@ class TestPlain:
         assert "    blocked: b.txt\n" in report
         log = tmp_path / ".minimake" / "logs" / "a.txt.log"
         assert log.read_text().endswith("first\nsecond\n")
+        assert "first\nsecond\n" in written(shown.out)  # the output, replayed once
         assert f"full output: {log}" in report or "full output: .minimake/logs/a.txt.log" in report
 
     def test_null_build_has_no_summary(self) -> None:

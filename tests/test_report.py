@@ -11,16 +11,15 @@ import pytest
 from rich.console import Console
 
 from minimake import Task
+from minimake.logs import Logs, log_name
 from minimake.recipes import Outcome
 from minimake.report import (
     Counts,
     duration,
     failure_report,
     json_document,
-    log_name,
     slowest,
     summary_lines,
-    write_log,
 )
 from minimake.result import BuildResult, Status, TaskResult
 from minimake.ui import raised_at
@@ -31,9 +30,13 @@ def ran(name: str, seconds: float, output: str = "") -> TaskResult:
     return TaskResult(name, Status.RAN, "'x' does not exist", seconds, Outcome(True, output))
 
 
-def failed(name: str, seconds: float = 1.0, output: str = "", code: int = 2) -> TaskResult:
+def failed(
+    name: str, seconds: float = 1.0, output: str = "", code: int = 2, log: str | None = None
+) -> TaskResult:
     outcome = Outcome(False, output, returncode=code)
-    return TaskResult(name, Status.FAILED, "'x' does not exist", seconds, outcome)
+    tail = tuple(output.splitlines()[-10:])
+    reason = "'x' does not exist"
+    return TaskResult(name, Status.FAILED, reason, seconds, outcome, log=log, tail=tail)
 
 
 def result_of(*tasks: TaskResult, seconds: float = 10.0, **kw: object) -> BuildResult:
@@ -99,13 +102,13 @@ def test_interrupted_summary_says_so() -> None:
 def test_failure_report_names_exit_code_last_lines_log_and_blocked_tasks() -> None:
     output = "".join(f"line {n}\n" for n in range(1, 16))
     result = result_of(
-        failed("train", output=output, code=3),
+        failed("train", output=output, code=3, log="logs/train.log"),
         TaskResult("pick", Status.SKIPPED, blocked_by="train"),
         TaskResult("report", Status.SKIPPED, blocked_by="train"),
         ran("other", 1.0),
     )
     train = Task.create("train", recipe="python train.py")
-    report = text(failure_report(result, {"train": train}, {"train": "logs/train.log"}))
+    report = text(failure_report(result, {"train": train}))
     lines = report.splitlines()
     assert lines[0] == "Failed: 1 task"
     assert lines[1].startswith("  ✗ train (")
@@ -116,12 +119,12 @@ def test_failure_report_names_exit_code_last_lines_log_and_blocked_tasks() -> No
 
 
 def test_no_failure_report_without_failures() -> None:
-    assert failure_report(result_of(ran("a", 1.0)), {}, {}) == []
+    assert failure_report(result_of(ran("a", 1.0)), {}) == []
 
 
 def test_failure_report_of_a_missing_input_has_its_message() -> None:
     missing = TaskResult("a", Status.FAILED, error="No rule to make target 'b', needed by 'a'.")
-    report = text(failure_report(result_of(missing), {}, {}))
+    report = text(failure_report(result_of(missing), {}))
     assert "  ✗ a: No rule to make target 'b', needed by 'a'." in report
 
 
@@ -166,15 +169,10 @@ def test_log_names_are_safe_and_distinct(name: str, file: str) -> None:
     assert log_name("a/b") != log_name("a_b")
 
 
-def test_write_log_keeps_the_full_output_and_how_it_ended(tmp_path: Path) -> None:
+def test_a_kept_log_has_the_full_output_and_how_it_ended(tmp_path: Path) -> None:
     task = Task.create("out/b.txt", recipe="sort a > out/b.txt")
     outcome = Outcome(False, "one\ntwo", returncode=1)
-    path = write_log(
-        str(tmp_path),
-        task,
-        TaskResult(task.name, Status.FAILED, None, 2.0, outcome),
-        ["sort a > out/b.txt"],
-    )
+    path = Logs(str(tmp_path)).keep(task, TaskResult(task.name, Status.FAILED, None, 2.0, outcome))
     assert Path(path).parent == tmp_path / ".minimake" / "logs"
     content = Path(path).read_text()
     assert "# recipe: sort a > out/b.txt\n" in content
@@ -188,11 +186,11 @@ def test_json_document_has_counts_timings_and_every_task() -> None:
     )
     result = result_of(
         TaskResult("b", Status.RAN, reason, 4.0, Outcome(True)),
-        failed("c", seconds=1.0),
+        failed("c", seconds=1.0, log="logs/c.log"),
         TaskResult("d", Status.SKIPPED, blocked_by="c"),
         seconds=2.5,
     )
-    document = json.loads(json.dumps(json_document(result, {"c": "logs/c.log"})))
+    document = json.loads(json.dumps(json_document(result)))
     assert document["ok"] is False
     assert document["counts"] == {
         "ran": 1,
@@ -211,7 +209,7 @@ def test_json_document_has_counts_timings_and_every_task() -> None:
 
 
 def test_json_document_of_an_error() -> None:
-    document = json_document(BuildResult({}, ()), {}, error="Dependency cycle: a -> b -> a.")
+    document = json_document(BuildResult({}, ()), error="Dependency cycle: a -> b -> a.")
     assert document["ok"] is False
     assert document["error"] == "Dependency cycle: a -> b -> a."
     assert document["tasks"] == []

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import pickle
+import signal
 from pathlib import Path
 
-from minimake import Task
+from minimake import Task, recipes
+from minimake.capture import Capture
 from minimake.disk import Disk
 from minimake.pool import process_pool
-from minimake.recipes import RecipeSpec
+from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.result import Status
-from minimake.runners import DryRunner, ExecutorRunner, TouchRunner
+from minimake.runners import DryRunner, LocalRunner, TouchRunner
 
 
 def test_dry_runner_succeeds_at_once_and_echoes_every_line() -> None:
@@ -34,23 +37,30 @@ def test_touch_runner_touches_outputs_of_tasks_with_recipes(tmp_path: Path) -> N
 
 
 def _spec(tmp_path: Path):  # type: ignore[no-untyped-def]
+    capture = Capture(str(tmp_path), combined=True)
+
     def spec_of(task: Task) -> RecipeSpec:
-        assert isinstance(task.recipe, str)
-        return RecipeSpec(task.name, str(tmp_path), commands=(task.recipe,))
+        if isinstance(task.recipe, str):
+            return ShellSpec(task.name, str(tmp_path), (task.recipe,), capture)
+        call = (task.recipe, task.args, task.keyword_arguments)
+        return PythonSpec(task.name, str(tmp_path), capture, payload=pickle.dumps(call))
 
     return spec_of
 
 
 def test_a_dead_worker_fails_its_task_and_a_fresh_pool_takes_the_next(tmp_path: Path) -> None:
-    """The worker's shell kills its own process group, so the worker itself dies."""
-    runner = ExecutorRunner(process_pool(1), _spec(tmp_path), lambda: process_pool(1), owned=True)
+    runner = LocalRunner(_spec(tmp_path), lambda: process_pool(1), root=str(tmp_path))
     try:
-        crashed = runner.start(Task.create("crash", recipe="kill -KILL 0")).result(timeout=60)
+        task = Task.create("crash", recipe=os.kill, args=(0, signal.SIGKILL))
+        crashed = runner.start(task).result(timeout=60)
         assert crashed.crashed
+        assert not crashed.retry
         assert crashed.error is not None
         assert "signal 9" in crashed.error
-        after = runner.start(Task.create("after", recipe="echo fine")).result(timeout=60)
+        after = runner.start(Task.create("after", recipe=print, args=("fine",))).result(timeout=60)
         assert after.ok
-        assert after.output == "fine\n"
+        assert recipes.inline(after).output == "fine\n"
+        shell = runner.start(Task.create("shell", recipe="echo also")).result(timeout=60)
+        assert recipes.inline(shell).output == "also\n"
     finally:
         runner.close()

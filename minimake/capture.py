@@ -1,0 +1,355 @@
+"""Where a recipe's output goes: two files per task (one when stdout and stderr are one file),
+replayed when the task ends, so parallel recipes never interleave (make's ``-O``).
+
+Output lives in files, never whole in memory: a recipe that prints gigabytes costs minimake a
+buffer, not its size. A failed task's output is kept as its log under ``.minimake/logs``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import fcntl
+import itertools
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+import attrs
+
+FOLDER = os.path.join(".minimake", "out")
+_CHUNK = 1 << 20
+_names = itertools.count()
+
+
+@attrs.frozen
+class Capture:
+    """Where the recipes of one build write their output: a folder, one file or two per task."""
+
+    folder: str
+    combined: bool  # stdout and stderr in one file, as on a terminal where both are one file
+
+    @classmethod
+    def under(cls, root: str, combined: bool) -> Capture:
+        """The build's capture folder under ``root``, or a private temporary one when the
+        project cannot be written (a read-only checkout still builds into other folders)."""
+        folder = os.path.join(root, FOLDER)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError:
+            folder = tempfile.mkdtemp(prefix="minimake-out-")
+        _remove_orphans(folder)
+        return cls(folder, combined)
+
+    def open(self) -> tuple[Captured, int, int]:
+        """New files for one task: (where they are, stdout's descriptor, stderr's descriptor)."""
+        stem = os.path.join(self.folder, f"{os.getpid()}-{next(_names)}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_APPEND
+        out = os.open(stem + ".out", flags, 0o600)
+        if self.combined:
+            return Captured(stem + ".out"), out, out
+        try:
+            err = os.open(stem + ".err", flags, 0o600)
+        except OSError:
+            os.close(out)
+            raise
+        return Captured(stem + ".out", stem + ".err"), out, err
+
+
+class FilePool:
+    """Capture files used again from task to task.
+
+    Creating a file costs a journal entry on most file systems: on a busy disk, milliseconds,
+    more than the rest of a trivial task. Reopening an existing file and emptying it costs
+    microseconds. A file goes back into the pool only when no process has it open any more: a
+    recipe's background job may still hold its stdout, and writes into it would land in another
+    task's output. Linux's write lease is refused while any other open file description exists,
+    which is exactly that test; where it cannot be taken, the file is removed instead.
+    """
+
+    def __init__(self, capture: Capture) -> None:
+        self.capture = capture
+        self._lock = threading.Lock()
+        self._free: list[_Pooled] = []
+        self._all: set[_Pooled] = set()
+
+    def take(self) -> tuple[Captured, int, int]:
+        """Files for one task: where they are (discarding gives them back), and descriptors
+        for the recipe's stdout and stderr, opened for this task alone."""
+        with self._lock:
+            pooled = self._free.pop() if self._free else None
+        if pooled is None:
+            pooled = _Pooled.create(self.capture)
+            with self._lock:
+                self._all.add(pooled)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        out = os.open(pooled.paths[0], flags)
+        err = out if len(pooled.paths) == 1 else os.open(pooled.paths[1], flags)
+        stderr = pooled.paths[1] if len(pooled.paths) > 1 else None
+        return Captured(pooled.paths[0], stderr, lambda: self._give_back(pooled)), out, err
+
+    def _give_back(self, pooled: _Pooled) -> None:
+        if pooled.reusable():
+            with self._lock:
+                self._free.append(pooled)
+            return
+        pooled.remove()
+        with self._lock:
+            self._all.discard(pooled)
+
+    def close(self) -> None:
+        with self._lock:
+            pooled, self._all, self._free = self._all, set(), []
+        for files in pooled:
+            files.remove()
+
+
+@attrs.define(eq=False)
+class _Pooled:
+    paths: tuple[str, ...]
+    masters: tuple[int, ...]  # our own descriptions of the files, for leases and truncation
+
+    @classmethod
+    def create(cls, capture: Capture) -> _Pooled:
+        stem = os.path.join(capture.folder, f"{os.getpid()}-{next(_names)}")
+        paths = (stem + ".out",) if capture.combined else (stem + ".out", stem + ".err")
+        masters: list[int] = []
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        try:
+            for path in paths:
+                masters.append(os.open(path, flags, 0o600))
+        except OSError:
+            for master in masters:
+                os.close(master)
+            raise
+        return cls(paths, tuple(masters))
+
+    def reusable(self) -> bool:
+        """Whether no other process holds the files, which are then emptied for the next task."""
+        for master in self.masters:
+            try:
+                fcntl.fcntl(master, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+            except (OSError, AttributeError):
+                return False
+            fcntl.fcntl(master, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        for master in self.masters:
+            os.ftruncate(master, 0)
+        return True
+
+    def remove(self) -> None:
+        for master in self.masters:
+            with contextlib.suppress(OSError):
+                os.close(master)
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def _remove_orphans(folder: str) -> None:
+    """Remove the capture files of runs that were killed before they could (named by pid)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            pid = name.partition("-")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(folder, name))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def same_file(first: int, second: int) -> bool:
+    """Whether two descriptors are one file (a terminal, or ``>log 2>&1``)."""
+    try:
+        one, two = os.fstat(first), os.fstat(second)
+    except OSError:
+        return False
+    return (one.st_dev, one.st_ino) == (two.st_dev, two.st_ino)
+
+
+@attrs.frozen
+class Captured:
+    """One task's captured output: its stdout file, and its stderr file when kept apart."""
+
+    stdout: str
+    stderr: str | None = None
+    # Hands pooled files back for the next task instead of removing them (FilePool).
+    release: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.stdout,) if self.stderr is None else (self.stdout, self.stderr)
+
+    def size(self) -> int:
+        total = 0
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                total += os.stat(path).st_size
+        return total
+
+    def text(self, limit: int = _CHUNK) -> str:
+        """At most ``limit`` bytes of the output as text, for small displays."""
+        parts = []
+        for path in self.paths:
+            with contextlib.suppress(OSError), open(path, "rb") as file:
+                parts.append(file.read(limit).decode(errors="replace"))
+        return "".join(parts)
+
+    def tail(self, lines: int) -> list[str]:
+        """The last ``lines`` lines of output, read from the files' ends."""
+        found: list[str] = []
+        for path in self.paths:
+            found += tail(path, lines)
+        return found[-lines:]
+
+    def discard(self) -> None:
+        if self.release is not None:
+            self.release()
+            return
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def copy(path: str, stream: IO[Any]) -> bytes | None:
+    """Stream the file at ``path`` to ``stream`` (binary when it has one underneath); returns
+    the last byte written, None when there was nothing."""
+    try:
+        source = open(path, "rb")  # noqa: SIM115 (closed below, after the loop)
+    except OSError:
+        return None
+    last = None
+    with source:
+        binary = getattr(stream, "buffer", None)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        if binary is not None:
+            stream.flush()  # what was written as text comes first
+        while chunk := source.read(_CHUNK):
+            last = chunk[-1:]
+            if binary is not None:
+                binary.write(chunk)
+            else:
+                stream.write(decoder.decode(chunk))
+        if binary is not None:
+            binary.flush()
+        elif last is not None:
+            stream.write(decoder.decode(b"", final=True))
+    return last
+
+
+def tail(path: str, lines: int) -> list[str]:
+    """The last ``lines`` lines of a file, reading no more than its last 64 KiB."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            size = file.tell()
+            file.seek(max(0, size - 65536))
+            data = file.read()
+    except OSError:
+        return []
+    text = data.decode(errors="replace").splitlines()
+    if size > 65536 and text:
+        text = text[1:]  # the first line read is likely cut
+    return text[-lines:]
+
+
+@contextlib.contextmanager
+def at_descriptors(out: int, err: int) -> Iterator[None]:
+    """In a worker process, point fds 1 and 2 at a task's files for the duration of a recipe:
+    what the recipe prints, and what its child processes and C extensions print, lands there.
+    sys.stdout and sys.stderr are pointed there too, whatever the host had put in their place."""
+    streams = sys.stdout, sys.stderr
+    for stream in streams:
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    sys.stdout = open(1, "w", closefd=False, errors="replace")  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, errors="replace", buffering=1)  # noqa: SIM115
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.close()
+        sys.stdout, sys.stderr = streams
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+class _PerThread:
+    """A ``sys.stdout`` (or stderr, stdin) that each thread can point elsewhere: recipes on a
+    thread executor print into their own task's file, other threads to the real stream."""
+
+    def __init__(self, real: IO[Any]) -> None:
+        self.real = real
+        self.local = threading.local()
+
+    def _target(self) -> IO[Any]:
+        return getattr(self.local, "stream", None) or self.real
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
+
+
+_ROUTING_LOCK = threading.Lock()
+_routers: dict[str, _PerThread] = {}
+_routing_users = 0
+
+
+@contextlib.contextmanager
+def per_thread_streams() -> Iterator[None]:
+    """While it lasts, sys.stdout, sys.stderr and sys.stdin may be redirected per thread."""
+    global _routing_users
+    with _ROUTING_LOCK:
+        if _routing_users == 0:
+            for name in ("stdout", "stderr", "stdin"):
+                router = _PerThread(getattr(sys, name))
+                _routers[name] = router
+                setattr(sys, name, router)
+        _routing_users += 1
+    try:
+        yield
+    finally:
+        with _ROUTING_LOCK:
+            _routing_users -= 1
+            if _routing_users == 0:
+                for name, router in _routers.items():
+                    if getattr(sys, name) is router:
+                        setattr(sys, name, router.real)
+                _routers.clear()
+
+
+@contextlib.contextmanager
+def in_this_thread(out: IO[str], err: IO[str], stdin: IO[str]) -> Iterator[None]:
+    """Within ``per_thread_streams``: this thread's prints go to ``out``/``err``, reads to
+    ``stdin``."""
+    streams = {"stdout": out, "stderr": err, "stdin": stdin}
+    for name, stream in streams.items():
+        _routers[name].local.stream = stream
+    try:
+        yield
+    finally:
+        for name in streams:
+            _routers[name].local.stream = None

@@ -1,0 +1,101 @@
+"""Process groups: every recipe runs in one, so a group is how minimake stops a recipe whole.
+
+A recipe's shell, the commands it starts and their background jobs share the recipe's group;
+signalling the group reaches all of them, which signalling one pid would not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable
+
+# How often wait_gone looks again: killed processes vanish within milliseconds.
+_POLL = 0.005
+
+
+def kill_groups(groups: Iterable[int], signum: int) -> None:
+    """Send ``signum`` to each process group that still exists."""
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signum)
+
+
+def alive(group: int) -> bool:
+    """Whether any process of ``group`` still runs (zombies waiting to be reaped do not count)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # killpg also succeeds for a group of zombies, which have stopped running already; only
+    # /proc tells them apart. This runs only when a build stops or a worker dies.
+    return any(state != "Z" for state in _member_states(group))
+
+
+def _member_states(group: int) -> list[str]:
+    states = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return ["?"]  # no /proc: trust killpg
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is not None and int(fields[2]) == group:
+            states.append(fields[0])
+    return states
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from its state field on (the command name may hold spaces)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            text = file.read().decode(errors="replace")
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (field 22 of /proc/PID/stat): with the
+    pid it names one process for good, though the kernel reuses pids."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields is not None else None
+
+
+def wait_gone(groups: Iterable[int], within: float) -> set[int]:
+    """Wait up to ``within`` seconds for every process of ``groups`` to end; returns those left."""
+    left = set(groups)
+    deadline = time.monotonic() + within
+    while left:
+        left = {group for group in left if alive(group)}
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(_POLL)
+    return left
+
+
+def stop_groups(
+    groups: Iterable[int], signum: int = signal.SIGKILL, within: float = 5.0
+) -> set[int]:
+    """Signal ``groups`` and wait for them to end; returns the groups still alive after that."""
+    groups = set(groups)
+    kill_groups(groups, signum)
+    return wait_gone(groups, within)
+
+
+def signal_name(signum: int) -> str:
+    """The C library's description of a signal, as make prints it ("Killed", "Terminated")."""
+    return signal.strsignal(signum) or f"Signal {signum}"
+
+
+def death(code: int | None) -> str:
+    """How a process ended, from its returncode-style status: a signal (negative) or an exit."""
+    if code is not None and code < 0:
+        return f"killed by signal {-code}, {signal_name(-code)}"
+    return f"exit code {code}"

@@ -1,0 +1,502 @@
+"""The execution layer with real processes: scale, dying workers, output of any size, make's
+exec failures, the environment, and the thread executor.
+
+Nothing here is timed. Waiting for a process to end uses a pidfd (a blocking wait on the
+kernel's event), concurrency is proven by rendezvous, and the bound on memory is read from
+the kernel's own accounting.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import minimake
+from tests.conftest import REPO, cli, write_tasks
+
+
+def _env() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), environment.get("PYTHONPATH")])
+    )
+    return environment
+
+
+def _wait_gone(pid: int, within: float = 30.0) -> bool:
+    """Whether process ``pid`` ends within ``within`` seconds (a safety net, not a measure)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], within)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
+# --- scale
+
+
+def test_twenty_thousand_shell_recipes_all_run(tmp_path: Path) -> None:
+    count = 20_000
+    write_tasks(
+        tmp_path,
+        f"""
+        from minimake import phony, task
+        for n in range({count}):
+            task(f"out/{{n}}.txt", order_only=["out"], recipe=f"touch out/{{n}}.txt")
+        task("out", recipe="mkdir -p out")
+        phony("all", deps=[f"out/{{n}}.txt" for n in range({count})], default=True)
+        """,
+    )
+    run = cli("-j4", "--progress", "off", "-s", cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(os.listdir(tmp_path / "out")) == count
+    # Every capture file was removed once its task's output was replayed.
+    assert os.listdir(tmp_path / ".minimake" / "out") == []
+
+
+def test_four_thousand_python_recipes_all_run(tmp_path: Path) -> None:
+    count = 4_000
+    write_tasks(
+        tmp_path,
+        f"""
+        from minimake import phony, task
+
+        def write(path):
+            with open(path, "w") as file:
+                file.write(path)
+
+        for n in range({count}):
+            task(f"out/{{n}}.txt", order_only=["out"], recipe=write, args=(f"out/{{n}}.txt",))
+        task("out", recipe="mkdir -p out")
+        phony("all", deps=[f"out/{{n}}.txt" for n in range({count})], default=True)
+        """,
+    )
+    run = cli("-j2", "--progress", "off", "-s", cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    names = os.listdir(tmp_path / "out")
+    assert len(names) == count
+    assert all((tmp_path / "out" / name).read_text() == f"out/{name}" for name in names[:50])
+
+
+# --- a dying worker
+
+
+DYING = """
+import fcntl, os, subprocess
+from minimake import phony, task
+
+def crash():
+    # Meet the bystander, so that it is surely running when this worker dies.
+    with open("meet", "rb") as fifo:
+        fifo.read(1)
+    os._exit(7)
+
+def bystander():
+    first = not os.path.exists("b.first")
+    open("b.first", "a").close()
+    lock = os.open("b.lock", os.O_WRONLY | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        open("overlap", "w").write("an earlier run of b.txt is still alive")
+        raise RuntimeError("an earlier run of b.txt is still alive")
+    # A child of the recipe holds the lock too: it lives as long as any part of this run.
+    subprocess.Popen(["sleep", "600"], pass_fds=[lock])
+    with open("b.txt", "a") as out:
+        out.write("run\\n")
+    if first:
+        with open("meet", "wb") as fifo:
+            fifo.write(b"x")
+        os.read(os.open("never", os.O_RDONLY), 1)  # blocks until the pool is torn down
+
+task("a.txt", recipe=crash)
+task("b.txt", recipe=bystander)
+phony("all", deps=["a.txt", "b.txt"], default=True)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_dying_worker_is_cleaned_up_before_its_bystanders_rerun(
+    tmp_path: Path, method: str
+) -> None:
+    write_tasks(tmp_path, DYING)
+    os.mkfifo(tmp_path / "meet")
+    os.mkfifo(tmp_path / "never")
+    run = cli("-j2", "-k", "--progress", "off", cwd=tmp_path, env={"MINIMAKE_START_METHOD": method})
+    assert run.returncode == 2
+    assert "a.txt] Worker process died (exit code 7)" in run.stderr
+    assert not (tmp_path / "overlap").exists(), "the bystander ran beside its earlier run"
+    # The first run's partial b.txt was deleted before the rerun wrote it again, whole.
+    assert "Deleting file 'b.txt'" in run.stderr
+    assert (tmp_path / "b.txt").read_text() == "run\n"
+    assert "a.txt" not in os.listdir(tmp_path)
+
+
+# --- output
+
+
+def test_a_background_child_holding_stdout_does_not_hold_the_build(tmp_path: Path) -> None:
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import task
+        task("bg.txt", recipe="sleep 600 & echo $! > bg.pid; echo started > bg.txt")
+        """,
+    )
+    run = cli("--progress", "off", cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    pid = int((tmp_path / "bg.pid").read_text())
+    try:
+        # minimake is done while the background job, which keeps stdout open, still runs.
+        os.kill(pid, 0)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert (tmp_path / "bg.txt").read_text() == "started\n"
+
+
+def test_stderr_stays_apart_from_stdout(tmp_path: Path) -> None:
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import task
+        def python():
+            import sys
+            print("py out")
+            print("py err", file=sys.stderr)
+        task("a", recipe="echo out; echo err >&2")
+        task("b", recipe=python)
+        """,
+    )
+    run = cli("-s", "--progress", "off", "a", "b", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "out\n" in run.stdout
+    assert "py out\n" in run.stdout
+    assert "err" not in run.stdout
+    assert "err\n" in run.stderr
+    assert "py err\n" in run.stderr
+
+
+def test_one_file_keeps_the_order_of_stdout_and_stderr(tmp_path: Path) -> None:
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import task
+        task("a", recipe="echo 1; echo 2 >&2; echo 3")
+        """,
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "minimake", "--progress", "off", "-s"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    assert run.stdout == "1\n2\n3\n"
+
+
+MEASURE = """
+import resource, subprocess, sys
+with open(sys.argv[1], "wb") as out:
+    code = subprocess.call([sys.executable, "-m", "minimake", "--progress", "off", "-s"],
+                           stdout=out)
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+@pytest.mark.parametrize("kind", ["shell", "python"])
+def test_memory_does_not_grow_with_output(tmp_path: Path, kind: str) -> None:
+    size = 100_000_000
+    recipe = (
+        f'"yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c {size}"'
+        if kind == "shell"
+        else "python"
+    )
+    write_tasks(
+        tmp_path,
+        f"""
+        from minimake import task
+        def python():
+            import sys
+            line = "0123456789abcdefghijklmnopqrstuvwxyz\\n" * 1000
+            for _ in range({size} // len(line)):
+                sys.stdout.write(line)
+        task("big", recipe={recipe})
+        """,
+    )
+    # A process of its own measures minimake alone: RUSAGE_CHILDREN is the peak of the
+    # largest child it waited for.
+    measured = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(tmp_path / "stdout")],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, peak_kib = map(int, measured.stdout.split())
+    assert code == 0
+    assert os.path.getsize(tmp_path / "stdout") >= size * 0.99  # the output is complete
+    assert peak_kib < 250 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+# --- what recipes see
+
+
+def test_eight_thousand_deps_do_not_overflow_the_environment(tmp_path: Path) -> None:
+    deps = [f"inputs/some-longer-file-name-{n:05}.txt" for n in range(8000)]
+    (tmp_path / "inputs").mkdir()
+    for dep in deps:
+        (tmp_path / dep).write_text("x")
+    write_tasks(
+        tmp_path,
+        """
+        import os
+        from minimake import task
+        deps = sorted("inputs/" + name for name in os.listdir("inputs"))
+        task("plain.txt", deps=deps, recipe="touch plain.txt")
+        task("count.txt", deps=deps, recipe='wc -l < "$DEPS_FILE" > count.txt; echo "[$DEPS]"')
+        """,
+    )
+    run = cli("--progress", "off", "plain.txt", "count.txt", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "plain.txt").exists()
+    assert (tmp_path / "count.txt").read_text().strip() == "8000"
+    assert "[]" in run.stdout  # $DEPS itself is unset: the list is in $DEPS_FILE
+
+
+def test_a_short_deps_list_stays_in_the_environment(tmp_path: Path) -> None:
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import task
+        task("a.txt", recipe="touch a.txt")
+        task("b.txt", recipe="touch b.txt")
+        task("c.txt", deps=["a.txt", "b.txt", "a.txt"],
+             recipe='echo "$TARGET|$TARGETS|$DEP|$DEPS|${DEPS_FILE-unset}" > c.txt')
+        """,
+    )
+    run = cli("--progress", "off", "c.txt", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "c.txt").read_text() == "c.txt|c.txt|a.txt|a.txt b.txt|unset\n"
+
+
+EXEC_FAILURES = {
+    "missing": "./prog",
+    "folder": "./folder",
+    "not-executable": "./script",
+    "unknown-command": "no-such-command-here x",
+}
+
+
+def test_commands_that_cannot_be_exec_d_fail_as_in_make(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "script").write_text("echo hi\n")
+    makefile = "".join(f"{name}:\n\t{line}\n" for name, line in EXEC_FAILURES.items())
+    makefile += f".PHONY: {' '.join(EXEC_FAILURES)}\n"
+    (tmp_path / "Makefile").write_text(makefile)
+    write_tasks(
+        tmp_path,
+        "from minimake import phony\n"
+        + "".join(f"phony({name!r}, recipe={line!r})\n" for name, line in EXEC_FAILURES.items()),
+    )
+    for number, name in enumerate(EXEC_FAILURES, start=1):
+        make = subprocess.run(
+            ["make", "-s", name], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        ours = cli("-s", "--progress", "off", name, cwd=tmp_path)
+        assert ours.returncode == make.returncode == 2
+        expected = make.stderr.replace("make:", "minimake:").replace(
+            f"[Makefile:{2 * number}:", f"[tasks.py:{number + 1}:"
+        )
+        assert ours.stderr == expected
+        assert "/bin/sh" not in ours.stderr
+
+
+def test_a_script_without_a_shebang_runs_through_the_shell_as_in_make(tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    script.write_text("echo from the script > out.txt\n")
+    script.chmod(0o755)
+    write_tasks(tmp_path, 'from minimake import task\ntask("out.txt", recipe="./script")\n')
+    run = cli("--progress", "off", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out.txt").read_text() == "from the script\n"
+
+
+def test_python_recipes_leave_the_worker_as_they_found_it(tmp_path: Path) -> None:
+    write_tasks(
+        tmp_path,
+        """
+        import os
+        from minimake import task
+        def meddle():
+            os.chdir("/")
+            os.umask(0o077)
+            os.environ["MEDDLED"] = "yes"
+            open(os.path.join(os.environ["PROJECT"], "a.txt"), "w").close()
+        def look():
+            mask = os.umask(0)
+            os.umask(mask)
+            with open("b.txt", "w") as out:
+                out.write(f"{os.getcwd()}|{mask:o}|{os.environ.get('MEDDLED', '-')}")
+        task("a.txt", recipe=meddle)
+        task("b.txt", deps=["a.txt"], recipe=look)
+        """,
+    )
+    mask = os.umask(0o022)
+    os.umask(mask)
+    run = cli("-j1", "--progress", "off", "b.txt", cwd=tmp_path, env={"PROJECT": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "b.txt").read_text() == f"{tmp_path}|{mask:o}|-"
+
+
+# --- workers die with minimake
+
+
+WORKER = """
+import os, subprocess
+from minimake import task
+def hold():
+    child = subprocess.Popen(["sleep", "600"])
+    with open("pids", "w") as fifo:
+        fifo.write(f"{os.getpid()} {child.pid}\\n")
+    os.read(os.open("never", os.O_RDONLY), 1)
+task("a.txt", recipe=hold)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_workers_and_their_children_end_with_a_killed_minimake(
+    tmp_path: Path, method: str
+) -> None:
+    write_tasks(tmp_path, WORKER)
+    os.mkfifo(tmp_path / "pids")
+    os.mkfifo(tmp_path / "never")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "minimake", "--progress", "off"],
+        cwd=tmp_path,
+        env={**_env(), "MINIMAKE_START_METHOD": method},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with open(tmp_path / "pids") as fifo:  # the recipe is running once it writes here
+        worker, child = map(int, fifo.read().split())
+    process.kill()
+    process.wait()
+    assert _wait_gone(worker), "the worker outlived minimake"
+    assert _wait_gone(child), "the recipe's child outlived minimake"
+
+
+# --- the thread executor
+
+
+THREADS = """
+import os, sys, threading
+from minimake import phony, task
+meet = threading.Barrier(2, timeout=60)
+
+def talk(name):
+    for turn in range(3):
+        meet.wait()  # both recipes print at once, turn by turn
+        print(f"{name} {turn}")
+        print(f"{name} err {turn}", file=sys.stderr)
+    with open(f"{name}.txt", "w") as out:
+        out.write(f"{os.getcwd()}|{sys.stdin.read()!r}")
+
+def wander():
+    os.chdir("/")
+
+task("a.txt", recipe=talk, args=("a",))
+task("b.txt", recipe=talk, args=("b",))
+task("w", recipe=wander)
+phony("all", deps=["a.txt", "b.txt"], default=True)
+"""
+
+
+THREAD = ("--executor", "thread", "--progress", "off")
+
+
+def test_the_thread_executor_captures_each_task_apart_in_the_project_folder(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    write_tasks(project, THREADS)
+    run = subprocess.run(
+        [sys.executable, "-m", "minimake", "-f", str(project / "tasks.py"), "-j2", "-s", *THREAD],
+        cwd=tmp_path,
+        env=_env(),
+        stdin=subprocess.PIPE,  # open and never written: a recipe reading it would hang
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    blocks = run.stdout.split("\n")
+    # Each task's three lines form one block, though the two tasks printed turn by turn.
+    first = blocks[0].split()[0]
+    second = "b" if first == "a" else "a"
+    assert blocks[:6] == [f"{first} {n}" for n in range(3)] + [f"{second} {n}" for n in range(3)]
+    assert "a err 0" in run.stderr
+    assert "a 0" not in run.stderr
+    for name in ("a", "b"):
+        assert (project / f"{name}.txt").read_text() == f"{project}|''"
+
+
+def test_the_thread_executor_refuses_a_recipe_that_changes_the_folder(tmp_path: Path) -> None:
+    write_tasks(tmp_path, THREADS)
+    before = os.getcwd()
+    result = minimake.build(tmp_path / "tasks.py", ["w"], executor="thread")
+    assert os.getcwd() == before
+    failure = result.tasks["w"]
+    assert failure.status is minimake.Status.FAILED
+    assert failure.outcome is not None
+    assert failure.outcome.error is not None
+    assert "changed the working directory" in failure.outcome.error
+
+
+def test_shell_and_python_recipes_share_one_jobs_bound(tmp_path: Path) -> None:
+    write_tasks(
+        tmp_path,
+        textwrap.dedent(
+            """
+            import os
+            from minimake import phony, task
+            def python(name):
+                with open("events", "a") as log:
+                    log.write(f"start {name}\\n")
+                with open("events", "a") as log:
+                    log.write(f"end {name}\\n")
+            names = []
+            for n in range(20):
+                task(f"s{n}", recipe=f"echo start s{n} >> events; echo end s{n} >> events")
+                task(f"p{n}", recipe=python, args=(f"p{n}",))
+                names += [f"s{n}", f"p{n}"]
+            phony("all", deps=names, default=True)
+            """
+        ),
+    )
+    run = cli("-j2", "--progress", "off", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    running, most = set(), 0
+    for line in (tmp_path / "events").read_text().splitlines():
+        event, name = line.split()
+        if event == "start":
+            running.add(name)
+        else:
+            running.discard(name)
+        most = max(most, len(running))
+    assert 1 <= most <= 2
