@@ -108,7 +108,8 @@ def lanes(run: Run) -> tuple[tuple[str, ...], dict[str, int]]:
         first = len(labels)
         for index in range(count):
             if worker:
-                labels.append(worker if count == 1 else f"{worker} #{index + 1}")
+                named = f"worker {worker}" if worker.isdigit() else worker  # LocalCluster's
+                labels.append(named if count == 1 else f"{named} #{index + 1}")
             else:
                 labels.append(f"slot {first + index + 1}")
     return tuple(labels), lane_of
