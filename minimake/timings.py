@@ -5,6 +5,7 @@ timing page and the trace draw (lanes, the critical path, concurrency over time)
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -118,21 +119,34 @@ def lanes(run: Run) -> tuple[tuple[str, ...], dict[str, int]]:
 def critical_path(run: Run) -> tuple[str, ...]:
     """The chain of tasks that set the wall time, first to last.
 
-    It ends with the recipe that finished last and walks back, at each task, through the dep
-    that was decided last (the one that made it ready), to a task that needed nothing. Tasks
+    It ends with the recipe that finished last and walks back, at each task, to what it was
+    waiting for when it started: the dep decided last (which made it ready), or, when it was
+    ready earlier and waited for a slot (or a resource), the recipe whose end freed one. Tasks
     without a recipe on the way (aliases, up to date ones) are passed through, not listed.
     """
     spans = run.by_name()
-    ran = [span for span in run.spans if span.ran]
+    ran = sorted((span for span in run.spans if span.ran), key=lambda span: span.end)
     if not ran:
         return ()
-    current: Span | None = max(ran, key=lambda span: span.end)
+    ends = [span.end for span in ran]
+    current: Span | None = ran[-1]
     chain: list[str] = []
-    while current is not None:
+    seen: set[str] = set()
+    while current is not None and current.name not in seen:
+        seen.add(current.name)
         if current.ran:
             chain.append(current.name)
         deps = [spans[dep] for dep in current.deps if dep in spans]
+        before = current
         current = max(deps, key=lambda span: span.end) if deps else None
+        if before.ran:
+            # The last recipe to end before this one started, itself aside.
+            index = bisect.bisect_right(ends, before.start) - 1
+            while index >= 0 and ran[index].name == before.name:
+                index -= 1
+            freed = ran[index] if index >= 0 else None
+            if freed is not None and freed.end > before.ready:
+                current = freed
     return tuple(reversed(chain))
 
 

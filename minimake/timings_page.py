@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
 
@@ -31,6 +32,9 @@ CHART = 150  # the concurrency chart's height
 BAR_BUDGET = 3000  # bars drawn at most: beyond it thin bars merge more coarsely
 TABLE_ROWS = 300  # the slowest tasks listed
 PATH_SHOWN = 40  # critical path tasks named
+CLIP = 8  # the concurrency scale stops at CLIP times -j when waiting goes past twice that
+SEPARATED = 4  # bars at least this wide (px) get a hairline of background around them
+OUTLINED = 5  # critical bars at least this wide (px) are outlined; all are underlined
 
 
 def page_path(folder: str, run: Run) -> str:
@@ -91,10 +95,11 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
 dt{color:var(--muted)}dd{margin:0}.note{color:var(--muted);margin:4px 0 8px}
 svg{width:100%;height:auto;display:block}svg text{fill:var(--muted);font-size:11px}
 .lane{fill:var(--lane)}.tick{stroke:var(--grid);stroke-width:1}
-.ran{fill:var(--ran)}rect.ran,rect.failed,rect.ignored,rect.pretend{stroke:var(--bg);stroke-width:1}
-svg text.bl{fill:#fff;pointer-events:none}.failed{fill:var(--failed)}.ignored{fill:var(--ignored)}
+.ran{fill:var(--ran)}.failed{fill:var(--failed)}.ignored{fill:var(--ignored)}
 .pretend{fill:var(--pretend)}.wait{fill:var(--wait)}.merged{opacity:.75}
-rect.crit{stroke:var(--crit);stroke-width:2}.limit{stroke:var(--fg);stroke-dasharray:5 4}
+rect.sep{stroke:var(--bg);stroke-width:1}
+rect.crit{stroke:var(--crit);stroke-width:2}.under{fill:var(--crit)}
+svg text.bl{fill:#fff;pointer-events:none}.limit{stroke:var(--fg);stroke-dasharray:5 4}
 .key{display:inline-block;width:12px;height:12px;vertical-align:-1px;margin:0 4px 0 14px}
 .key.crit{border:2px solid var(--crit);width:8px;height:8px;background:var(--ran)}
 .key.ran{background:var(--ran)}.key.failed{background:var(--failed)}
@@ -215,8 +220,24 @@ def _merge(spans: Sequence[Span], scale: _Scale, thin: float) -> list[_Bar]:
     return bars
 
 
+def short_names(names: Iterable[str]) -> dict[str, str]:
+    """Each name without the leading folders it shares with others, for as long as it stays
+    unique ("dist/trained/mlp-3d7c/metrics.json" reads "mlp-3d7c/metrics.json"): in a narrow
+    bar, the part that tells tasks apart comes first."""
+    parts = {name: name.split("/") for name in names}
+    counts = Counter(tuple(p[i:]) for p in parts.values() for i in range(len(p)))
+    short = {}
+    for name, words in parts.items():
+        first = len(words) - 1
+        while first > 0 and counts[tuple(words[first:])] > 1:
+            first -= 1
+        short[name] = "/".join(words[first:])
+    return short
+
+
 def _timeline(run: Run, critical: set[str]) -> str:
     labels, lane_of = lanes(run)
+    short = short_names(lane_of)
     scale = _Scale(run.seconds)
     per_lane: list[list[Span]] = [[] for _ in labels]
     for span in run.spans:
@@ -239,26 +260,34 @@ def _timeline(run: Run, critical: set[str]) -> str:
         parts.append(f"<text x={GUTTER - 6} y={y + 12.5} text-anchor=end>{escape(label)}</text>")
     parts += _axis(scale, top, height - 2)
     for index, bar in bars:
-        parts.append(_bar(bar, scale, top + index * LANE, ""))
+        parts.append(_bar(bar, scale, top + index * LANE, "", short))
     by_name = run.by_name()
     for name in critical:
         span = by_name[name]
         bar = _Bar(span.start, span.end, _kind(span), (span,))
-        parts.append(_bar(bar, scale, top + lane_of[name] * LANE, " crit"))
+        y = top + lane_of[name] * LANE
+        # Outlines of hundreds of thin bars would blacken a lane: thin ones are only underlined.
+        wide = scale.width(span.seconds) >= OUTLINED
+        parts.append(_bar(bar, scale, y, " crit" if wide else "", short))
+        x, width = scale.x(span.start), max(scale.width(span.seconds), 1.0)
+        parts.append(f"<rect class=under x={x:.1f} y={y + BAR + 1} width={width:.1f} height=2 />")
     if not labels:
         parts.append(f"<text x={GUTTER} y={top + 12}>No recipe ran.</text>")
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _bar(bar: _Bar, scale: _Scale, y: int, extra: str) -> str:
+def _bar(bar: _Bar, scale: _Scale, y: int, extra: str, short: dict[str, str]) -> str:
     x, width = scale.x(bar.start), max(scale.width(bar.end - bar.start), 1.0)
     merged = " merged" if len(bar.spans) > 1 else ""
+    merged += " sep" if width >= SEPARATED else ""  # a hairline between neighbours
     tip = _tip(bar.spans[0]) if len(bar.spans) == 1 else _group_tip(bar)
     rect = (
         f'<rect class="{bar.kind}{merged}{extra}" x={x:.1f} y={y} width={width:.1f} height={BAR}>'
     )
-    label = _fit(bar.spans[0].name if len(bar.spans) == 1 else f"{len(bar.spans)} tasks", width)
+    label = _fit(short[bar.spans[0].name], width) if len(bar.spans) == 1 else ""
+    if len(bar.spans) > 1 and width - 8 >= CHAR * len(f"{len(bar.spans)} tasks"):
+        label = f"{len(bar.spans)} tasks"
     if not label:
         return f"{rect}<title>{escape(tip)}</title></rect>"
     text = f"<text class=bl x={x + 4:.1f} y={y + 12.5}>{escape(label)}</text>"
@@ -317,9 +346,12 @@ def _chart(run: Run) -> str:
     scale = _Scale(run.seconds)
     top, bottom = 22, 22 + CHART
     peak = max([run.jobs, *(s.running + s.waiting for s in steps)]) or 1
+    # Thousands waiting on 16 slots would squash the running ones to a line: past a point
+    # the scale stops, and says so.
+    ceiling = min(peak, CLIP * run.jobs) if peak > 2 * CLIP * run.jobs else peak
 
     def y(value: float) -> str:
-        return f"{bottom - value / peak * CHART:.1f}"
+        return f"{bottom - min(value, ceiling) / ceiling * CHART:.1f}"
 
     def area(values: list[tuple[float, float]]) -> str:
         path = [f"M{scale.x(0):.1f},{bottom}"]
@@ -343,12 +375,13 @@ def _chart(run: Run) -> str:
     parts.append(f"<line class=limit x1={GUTTER} x2={GUTTER + PLOT} y1={limit} y2={limit} />")
     parts.append(f"<text x={GUTTER - 6} y={limit} text-anchor=end>-j {run.jobs}</text>")
     parts.append(f"<text x={GUTTER - 6} y={bottom} text-anchor=end>0</text>")
-    parts.append(
-        f"<text x={GUTTER - 6} y={y(peak) if peak != run.jobs else top + 10} text-anchor=end>"
-        f"{peak if peak != run.jobs else ''}</text>"
-    )
+    if ceiling > run.jobs:
+        label = f"{ceiling:.0f}" + ("+" if ceiling < peak else "")
+        parts.append(f"<text x={GUTTER - 6} y={top + 9} text-anchor=end>{label}</text>")
     parts.append("</svg>")
     key = '<span class="key ran"></span>running<span class="key wait"></span>ready, waiting'
+    if ceiling < peak:
+        key += f" (up to {peak:.0f} at once; the scale stops at {ceiling:.0f})"
     return f'<p class="note">{key}</p>' + "\n".join(parts)
 
 
@@ -385,7 +418,8 @@ def _critical(run: Run, critical: Sequence[str]) -> str:
     share = f"{work / run.seconds:.0%}" if run.seconds > 0 else "-"
     return (
         f'<p class="note">{len(critical)} tasks, {duration(work)} of recipes, {share} of the '
-        "wall time; the rest is waiting for slots and the engine's own time. Outlined in the "
+        "wall time (the rest is the engine's own). Each waited for the one before it: its last "
+        "dep, or, when it was ready earlier, the recipe that freed its slot. Outlined in the "
         "timeline.</p>"
         f"<p>{' → '.join(shown)}</p>"
     )
@@ -395,7 +429,7 @@ def _table(run: Run) -> str:
     ran = sorted((s for s in run.spans if s.ran), key=lambda span: (-span.seconds, span.name))
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("#", "Task", "Duration", "Status", "Began", "Waited", "Why", "Ended")
+        for h in ("#", "Task", "Duration", "Status", "Started", "Waited", "Why", "Ended")
     )
     rows = []
     for number, span in enumerate(ran[:TABLE_ROWS], 1):
