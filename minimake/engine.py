@@ -16,13 +16,14 @@ from minimake.errors import NoRuleError, UnpicklableRecipeError, UsageError
 from minimake.graph import Graph, build_graph, default_goal, missing_inputs, resolve_goals, select
 from minimake.load import load_tasks
 from minimake.recipes import RecipeSpec
+from minimake.recorder import Recorder, Tee
 from minimake.resources import check as check_resources
 from minimake.resources import limits as resource_limits
 from minimake.result import BuildResult, Status
 from minimake.runners import DryRunner, ExecutorRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task
-from minimake.timings import Recorder, Run, Tee
+from minimake.timings import Run
 from minimake.ui import NullReporter, Reporter
 
 # Statuses that mean a recipe really was (or would be) carried out for a goal.

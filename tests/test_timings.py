@@ -19,10 +19,12 @@ import pytest
 from minimake.chrome_trace import trace_events, write_trace
 from minimake.engine import build
 from minimake.recipes import Outcome
+from minimake.recorder import Recorder, Tee
 from minimake.result import BuildResult, Status, TaskResult
 from minimake.task import Task
-from minimake.timings import Recorder, Run, Span, Tee, concurrency, critical_path, lanes
-from minimake.timings_page import BAR_BUDGET, LATEST, TABLE_ROWS, page, save, short_names
+from minimake.timings import Run, Span, concurrency, critical_path, lanes
+from minimake.timings_page import LATEST, TABLE_ROWS, page, save
+from minimake.timings_svg import BAR_BUDGET, short_names
 from tests.conftest import RecordingReporter, cli
 
 
