@@ -54,6 +54,7 @@ class Recorder:
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
         self.ends[task.name] = self._now()
+        # Only a Dask worker names itself; read leniently, as an Outcome from elsewhere may not.
         worker = getattr(result.outcome, "worker", None)
         if worker:
             self.workers[task.name] = str(worker)

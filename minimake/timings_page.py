@@ -16,7 +16,7 @@ from html import escape
 from minimake.report import duration
 from minimake.result import Status
 from minimake.timings import Run, Span, critical_path
-from minimake.timings_svg import chart, ended, shorten, timeline
+from minimake.timings_svg import chart, ended, kind, shorten, timeline
 
 FOLDER = os.path.join(".minimake", "timings")
 LATEST = "minimake-timing.html"
@@ -49,7 +49,7 @@ def page(run: Run) -> str:
         f"<h1>{escape(title)}</h1>",
         _header(run),
         "<h2>Timeline</h2>",
-        _legend(),
+        _legend(run),
         timeline(run, set(critical)),
         "<h2>Concurrency</h2>",
         '<p class="note">Recipes running, and tasks whose deps were done but that waited for '
@@ -91,7 +91,8 @@ svg text.bl{fill:#fff;pointer-events:none}.limit{stroke:var(--fg);stroke-dasharr
 .key{display:inline-block;width:12px;height:12px;vertical-align:-1px;margin:0 4px 0 14px}
 .key.crit{border:2px solid var(--crit);width:8px;height:8px;background:var(--ran)}
 .key.ran{background:var(--ran)}.key.failed{background:var(--failed)}
-.key.ignored{background:var(--ignored)}.key.wait{background:var(--wait)}
+.key.ignored{background:var(--ignored)}.key.pretend{background:var(--pretend)}
+.key.wait{background:var(--wait)}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:3px 8px;border-bottom:1px solid var(--grid);vertical-align:top}
 th{color:var(--muted);font-weight:600}td.n{text-align:right;white-space:nowrap}
@@ -125,9 +126,13 @@ def _counts(spans: Iterable[Span]) -> str:
     return ", ".join(f"{n} {status.value}" for status, n in tally.items() if n) or "none"
 
 
-def _legend() -> str:
-    keys = [("ran", "ran"), ("failed", "failed"), ("ignored", "failed, ignored (-i)")]
-    keys += [("crit", "critical path")]
+def _legend(run: Run) -> str:
+    """The colours of the bars this run has, and the critical path's outline."""
+    names = {"ran": "ran", "pretend": "would run (-n) or touched (-t)", "failed": "failed"}
+    names["ignored"] = "failed, ignored (-i)"
+    present = {kind(span) for span in run.spans if span.ran}
+    keys = [(key, label) for key, label in names.items() if key in present or key == "ran"]
+    keys.append(("crit", "critical path"))
     shown = "".join(f'<span class="key {k}"></span>{escape(label)}' for k, label in keys)
     return f'<p class="note">{shown}</p>'
 

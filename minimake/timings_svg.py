@@ -27,7 +27,7 @@ SEPARATED = 4  # bars at least this wide (px) get a hairline of background aroun
 OUTLINED = 5  # critical bars at least this wide (px) are outlined; all are underlined
 
 
-def _kind(span: Span) -> str:
+def kind(span: Span) -> str:
     """The CSS class of a bar."""
     if span.status is Status.FAILED:
         return "failed"
@@ -87,19 +87,19 @@ def _merge(spans: Sequence[Span], scale: _Scale, thin: float) -> list[_Bar]:
     that start less than ``thin`` px after them."""
     bars: list[_Bar] = []
     for span in spans:
-        kind = _kind(span)
+        colour = kind(span)
         small = scale.width(span.seconds) < thin
         last = bars[-1] if bars else None
         if (
             small
             and last is not None
-            and last.kind == kind
+            and last.kind == colour
             and scale.width(last.spans[-1].seconds) < thin
             and scale.width(span.start - last.end) < thin
         ):
-            bars[-1] = _Bar(last.start, max(last.end, span.end), kind, (*last.spans, span))
+            bars[-1] = _Bar(last.start, max(last.end, span.end), colour, (*last.spans, span))
         else:
-            bars.append(_Bar(span.start, span.end, kind, (span,)))
+            bars.append(_Bar(span.start, span.end, colour, (span,)))
     return bars
 
 
@@ -148,7 +148,7 @@ def timeline(run: Run, critical: set[str]) -> str:
     by_name = run.by_name()
     for name in critical:
         span = by_name[name]
-        bar = _Bar(span.start, span.end, _kind(span), (span,))
+        bar = _Bar(span.start, span.end, kind(span), (span,))
         y = top + lane_of[name] * LANE
         # Outlines of hundreds of thin bars would blacken a lane: thin ones are only underlined.
         wide = scale.width(span.seconds) >= OUTLINED
