@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from minimake.disk import Disk
     from minimake.graph import Graph
     from minimake.progress import ProgressReporter
+    from minimake.timings import Run
 
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -106,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--json", action="store_true", help="the run (or -n) as JSON on stdout; logs on stderr")
     add("--explain", metavar="TARGET", help="say why TARGET is stale or up to date; run nothing")
     add("--list", action="store_true", help="list the tasks with their descriptions")
+    add(
+        "--timings",
+        action="store_true",
+        help="write a page of where the time went to .minimake/timings/ (one HTML file)",
+    )
+    add("--trace", metavar="FILE", help="write the run as a Chrome trace to FILE (for Perfetto)")
     add(
         "--progress",
         choices=("auto", "live", "plain", "off"),
@@ -257,17 +264,32 @@ def _build(
             scheduler_file=options.scheduler_file,
             latency_wait=options.latency_wait,
             resources=parse_limits(options.resource),
+            timings=options.timings,
+            trace=os.path.abspath(options.trace) if options.trace else None,
         )
     except MinimakeError as error:
         reporter.fatal(error)
         return EXIT_ERROR
     except BuildInterrupted:
         return EXIT_INTERRUPTED
+    if options.timings and result.timings is not None:
+        _saved(reporter, result.timings)
     if not result.ok:
         return EXIT_ERROR
     if options.question and result.stale:
         return EXIT_STALE
     return EXIT_OK
+
+
+def _saved(reporter: ProgressReporter, run: Run) -> None:
+    from minimake.timings_page import FOLDER, page_path
+    from minimake.ui import write_line
+
+    path = page_path(os.path.join(reporter.root, FOLDER), run)
+    relative = os.path.relpath(path)
+    write_line(
+        reporter.err, f"Timing report saved to {path if relative.startswith('..') else relative}"
+    )
 
 
 def _inspect(

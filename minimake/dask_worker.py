@@ -158,7 +158,7 @@ def run_task(spec: RecipeSpec, build: str, folder: str) -> Outcome:
         return Outcome(ok=False, error="not started: the build was stopped")
     died = False
     try:
-        return child.run(spec)
+        return attrs.evolve(child.run(spec), worker=_worker_name())
     except _Died as death:
         died = True
         return _how_it_ended(death.code, _BUILDS[build].stopped)
@@ -167,6 +167,17 @@ def run_task(spec: RecipeSpec, build: str, folder: str) -> Outcome:
         return _failure(error)
     finally:
         _give_back(build, child, died)
+
+
+def _worker_name() -> str | None:
+    """This Dask worker's name (its address when unnamed), or None outside a worker."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    return str(worker.name) if worker.name is not None else str(worker.address)
 
 
 def _marker(name: str) -> str:

@@ -9,19 +9,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from minimake.capture import Capture, same_file
 from minimake.disk import Disk
 from minimake.errors import NoRuleError, UnpicklableRecipeError, UsageError
 from minimake.graph import Graph, build_graph, default_goal, missing_inputs, resolve_goals, select
 from minimake.load import load_tasks
-from minimake.logs import Logs
 from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
+from minimake.recorder import Recorder, Tee
 from minimake.resources import check as check_resources
 from minimake.resources import limits as resource_limits
 from minimake.result import BuildResult, Status
 from minimake.runners import DryRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task
+from minimake.timings import Run
 from minimake.ui import NullReporter, Reporter
 
 # Statuses that mean a recipe really was (or would be) carried out for a goal.
@@ -50,6 +53,8 @@ def build(
     scheduler_file: str | os.PathLike[str] | None = None,
     latency_wait: float | None = None,
     resources: Mapping[str, float] | None = None,
+    timings: bool | str | os.PathLike[str] = False,
+    trace: str | os.PathLike[str] | None = None,
 ) -> BuildResult:
     """Bring ``goals`` up to date and return what happened to each task.
 
@@ -66,6 +71,10 @@ def build(
     defaults to the cluster's worker threads (else to 1). ``latency_wait`` (seconds, default 5
     on Dask) is how long to wait for outputs a worker wrote to show up here. ``resources``
     ({"gpu": 2}) bounds what running tasks may hold at once, beside ``jobs``.
+
+    ``timings`` (True, or a folder) records when each task ran into ``result.timings`` and
+    writes the timing page into the folder (True: ``.minimake/timings`` beside the tasks);
+    ``trace`` writes the same run to that file as a Chrome trace (both also after an interrupt).
     """
     started = time.perf_counter()
     reporter = reporter or NullReporter()
@@ -123,19 +132,57 @@ def build(
     )
     jobs = jobs or int(getattr(runner, "capacity", 1))
     settings = Settings(jobs, always_make, keep_going, ignore_errors, tuple(limits.items()))
-    logs = None if runner.pretends else Logs(disk.root)
-    loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing, logs)
+    recorder, reporter = _recording(graph, selected, kind, runner, reporter, timings or trace)
+    loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing)
     reporter.begin(len(selected), jobs)
     try:
         results = loop.run()
     except BuildInterrupted as stop:
         seconds = time.perf_counter() - started
         reporter.summary(BuildResult(stop.results, tuple(goals), seconds, interrupted=True))
+        _keep_timings(recorder, timings, trace, root)
         raise
     result = BuildResult(results, tuple(goals), time.perf_counter() - started)
     _report_goals(graph, goals, result, reporter, keep_going and not (dry_run or question))
     reporter.summary(result)
-    return result
+    return attrs.evolve(result, timings=_keep_timings(recorder, timings, trace, root))
+
+
+def _recording(
+    graph: Graph,
+    selected: set[str],
+    kind: str,
+    runner: Runner,
+    reporter: Reporter,
+    wanted: object,
+) -> tuple[Recorder | None, Reporter]:
+    """A Recorder of the build's timings beside ``reporter``, when ``wanted``."""
+    if not wanted:
+        return None, reporter
+    # Under -n and -t no recipe runs anywhere: say so rather than name the executor.
+    executor = kind if runner.status is Status.RAN else f"none ({runner.status.value})"
+    recorder = Recorder({name: list(graph.dag.predecessors(name)) for name in selected}, executor)
+    return recorder, Tee(recorder, reporter)
+
+
+def _keep_timings(
+    recorder: Recorder | None,
+    timings: bool | str | os.PathLike[str],
+    trace: str | os.PathLike[str] | None,
+    root: str,
+) -> Run | None:
+    """Write the recorded run's page and trace, as asked; returns the record."""
+    if recorder is None or recorder.run is None:
+        return None
+    if timings:
+        from minimake.timings_page import FOLDER, save
+
+        save(recorder.run, os.path.join(root, FOLDER) if timings is True else os.fspath(timings))
+    if trace:
+        from minimake.chrome_trace import write_trace
+
+        write_trace(recorder.run, trace)
+    return recorder.run
 
 
 def _first_missing(errors: list[NoRuleError]) -> dict[str, NoRuleError]:

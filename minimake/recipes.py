@@ -79,6 +79,7 @@ class Outcome:
     # (output, mtime_ns or None) as the worker saw them just after the recipe: on a cluster
     # the client trusts these over its own, possibly stale, view of a shared file system.
     mtimes: tuple[tuple[str, int | None], ...] = ()
+    worker: str | None = None  # the Dask worker that ran it (--timings draws a lane per worker)
 
 
 def run(spec: RecipeSpec) -> Outcome:

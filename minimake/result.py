@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
 from minimake.recipes import Outcome
+
+if TYPE_CHECKING:
+    from minimake.timings import Run
 
 
 class Status(enum.Enum):
@@ -45,6 +49,7 @@ class BuildResult:
     goals: tuple[str, ...]
     seconds: float = 0.0
     interrupted: bool = False
+    timings: Run | None = None  # when each task ran, when build(timings=...) asked for it
 
     @property
     def ok(self) -> bool:

@@ -7,13 +7,13 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from math import inf
-from typing import TYPE_CHECKING
 
 import attrs
 
 from minimake.disk import Disk
 from minimake.errors import NoRuleError
 from minimake.graph import Graph, priorities
+from minimake.logs import Logs
 from minimake.plan import Plan
 from minimake.recipes import Outcome
 from minimake.resources import Amounts, ResourcePool, amounts
@@ -22,9 +22,6 @@ from minimake.runners import Runner
 from minimake.task import Task
 from minimake.ui import Reporter
 from minimake.uptodate import Stamp, why_stale
-
-if TYPE_CHECKING:
-    from minimake.logs import Logs
 
 
 def _discard(outcome: Outcome) -> None:
@@ -78,7 +75,6 @@ class Scheduler:
         reporter: Reporter,
         settings: Settings,
         missing: Mapping[str, NoRuleError] | None = None,
-        logs: Logs | None = None,
     ) -> None:
         self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
         self.settings = settings
@@ -89,7 +85,8 @@ class Scheduler:
         self.running: dict[Future[Outcome], _Running] = {}
         self.first_failure: str | None = None
         self.pool = ResourcePool(dict(settings.resources))
-        self.logs = logs
+        # Failed tasks' logs, for a runner that really runs recipes.
+        self.logs = None if runner.pretends else Logs(disk.root)
 
     def run(self) -> dict[str, TaskResult]:
         """Build, returning every selected task's result; raises BuildInterrupted on a signal."""

@@ -214,6 +214,25 @@ def test_recipes_built_in_code_travel_by_value(inproc: object, tmp_path: Path) -
     assert (folder / "b").read_text() == "module function"
 
 
+def test_timings_put_each_task_on_its_workers_lane(inproc: object, tmp_path: Path) -> None:
+    from minimake.timings import lanes
+
+    write_tasks(tmp_path, PLACES)
+    trace = tmp_path / "trace.json"
+    result = minimake.build(
+        tmp_path / "tasks.py", ["python.txt"], executor=inproc, timings=True, trace=trace
+    )
+    assert result.ok, result.tasks
+    assert result.timings is not None
+    workers = {span.worker for span in result.timings.spans if span.ran}
+    assert workers
+    assert workers <= {"0", "1"}  # LocalCluster numbers its workers
+    labels, _ = lanes(result.timings)
+    assert set(labels) <= {"worker 0", "worker 1"}
+    assert list((tmp_path / ".minimake" / "timings").glob("minimake-timing-*.html"))
+    assert '"thread_name"' in trace.read_text()
+
+
 def _write(path: str, text: str) -> None:
     Path(path).write_text(text)
 
