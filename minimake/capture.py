@@ -29,7 +29,9 @@ _names = itertools.count()
 class Capture:
     """Where the recipes of one build write their output: a folder, one file or two per task."""
 
-    folder: str
+    # None: the system's temporary folder where the recipe runs (a Dask worker, whose output
+    # travels back as text anyway).
+    folder: str | None
     combined: bool  # stdout and stderr in one file, as on a terminal where both are one file
 
     @classmethod
@@ -46,9 +48,12 @@ class Capture:
         _remove_orphans(folder)
         return cls(folder, combined)
 
+    def where(self) -> str:
+        return self.folder if self.folder is not None else tempfile.gettempdir()
+
     def open(self) -> tuple[Captured, int, int]:
         """New files for one task: (where they are, stdout's descriptor, stderr's descriptor)."""
-        stem = os.path.join(self.folder, f"{os.getpid()}-{next(_names)}")
+        stem = os.path.join(self.where(), f"{os.getpid()}-{next(_names)}")
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_APPEND
         out = os.open(stem + ".out", flags, 0o600)
         if self.combined:
@@ -91,7 +96,7 @@ class FilePool:
         out = os.open(pooled.paths[0], flags)
         err = out if len(pooled.paths) == 1 else os.open(pooled.paths[1], flags)
         stderr = pooled.paths[1] if len(pooled.paths) > 1 else None
-        return Captured(pooled.paths[0], stderr, lambda: self._give_back(pooled)), out, err
+        return Captured(pooled.paths[0], stderr, release=lambda: self._give_back(pooled)), out, err
 
     def _give_back(self, pooled: _Pooled) -> None:
         if pooled.reusable():
@@ -116,7 +121,7 @@ class _Pooled:
 
     @classmethod
     def create(cls, capture: Capture) -> _Pooled:
-        stem = os.path.join(capture.folder, f"{os.getpid()}-{next(_names)}")
+        stem = os.path.join(capture.where(), f"{os.getpid()}-{next(_names)}")
         paths = (stem + ".out",) if capture.combined else (stem + ".out", stem + ".err")
         masters: list[int] = []
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -185,6 +190,7 @@ class Captured:
 
     stdout: str
     stderr: str | None = None
+    empty: bool = False  # known to hold nothing: no need to open the files to replay them
     # Hands pooled files back for the next task instead of removing them (FilePool).
     release: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)
 
@@ -199,6 +205,15 @@ class Captured:
                 total += os.stat(path).st_size
         return total
 
+    def replay(self, out: IO[Any], err: IO[Any]) -> None:
+        """Stream the output to ``out`` (stderr's file to ``err``), each part ending with a
+        newline, as make's -O block does."""
+        if self.empty:
+            return
+        for path, stream in zip(self.paths, (out, err), strict=False):
+            if copy(path, stream) not in (None, b"\n"):
+                stream.write("\n")
+
     def text(self, limit: int = _CHUNK) -> str:
         """At most ``limit`` bytes of the output as text, for small displays."""
         parts = []
@@ -209,6 +224,8 @@ class Captured:
 
     def tail(self, lines: int) -> list[str]:
         """The last ``lines`` lines of output, read from the files' ends."""
+        if self.empty:
+            return []
         found: list[str] = []
         for path in self.paths:
             found += tail(path, lines)

@@ -241,7 +241,8 @@ def _runner(
     payloads = {} if in_process else _payloads(graph, selected, dumps)
     names = tuple(sorted(variables.items()))
     env = tuple(variables.items())
-    capture = _lazy_capture(disk.root)
+    # On Dask, output is captured where the recipe runs and comes back as text.
+    capture = _lazy_capture(disk.root) if remote is None else lambda: Capture(None, False)
 
     def spec_of(task: Task) -> RecipeSpec:
         outputs = task.outputs

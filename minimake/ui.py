@@ -96,13 +96,8 @@ def replay(result: TaskResult, out: IO[str], err: IO[str]) -> None:
         return
     if outcome.output:
         out.write(outcome.output if outcome.output.endswith("\n") else outcome.output + "\n")
-    if outcome.captured is None:
-        return
-    from minimake.capture import copy
-
-    for path, stream in zip(outcome.captured.paths, (out, err), strict=False):
-        if copy(path, stream) not in (None, b"\n"):
-            stream.write("\n")
+    if outcome.captured is not None:
+        outcome.captured.replay(out, err)
 
 
 def write_line(console: Console, text: str | Text) -> None:

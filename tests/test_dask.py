@@ -27,8 +27,9 @@ import pytest
 
 import minimake
 from minimake import Task
+from minimake.capture import Capture
 from minimake.errors import MinimakeError
-from minimake.recipes import Outcome, RecipeSpec
+from minimake.recipes import Outcome, ShellSpec
 from tests.conftest import REPO, cli, write_tasks
 
 distributed = pytest.importorskip("distributed")
@@ -280,7 +281,8 @@ def test_workers_that_cannot_see_the_project_are_refused(
 def test_a_task_started_twice_is_refused_the_second_time(tmp_path: Path) -> None:
     from minimake import dask_worker as backend
 
-    spec = RecipeSpec("a", str(tmp_path), commands=("echo ran >> log",), outputs=("log",))
+    capture = Capture(None, combined=True)
+    spec = ShellSpec("a", str(tmp_path), ("echo ran >> log",), capture, outputs=("log",))
     first = backend.run_task(spec, "b1", str(tmp_path))
     again = backend.run_task(spec, "b1", str(tmp_path))
     backend.end_build("b1")
