@@ -63,6 +63,18 @@ class DryRunner:
         pass
 
 
+class DryTouchRunner(DryRunner):
+    """``-t -n``: print the touches ``-t`` would do, and do none of them (make's rule)."""
+
+    def echo(self, task: Task) -> list[str]:
+        return [f"touch {path}" for path in touched(task)]
+
+
+def touched(task: Task) -> tuple[str, ...]:
+    """What ``-t`` touches: a task's targets when it has a recipe, never a phony one's (make)."""
+    return task.outputs if task.recipe is not None else ()
+
+
 class TouchRunner:
     """``-t``: mark targets up to date by touching them instead of running recipes."""
 
@@ -72,16 +84,15 @@ class TouchRunner:
     def __init__(self, disk: Disk) -> None:
         self._disk = disk
 
-    def _touched(self, task: Task) -> tuple[str, ...]:
-        # make touches only targets that have a recipe, never phony ones.
-        return task.outputs if task.recipe is not None else ()
-
     def echo(self, task: Task) -> list[str]:
-        return [f"touch {path}" for path in self._touched(task)]
+        return [f"touch {path}" for path in touched(task)]
 
     def start(self, task: Task) -> Future[Outcome]:
-        for path in self._touched(task):
-            self._disk.touch(path)
+        for path in touched(task):
+            try:
+                self._disk.touch(path)
+            except OSError as error:  # make: "touch: open: sub/x: No such file or directory"
+                return _done(Outcome(ok=False, error=f"touch: open: {path}: {error.strerror}"))
         return _done(Outcome(ok=True))
 
     def stop(self, signum: int) -> None:
