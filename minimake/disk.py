@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 
 class Disk:
@@ -14,8 +15,19 @@ class Disk:
     ``what_if`` paths read as brand new (make's ``-W``), ``old`` paths as very old (``-o``).
     """
 
-    def __init__(self, root: str, what_if: Iterable[str] = (), old: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        root: str,
+        what_if: Iterable[str] = (),
+        old: Iterable[str] = (),
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = root
+        # make's warnings about what it stats (a stat error, a time in the future), and
+        # whether a time in the future was seen (make's "Clock skew detected" at the end).
+        self._warn = warn or (lambda text: None)
+        self._warned: set[str] = set()
+        self.skewed = False
         self._overrides: dict[str, float] = {os.path.normpath(p): math.inf for p in what_if}
         self._overrides.update({os.path.normpath(p): -math.inf for p in old})
         self._cache: dict[str, float | None] = {}
@@ -43,9 +55,30 @@ class Disk:
 
     def _stat(self, name: str) -> float | None:
         try:
-            return os.stat(self.path(name)).st_mtime_ns
+            mtime = os.stat(self.path(name)).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as error:
+            # A symlink loop, a name too long: make says so and counts the file as missing.
+            self._warn_once(name, f"stat: {name}: {error.strerror}")
+            return None
+        ahead = mtime - time.time_ns()
+        if ahead > 0:
+            self.skewed = True
+            seconds = ahead // 1_000_000_000
+            self._warn_once(
+                name, f"Warning: File '{name}' has modification time {seconds} s in the future"
+            )
+        return mtime
+
+    def _warn_once(self, name: str, text: str) -> None:
+        if name not in self._warned:
+            self._warned.add(name)
+            self._warn(text)
+
+    def is_dir(self, name: str) -> bool:
+        """Whether ``name`` is a folder (make never deletes one after a failed recipe)."""
+        return os.path.isdir(self.path(name))
 
     def actual(self, name: str) -> float | None:
         """The real mtime now, ignoring the cache and overrides (to see what a recipe changed)."""
@@ -56,7 +89,7 @@ class Disk:
         self._cache.pop(name, None)
 
     def touch(self, name: str) -> None:
-        """Create ``name`` or set its mtime to now (``-t``)."""
+        """Create ``name`` or set its mtime to now (``-t``); raises OSError as open() does."""
         path = self.path(name)
         with open(path, "a"):
             os.utime(path)

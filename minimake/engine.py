@@ -21,7 +21,7 @@ from minimake.recorder import Recorder, Tee
 from minimake.resources import check as check_resources
 from minimake.resources import limits as resource_limits
 from minimake.result import BuildResult, Status
-from minimake.runners import DryRunner, LocalRunner, Runner, TouchRunner
+from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task
 from minimake.timings import Run
@@ -96,7 +96,7 @@ def build(
         if first is None:
             raise UsageError("No targets")
         goals = (first,)
-    disk = Disk(root, what_if=what_if, old=old)
+    disk = Disk(root, what_if=what_if, old=old, warn=reporter.warning)
     exists = lambda path: disk.mtime(path) is not None  # noqa: E731
     names, _ = resolve_goals(graph, goals, exists)
     selected = select(graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs))
@@ -144,6 +144,8 @@ def build(
         raise
     result = BuildResult(results, tuple(goals), time.perf_counter() - started)
     _report_goals(graph, goals, result, reporter, keep_going and not (dry_run or question))
+    if disk.skewed:
+        reporter.warning("warning:  Clock skew detected.  Your build may be incomplete.")
     reporter.summary(result)
     return attrs.evolve(result, timings=_keep_timings(recorder, timings, trace, root))
 
@@ -229,7 +231,7 @@ def _runner(
     silent: bool = False,
 ) -> Runner:
     if pretend:
-        return DryRunner()
+        return DryTouchRunner() if touch else DryRunner()
     if touch:
         return TouchRunner(disk)
     in_process = isinstance(executor, ThreadPoolExecutor) or executor == "thread"

@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from math import inf
 
 import attrs
+import networkx as nx
 
 from minimake.disk import Disk
 from minimake.errors import NoRuleError
@@ -83,7 +84,6 @@ class Scheduler:
         self.stamps: dict[str, Stamp] = {}  # what dependents see of each finished task's targets
         self.missing = dict(missing or {})
         self.running: dict[Future[Outcome], _Running] = {}
-        self.first_failure: str | None = None
         self.pool = ResourcePool(dict(settings.resources))
         # Failed tasks' logs, for a runner that really runs recipes.
         self.logs = None if runner.pretends else Logs(disk.root)
@@ -112,24 +112,27 @@ class Scheduler:
                 continue
             finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
             for future in finished:
-                if not self._finish(self.running.pop(future), future.result()):
-                    stopping = stopping or not self.settings.keep_going
-                    if stopping and self.running:
+                ok = self._finish(self.running.pop(future), future.result())
+                if not (ok or stopping or self.settings.keep_going):
+                    stopping = True
+                    if self.running:  # make says it once, when the build starts to stop
                         self.reporter.waiting()
         self._never_started()
 
     def _decide(self, name: str) -> None:
         """Skip, call up to date, or start a ready task."""
         task = self.graph.tasks[name]
+        has_recipe = task.recipe is not None
         blocker = self._blocker(task)
         if blocker is not None:
-            self._record(TaskResult(name, Status.SKIPPED, blocked_by=blocker))
+            self._record(
+                TaskResult(name, Status.SKIPPED, blocked_by=blocker, has_recipe=has_recipe)
+            )
             return
         if name in self.missing:
             error = self.missing[name]
             self.reporter.missing(error)
-            self._record(TaskResult(name, Status.FAILED, error=str(error)))
-            self.first_failure = self.first_failure or name
+            self._record(TaskResult(name, Status.FAILED, error=str(error), has_recipe=has_recipe))
             return
         targets = {path: self.disk.mtime(path) for path in task.targets}
         reason = None
@@ -140,11 +143,10 @@ class Scheduler:
         if reason is None:
             for path in task.targets:
                 self.stamps[path] = Stamp(targets[path])
-            self._record(TaskResult(name, Status.UP_TO_DATE))
+            self._record(TaskResult(name, Status.UP_TO_DATE, has_recipe=has_recipe))
             return
         if task.recipe is None:
-            # Nothing to run, yet make counts it as remade: its dependents see it as new.
-            self._remade(task, pretended=True)
+            self._kept(task, targets)
             self._record(TaskResult(name, self.runner.status, reason=reason, has_recipe=False))
             return
         if not self.pool.admit(name, task.resources):
@@ -176,18 +178,14 @@ class Scheduler:
             stamps.append((dep, stamp))
         return stamps
 
-    def _remade(
-        self, task: Task, *, pretended: bool, seen: Mapping[str, int | None] | None = None
-    ) -> None:
+    def _remade(self, task: Task, seen: Mapping[str, int | None] | None = None) -> None:
         """Set what dependents see of a task that ran (or would have)."""
         for path in task.targets:
             if task.phony:
                 self.stamps[path] = Stamp.newest("is phony")
                 continue
-            if pretended or self.runner.pretends:
-                self.stamps[path] = Stamp.newest(
-                    "will be remade" if self.runner.pretends else "was remade"
-                )
+            if self.runner.pretends:
+                self.stamps[path] = Stamp.newest("will be remade")
                 continue
             # make's implicit restat: a recipe that left its target alone does not force others.
             self.disk.forget(path)
@@ -196,6 +194,19 @@ class Scheduler:
             if seen and seen.get(path) is not None and mtime is not None and abs(mtime) != inf:
                 mtime = seen[path]
             self.stamps[path] = Stamp(mtime) if mtime is not None else Stamp.newest("was remade")
+
+    def _kept(self, task: Task, targets: Mapping[str, float | None]) -> None:
+        """What dependents see of a stale task with nothing to run (make's rule): a target that
+        exists keeps its mtime, a missing one counts as remade, and a phony one forces them."""
+        for path in task.targets:
+            mtime = targets[path]
+            if task.phony:
+                self.stamps[path] = Stamp.newest("is phony")
+            elif mtime is not None:
+                self.stamps[path] = Stamp(mtime)
+            else:
+                note = "will be remade" if self.runner.pretends else "was remade"
+                self.stamps[path] = Stamp.newest(note)
 
     def _finish(self, running: _Running, outcome: Outcome) -> bool:
         """Record a finished recipe; False when it failed (and the failure counts)."""
@@ -226,9 +237,7 @@ class Scheduler:
         if result.log is None or outcome.captured is None or result.log != outcome.captured.stdout:
             _discard(outcome)
         if ok:
-            self._remade(task, pretended=False, seen=dict(outcome.mtimes))
-        else:
-            self.first_failure = self.first_failure or task.name
+            self._remade(task, seen=dict(outcome.mtimes))
         self._record(result)
         return ok
 
@@ -245,7 +254,7 @@ class Scheduler:
             return attrs.evolve(result, log=self.logs.keep(task, result))
         except OSError as error:
             kept = captured.stdout if captured is not None else None
-            self.reporter.warning(f"cannot write the log of '{task.name}': {error.strerror}")
+            self.reporter.warning(f"warning: cannot write the log of '{task.name}': {error.strerror}")
             return attrs.evolve(result, log=kept)
 
     def _delete_changed(self, running: _Running) -> list[str]:
@@ -253,7 +262,13 @@ class Scheduler:
         deleted = []
         for path, before in running.before.items():
             now = self.disk.actual(path)
-            if now is not None and now != before and self._remove(path):
+            # make never deletes a folder, and says nothing of it.
+            if (
+                now is not None
+                and now != before
+                and not self.disk.is_dir(path)
+                and self._remove(path)
+            ):
                 deleted.append(path)
             self.disk.forget(path)
         return deleted
@@ -262,7 +277,7 @@ class Scheduler:
         try:
             self.disk.remove(path)
         except OSError as error:
-            self.reporter.warning(f"cannot delete '{path}': {error.strerror}")
+            self.reporter.warning(f"warning: cannot delete '{path}': {error.strerror}")
             return False
         return True
 
@@ -276,9 +291,17 @@ class Scheduler:
         self.reporter.recorded(result)
 
     def _never_started(self) -> None:
-        """Tasks left when the build stopped early are skipped because of the first failure."""
-        for name in [*self.plan.remaining(), *self.pool.waiting()]:
-            self.results[name] = TaskResult(name, Status.SKIPPED, blocked_by=self.first_failure)
+        """Tasks left when the build stopped early are skipped: blocked by the failure they
+        depend on, if any; the others (blocked_by None) were simply not started."""
+        left = set(self.plan.remaining()) | set(self.pool.waiting())
+        if not left:
+            return
+        for name in nx.topological_sort(self.graph.dag.subgraph(left)):
+            task = self.graph.tasks[name]
+            blocker, has_recipe = self._blocker(task), task.recipe is not None
+            self.results[name] = TaskResult(
+                name, Status.SKIPPED, blocked_by=blocker, has_recipe=has_recipe
+            )
 
     def _interrupt(self, signum: int) -> None:
         """Stop every running recipe's process group and delete what they half wrote."""

@@ -207,7 +207,8 @@ class ConsoleReporter:
             self._say(f"{PROGRAM}: {text}")
 
     def warning(self, text: str) -> None:
-        self._complain(f"{PROGRAM}: warning: {text}")
+        """make's warnings (a stat error, a file from the future): on stderr, even under -s."""
+        self._complain(f"{PROGRAM}: {text}")
 
     # make prints nothing of these; the progress reporter (minimake.progress) does.
     def begin(self, total: int, jobs: int) -> None: ...
