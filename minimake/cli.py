@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
+import sys
 from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
 EXIT_OK, EXIT_STALE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_SIGNALLED = 128  # plus the signal's number, as a shell reports a process it killed
+PROGRAM = "minimake"
 
 
 class _Terminated(KeyboardInterrupt):
@@ -170,7 +174,16 @@ def _split(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return goals, variables
 
 
-def _jobs(value: str | None, goals: list[str]) -> int | None:
+_JOBS_ATTACHED = re.compile(r"^(--jobs=|-[nBkiqtsv]*j.)")
+
+
+class _BadJobs(Exception):
+    """-j with a value that is no positive integer (make: exit 2)."""
+
+
+def _jobs(value: str | None, goals: list[str], attached: bool = False) -> int | None:
+    """-j's count. A word after a bare -j is a goal (``-j all``), as make reads it, unless it
+    is a number; a value written onto the option (``-j1foo``, ``--jobs=0``) must be a count."""
     if value is None:
         return None  # make's 1, or on a Dask cluster its worker threads
     if value == "all":
@@ -181,6 +194,8 @@ def _jobs(value: str | None, goals: list[str]) -> int | None:
         )
     if value.isdigit() and int(value) > 0:
         return int(value)
+    if attached or re.fullmatch(r"[-+]?\d+", value):
+        raise _BadJobs(value)
     # `-j all` style: the word after a bare -j was a goal, not a count (make reads it so too).
     goals.insert(0, value)
     return _jobs("all", goals)
@@ -188,9 +203,20 @@ def _jobs(value: str | None, goals: list[str]) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run minimake with ``argv``; returns make's exit status (0, 1 for -q stale, 2, 130)."""
-    options = _parser().parse_args(argv)
+    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = parser.parse_args(argv)
     goals, variables = _split(options.targets)
-    jobs = _jobs(options.jobs, goals)
+    if options.graph and _VARIABLE.match(options.graph):  # `--graph GRID=small`
+        goals, variables = _split([options.graph, *options.targets])
+        options.graph = "dot"
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    try:
+        jobs = _jobs(options.jobs, goals, any(_JOBS_ATTACHED.match(w) for w in words))
+    except _BadJobs:
+        print(f"{PROGRAM}: the '-j' option requires a positive integer argument", file=sys.stderr)
+        parser.print_usage(sys.stderr)
+        return EXIT_ERROR
     from minimake.errors import MinimakeError
     from minimake.progress import for_cli
 
@@ -206,20 +232,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_terminated)
+    entered = False
     try:
         if options.directory:
             try:
                 os.chdir(options.directory)
             except OSError as error:
-                reporter.fatal(MinimakeError(f"{options.directory}: {error.strerror}"))
+                reporter.fatal(MinimakeError(f"{options.directory}: {error.strerror}."))
                 return EXIT_ERROR
+            entered = True
             if not options.silent:
                 reporter.note(f"Entering directory '{os.getcwd()}'")
-        return _build(options, goals, variables, jobs, reporter)
+        status = _build(options, goals, variables, jobs, reporter)
+        if entered and not options.silent:
+            reporter.note(f"Leaving directory '{os.getcwd()}'")
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
     finally:
         reporter.close()
-        if options.directory and not options.silent:
-            reporter.note(f"Leaving directory '{os.getcwd()}'")
+
+
+def _stdout_closed() -> int:
+    """stdout was closed under us (``minimake -n | head -1``): end as make does when SIGPIPE
+    kills it, with 128 + SIGPIPE and no traceback. Whatever is still buffered goes nowhere,
+    so Python's own flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_SIGNALLED + signal.SIGPIPE
 
 
 def _build(
@@ -270,7 +311,11 @@ def _build(
     except MinimakeError as error:
         reporter.fatal(error)
         return EXIT_ERROR
-    except BuildInterrupted:
+    except BuildInterrupted as stop:
+        if stop.signum == signal.SIGPIPE:
+            return _stdout_closed()
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while tasks.py was being imported
         return EXIT_INTERRUPTED
     if options.timings and result.timings is not None:
         _saved(reporter, result.timings)
@@ -313,8 +358,10 @@ def _inspect(
     if options.explain:
         return _explain(options, options.explain, variables, graph, disk, reporter)
     form = options.graph
-    if form not in GRAPH_FORMATS:  # `--graph all`: the word was a goal, not a format
-        goals.insert(0, form)
+    if form not in GRAPH_FORMATS:
+        if graph.task_of(form) is None:
+            raise UsageError(f"Unknown graph format '{form}': choose dot or mermaid.")
+        goals.insert(0, form)  # `--graph all`: the word was a goal, not a format
         form = "dot"
     goals = goals or [name for name in [default_goal(graph)] if name]
     if not goals:

@@ -14,7 +14,15 @@ import attrs
 from minimake.capture import Capture, same_file
 from minimake.disk import Disk
 from minimake.errors import NoRuleError, UnpicklableRecipeError, UsageError
-from minimake.graph import Graph, build_graph, default_goal, missing_inputs, resolve_goals, select
+from minimake.graph import (
+    Graph,
+    build_graph,
+    default_goal,
+    missing_inputs,
+    resolve_goals,
+    select,
+    triggers,
+)
 from minimake.load import load_tasks
 from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.recorder import Recorder, Tee
@@ -23,7 +31,7 @@ from minimake.resources import limits as resource_limits
 from minimake.result import BuildResult, Status
 from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
-from minimake.task import Task
+from minimake.task import Task, normal_path
 from minimake.timings import Run
 from minimake.ui import NullReporter, Reporter
 
@@ -91,11 +99,7 @@ def build(
         declared = list(tasks)
         root = os.path.abspath(os.fspath(root or os.getcwd()))
     graph = build_graph(declared)
-    if not goals:
-        first = default_goal(graph)
-        if first is None:
-            raise UsageError("No targets")
-        goals = (first,)
+    goals = _goals(graph, goals)
     disk = Disk(root, what_if=what_if, old=old, warn=reporter.warning)
     exists = lambda path: disk.mtime(path) is not None  # noqa: E731
     names, _ = resolve_goals(graph, goals, exists)
@@ -129,12 +133,13 @@ def build(
         remote,
         ignore_errors=ignore_errors,
         silent=silent,
+        trigger=triggers(graph, goals),
     )
     jobs = jobs or int(getattr(runner, "capacity", 1))
     settings = Settings(jobs, always_make, keep_going, ignore_errors, tuple(limits.items()))
     recorder, reporter = _recording(graph, selected, kind, runner, reporter, timings or trace)
     loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing)
-    reporter.begin(len(selected), jobs)
+    reporter.begin(sum(graph.tasks[name].recipe is not None for name in selected), jobs)
     try:
         results = loop.run()
     except BuildInterrupted as stop:
@@ -187,6 +192,16 @@ def _keep_timings(
     return recorder.run
 
 
+def _goals(graph: Graph, goals: Sequence[str]) -> tuple[str, ...]:
+    """The goals as make reads them (`./a` is `a`), or the default goal."""
+    if goals:
+        return tuple(normal_path(goal) for goal in goals)
+    first = default_goal(graph)
+    if first is None:
+        raise UsageError("No targets")
+    return (first,)
+
+
 def _first_missing(errors: list[NoRuleError]) -> dict[str, NoRuleError]:
     found: dict[str, NoRuleError] = {}
     for error in errors:
@@ -214,7 +229,21 @@ def _executor_kind(
         raise UsageError("Give a Dask scheduler address or a scheduler file, not both.")
     if (scheduler or scheduler_file) and kind != "dask":
         raise UsageError(f"A Dask scheduler needs the dask executor (got '{kind}').")
+    if kind == "process":
+        _check_start_method(os.environ.get("MINIMAKE_START_METHOD"))
     return kind
+
+
+def _check_start_method(method: str | None) -> None:
+    """MINIMAKE_START_METHOD, checked before anything runs rather than deep in the pool."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    if method and method not in methods:
+        raise UsageError(
+            f"MINIMAKE_START_METHOD is '{method}': choose {', '.join(methods[:-1])} "
+            f"or {methods[-1]}."
+        )
 
 
 def _runner(
@@ -229,6 +258,7 @@ def _runner(
     remote: dict[str, Any] | None = None,
     ignore_errors: bool = False,
     silent: bool = False,
+    trigger: Mapping[str, str] | None = None,
 ) -> Runner:
     if pretend:
         return DryTouchRunner() if touch else DryRunner()
@@ -241,6 +271,7 @@ def _runner(
 
         dumps = dask.dumps  # by value: a worker may not be able to import the recipe's module
     payloads = {} if in_process else _payloads(graph, selected, dumps)
+    trigger = trigger or {}
     names = tuple(sorted(variables.items()))
     env = tuple(variables.items())
     # On Dask, output is captured where the recipe runs and comes back as text.
@@ -255,7 +286,7 @@ def _runner(
                 disk.root,
                 commands,
                 capture(),
-                env=(*env, *_automatic(task)),
+                env=(*env, *_automatic(task, trigger.get(task.name))),
                 lists=_lists(task),
                 outputs=outputs,
                 ignore_errors=ignore_errors,
@@ -310,9 +341,11 @@ def _payloads(
     return payloads
 
 
-def _automatic(task: Task) -> tuple[tuple[str, str], ...]:
-    """make's ``$@`` and ``$<`` as environment variables."""
-    return (("TARGET", task.targets[0]), ("DEP", task.deps[0] if task.deps else ""))
+def _automatic(task: Task, target: str | None = None) -> tuple[tuple[str, str], ...]:
+    """make's ``$@`` and ``$<`` as environment variables; ``target`` is the target that
+    triggered a task with several (make's ``$@``)."""
+    first = target or task.targets[0]
+    return (("TARGET", first), ("DEP", task.deps[0] if task.deps else ""))
 
 
 def _lists(task: Task) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -324,12 +357,20 @@ def _lists(task: Task) -> tuple[tuple[str, tuple[str, ...]], ...]:
 def _report_goals(
     graph: Graph, goals: Sequence[str], result: BuildResult, reporter: Reporter, keep_going: bool
 ) -> None:
-    """make's closing line per goal: nothing to do, up to date, or not remade."""
+    """make's closing line per goal: nothing to do, up to date, or not remade.
+
+    As in make, a goal is judged by the work done for it alone: the tasks an earlier goal
+    already needed (the same task named twice, the other target of a grouped task, a dep of
+    an earlier goal) were done before it, and count as nothing done for it.
+    """
+    seen: set[str] = set()
     for goal in goals:
         name = graph.task_of(goal)
         if name is None:  # an existing plain file
             reporter.goal_done(goal, result, phony_or_no_recipe=True)
             continue
+        under = select(graph, [name])
+        new, seen = under - seen, seen | under
         own = result.tasks[name]
         if own.status in (Status.FAILED, Status.SKIPPED):
             # make says "not remade" when something the goal needs failed, not its own recipe.
@@ -337,8 +378,8 @@ def _report_goals(
                 reporter.not_remade(goal)
             continue
         # Tasks that -o left out of the build have no result, and did no work.
-        under = (result.tasks.get(n) for n in select(graph, [name]))
-        worked = any(r is not None and r.status in _WORKED and r.has_recipe for r in under)
+        done = (result.tasks.get(n) for n in new)
+        worked = any(r is not None and r.status in _WORKED and r.has_recipe for r in done)
         if not worked:
             task = graph.tasks[name]
             reporter.goal_done(goal, result, task.phony or task.recipe is None)

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 import attrs
 import networkx as nx
 
-from minimake.errors import CycleError, DuplicateOutputError, NoRuleError
-from minimake.task import Task
+from minimake.errors import CycleError, DuplicateOutputError, NoRuleError, TaskDefinitionError
+from minimake.task import Task, normal_path
 
 
 @attrs.frozen
@@ -39,6 +39,10 @@ def build_graph(tasks: Iterable[Task]) -> Graph:
     by_name: dict[str, Task] = {}
     producer: dict[str, str] = {}
     for declared in tasks:
+        if declared.recipe is None and (declared.args or declared.kwargs):
+            field = "args" if declared.args else "kwargs"
+            problem = "is only for a Python callable recipe, and the task has none"
+            raise TaskDefinitionError(declared.name, field, problem, declared.location)
         for path in declared.targets:
             other = producer.get(path)
             if other is not None:
@@ -86,7 +90,7 @@ def resolve_goals(
     Raises NoRuleError with close-match suggestions for a goal that is neither.
     """
     names, files = [], []
-    for goal in goals:
+    for goal in map(normal_path, goals):
         name = graph.task_of(goal)
         if name is not None:
             names.append(name)
@@ -115,6 +119,26 @@ def select(
             if prune is None or not prune(name):
                 stack.extend(graph.dag.predecessors(name))
     return selected
+
+
+def triggers(graph: Graph, goals: Sequence[str]) -> dict[str, str]:
+    """For each task with several targets, the one through which make reaches it first: its
+    ``$@``. make walks the goals in order, and each target's deps in order, depth first."""
+    found: dict[str, str] = {}
+    visited: set[str] = set()
+    stack = [goal for goal in reversed(goals) if goal in graph.producer]
+    while stack:
+        path = stack.pop()
+        name = graph.producer[path]
+        if name in visited:
+            continue
+        visited.add(name)
+        declared = graph.tasks[name]
+        if len(declared.targets) > 1:
+            found[name] = path
+        needed = (*declared.deps, *declared.order_only)
+        stack.extend(dep for dep in reversed(needed) if dep in graph.producer)
+    return found
 
 
 def missing_inputs(

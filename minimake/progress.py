@@ -31,7 +31,7 @@ from minimake.report import (
     summary_lines,
 )
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import ConsoleReporter, replay, write_line
+from minimake.ui import ConsoleReporter, console, replay, write_line
 from minimake.uptodate import detailed
 
 if TYPE_CHECKING:
@@ -75,9 +75,10 @@ class Board:
             self.work.append(seconds)
 
     def record(self, result: TaskResult) -> int:
-        """Count a decided task; returns how many are decided now."""
+        """Count a decided task with a recipe (``total`` counts only those, so the counter ends
+        at total/total); returns how many are decided now."""
         with self._lock:
-            self.decided += 1
+            self.decided += result.has_recipe
             self.failed += result.status is Status.FAILED
             return self.decided
 
@@ -272,6 +273,8 @@ class ProgressReporter(ConsoleReporter):
             return f"done {result.name} ({took}{', error ignored' if ignored else ''})"
         if result.status is Status.FAILED:
             return f"FAILED {result.name} ({took})"
+        if result.status is Status.SKIPPED and result.blocked_by is None:
+            return f"not started {result.name} (the build stopped)"
         if result.status is Status.SKIPPED:
             return f"skipped {result.name} (blocked by {result.blocked_by})"
         return None
@@ -331,10 +334,8 @@ def for_cli(
     the display is live and stdout is the same terminal, make's stdout lines go through the
     display's console too, so they scroll above it.
     """
-    from rich.console import Console
-
-    err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
-    stdout = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    err = console(sys.stderr)
+    stdout = console(sys.stdout)
     if mode not in MODES or mode == "auto":
         mode = "live" if err.is_terminal and not err.is_dumb_terminal else "plain"
     live = mode == "live" and not (silent or quiet or pretend)

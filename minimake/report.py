@@ -22,7 +22,11 @@ SLOWEST = 3  # tasks named in the summary's "slowest" line
 
 @attrs.frozen
 class Counts:
-    """How many tasks with a recipe ended each way; aliases (no recipe) are not counted."""
+    """How many tasks ended each way, every task counted once.
+
+    A task with nothing to run (an alias like `all`) is counted under ``no_recipe``, unless it
+    failed or was skipped; a recipe an interrupt stopped is ``interrupted``, not ``failed``.
+    """
 
     ran: int = 0
     up_to_date: int = 0
@@ -30,13 +34,20 @@ class Counts:
     touched: int = 0
     failed: int = 0
     skipped: int = 0
+    interrupted: int = 0
+    no_recipe: int = 0
 
     @classmethod
     def of(cls, result: BuildResult) -> Counts:
         tally = dict.fromkeys(Status, 0)
+        interrupted = no_recipe = 0
         for task in result.tasks.values():
-            if task.has_recipe:
+            if task.interrupted:
+                interrupted += 1
+            elif task.has_recipe or task.status in (Status.FAILED, Status.SKIPPED):
                 tally[task.status] += 1
+            else:
+                no_recipe += 1
         return cls(
             ran=tally[Status.RAN],
             up_to_date=tally[Status.UP_TO_DATE],
@@ -44,12 +55,14 @@ class Counts:
             touched=tally[Status.TOUCHED],
             failed=tally[Status.FAILED],
             skipped=tally[Status.SKIPPED],
+            interrupted=interrupted,
+            no_recipe=no_recipe,
         )
 
     @property
     def worked(self) -> int:
         """Tasks whose recipe ran, would run, was touched or failed."""
-        return self.ran + self.would_run + self.touched + self.failed
+        return self.ran + self.would_run + self.touched + self.failed + self.interrupted
 
     def describe(self, done: str = "ran") -> str:
         """The counts as "3 ran, 7 up to date, 1 failed, 2 skipped".
@@ -60,6 +73,8 @@ class Counts:
         worked = {"ran": self.ran, "would run": self.would_run, "touched": self.touched}
         parts = [(worked.pop(done), done)] + [(n, label) for label, n in worked.items() if n]
         parts += [(self.up_to_date, "up to date"), (self.failed, "failed")]
+        if self.interrupted:
+            parts.append((self.interrupted, "interrupted"))
         parts.append((self.skipped, "skipped"))
         return ", ".join(f"{count} {label}" for count, label in parts)
 
@@ -112,19 +127,38 @@ def summary_lines(result: BuildResult, done: str = "ran") -> list[Text]:
 
 
 def failure_report(result: BuildResult, tasks: Mapping[str, Task]) -> list[Text]:
-    """Each failed task: how it ended, its last lines, its log file and the tasks it blocked.
+    """Each failed task: how it ended, its last lines, its log file and the tasks it blocked;
+    then the recipes an interrupt stopped, and the tasks never started because the build
+    stopped at a failure they do not depend on.
 
     ``tasks`` maps the failed tasks' names to their Task (for the tasks.py line).
     """
     from rich.text import Text
 
-    failed = result.with_status(Status.FAILED)
-    if not failed:
-        return []
+    failed = [task for task in result.with_status(Status.FAILED) if not task.interrupted]
+    stopped = [task.name for task in result.with_status(Status.FAILED) if task.interrupted]
     blocked: dict[str, list[str]] = {}
+    not_started = []
     for task in result.with_status(Status.SKIPPED):
         if task.blocked_by is not None:
             blocked.setdefault(task.blocked_by, []).append(task.name)
+        else:
+            not_started.append(task.name)
+    lines = _failures(failed, blocked, tasks) if failed else []
+    if stopped:
+        lines.append(Text(f"Stopped by the interrupt: {_names(stopped)}", style="bold red"))
+    if not_started and not result.interrupted:
+        lines.append(Text(f"Not started, the build stopped: {_names(not_started)}", style="yellow"))
+    return lines
+
+
+def _failures(
+    failed: list[TaskResult],
+    blocked: Mapping[str, list[str]],
+    tasks: Mapping[str, Task],
+) -> list[Text]:
+    from rich.text import Text
+
     noun = "task" if len(failed) == 1 else "tasks"
     lines = [Text(f"Failed: {len(failed)} {noun}", style="bold red")]
     for failure in failed:

@@ -15,14 +15,20 @@ if TYPE_CHECKING:
 
 
 class Status(enum.Enum):
-    """What happened to one task in a build."""
+    """What happened to one task in a build; the value is the word ``--json`` uses."""
 
     RAN = "ran"
-    UP_TO_DATE = "up to date"
-    WOULD_RUN = "would run"  # -n and -q: stale, not run
+    UP_TO_DATE = "up_to_date"
+    WOULD_RUN = "would_run"  # -n and -q: stale, not run
     TOUCHED = "touched"  # -t
-    FAILED = "failed"
-    SKIPPED = "skipped"  # not run because of a failure (blocked_by names it)
+    FAILED = "failed"  # its recipe failed, an input was missing, or an interrupt stopped it
+    # Not run: a failure it needs (blocked_by names it), or with blocked_by None, none: the
+    # build stopped at another failure before starting it (make without -k).
+    SKIPPED = "skipped"
+
+
+# The error of a task whose recipe Ctrl-C or SIGTERM stopped.
+INTERRUPTED = "interrupted"
 
 
 @attrs.frozen
@@ -35,10 +41,16 @@ class TaskResult:
     seconds: float = 0.0
     outcome: Outcome | None = None
     blocked_by: str | None = None  # the failed task that kept a SKIPPED task from running
-    error: str | None = None  # a failure that is not a recipe's (a missing input under -k)
+    # A failure that is not a recipe's: a missing input under -k, or INTERRUPTED.
+    error: str | None = None
     has_recipe: bool = True  # False for a task with nothing to run (an alias like `all`)
     log: str | None = None  # a failed task's full output, kept under .minimake/logs
     tail: tuple[str, ...] = ()  # a failed task's last lines of output
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether an interrupt stopped this task's recipe (it counts as failed)."""
+        return self.status is Status.FAILED and self.error == INTERRUPTED
 
 
 @attrs.frozen

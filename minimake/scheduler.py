@@ -18,7 +18,7 @@ from minimake.logs import Logs
 from minimake.plan import Plan
 from minimake.recipes import Outcome
 from minimake.resources import Amounts, ResourcePool, amounts
-from minimake.result import Status, TaskResult
+from minimake.result import INTERRUPTED, Status, TaskResult
 from minimake.runners import Runner
 from minimake.task import Task
 from minimake.ui import Reporter
@@ -92,11 +92,12 @@ class Scheduler:
         """Build, returning every selected task's result; raises BuildInterrupted on a signal."""
         try:
             self._loop()
-        except KeyboardInterrupt as interrupt:
-            self._interrupt(getattr(interrupt, "signum", signal.SIGINT))
-            raise BuildInterrupted(
-                self.results, getattr(interrupt, "signum", signal.SIGINT)
-            ) from None
+        except (KeyboardInterrupt, BrokenPipeError) as interrupt:
+            # A closed stdout stops the build as SIGPIPE stops make: every recipe with it.
+            default = signal.SIGPIPE if isinstance(interrupt, BrokenPipeError) else signal.SIGINT
+            signum = getattr(interrupt, "signum", default)
+            self._interrupt(signum)
+            raise BuildInterrupted(self.results, signum) from None
         finally:
             self.runner.close(cancel=bool(self.running))
         return self.results
@@ -254,7 +255,9 @@ class Scheduler:
             return attrs.evolve(result, log=self.logs.keep(task, result))
         except OSError as error:
             kept = captured.stdout if captured is not None else None
-            self.reporter.warning(f"warning: cannot write the log of '{task.name}': {error.strerror}")
+            self.reporter.warning(
+                f"warning: cannot write the log of '{task.name}': {error.strerror}"
+            )
             return attrs.evolve(result, log=kept)
 
     def _delete_changed(self, running: _Running) -> list[str]:
@@ -318,5 +321,5 @@ class Scheduler:
             self._report_deleted(self._delete_changed(running))
             self.reporter.interrupted(running.task)
             self.results[running.task.name] = TaskResult(
-                running.task.name, Status.FAILED, running.reason, error="interrupted"
+                running.task.name, Status.FAILED, running.reason, error=INTERRUPTED
             )

@@ -17,19 +17,31 @@ import attrs
 from minimake import resources as _resources
 from minimake.errors import TaskDefinitionError
 
-# A recipe is a shell command, a list of them (one /bin/sh -c each), a Python callable, or none.
+# A recipe is a shell command, a list of them (each line run on its own, through /bin/sh -c
+# unless it is simple enough to exec directly), a Python callable, or none.
 Recipe: TypeAlias = str | tuple[str, ...] | Callable[..., Any] | None
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 
 def _names(value: str | Iterable[str]) -> tuple[str, ...]:
-    """Accept one name or any iterable of names, so `deps="a.txt"` reads naturally."""
+    """Accept one name or any iterable of names, so `deps="a.txt"` reads naturally; each path
+    is normalised (`./a.txt` and `sub/../a.txt` are `a.txt`), so one file has one name."""
     if isinstance(value, (str, os.PathLike)):
-        return (os.fspath(value),)
+        return (normal_path(os.fspath(value)),)
     if not isinstance(value, Iterable):
         return (value,)  # the validator names the bad value
-    return tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
+    return tuple(normal_path(os.fspath(v) if isinstance(v, os.PathLike) else v) for v in value)
+
+
+def normal_path(name: Any) -> Any:
+    """``name`` without `./`, `..` over a folder, doubled or trailing slashes (make drops a
+    leading `./` too); anything else, an empty name included, is left for the validator."""
+    if not isinstance(name, str) or not name:
+        return name
+    if "./" in name or "//" in name or name.endswith(("/", "/.", "/..")):  # cheap test first
+        return os.path.normpath(name)
+    return name
 
 
 def _recipe(value: Any) -> Recipe:
@@ -57,15 +69,19 @@ def _check_targets(task: Task, attribute: attrs.Attribute[Any], value: tuple[Any
 
 
 def _check_recipe(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None or isinstance(value, str) or callable(value):
+    if value is None or callable(value):
         return
-    if isinstance(value, tuple) and all(isinstance(line, str) for line in value):
+    lines = (value,) if isinstance(value, str) else value
+    if isinstance(lines, tuple) and all(isinstance(line, str) for line in lines):
+        if not lines or not all(line.strip() for line in lines):
+            _fail(task, "recipe", f"must not be empty (got {value!r}); leave it out instead")
         return
     _fail(task, "recipe", f"must be a command, a list of commands or a callable (got {value!r})")
 
 
 def _check_arguments(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value and not callable(task.recipe):
+    # With no recipe yet, the decorator form brings the callable (graph.py checks it came).
+    if value and task.recipe is not None and not callable(task.recipe):
         _fail(task, attribute.name, "is only for a Python callable recipe")
     if attribute.name == "kwargs":
         for key, _ in value:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -100,6 +101,21 @@ def replay(result: TaskResult, out: IO[str], err: IO[str]) -> None:
         outcome.captured.replay(out, err)
 
 
+def console(file: IO[str]) -> Console:
+    """A rich console on ``file`` that lets a closed pipe raise BrokenPipeError, where rich
+    would exit with status 1: the build stops as make does on SIGPIPE (cli decides how)."""
+    from rich.console import Console
+
+    made = Console(file=file, highlight=False, soft_wrap=True)
+
+    def closed() -> None:
+        made.quiet = True  # nothing more goes to it, whatever is still to be said
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    made.on_broken_pipe = closed  # type: ignore[method-assign]
+    return made
+
+
 def write_line(console: Console, text: str | Text) -> None:
     """One line on ``console``. Off a terminal rich would only strip styles, at a quarter of a
     millisecond a line, which is most of a 10,000-task ``-n``: write the plain text at once."""
@@ -131,10 +147,8 @@ class ConsoleReporter:
         quiet: bool = False,
         verbose: bool = False,
     ) -> None:
-        from rich.console import Console
-
-        self.out = out or Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        self.err = err or Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        self.out = out or console(sys.stdout)
+        self.err = err or console(sys.stderr)
         self.silent, self.quiet, self.verbose = silent or quiet, quiet, verbose
 
     def _say(self, text: str) -> None:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +50,15 @@ def cli(
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _checkout_stays_clean() -> Iterator[None]:
+    """No test may write minimake's state (.minimake/logs) into the checkout itself."""
+    state = REPO / ".minimake"
+    existed = state.exists()
+    yield
+    assert existed or not state.exists(), f"a test wrote {state}"
 
 
 @pytest.fixture

@@ -270,6 +270,6 @@ def test_off_a_terminal_each_event_is_a_plain_line_on_stderr(tmp_path: Path) -> 
     )
     run = conftest.cli("-k", cwd=tmp_path)
     assert run.stdout == "exit 3\ntouch ok\n"
-    assert "[1/3] FAILED bad" in run.stderr
-    assert "[2/3] done ok" in run.stderr
+    assert "[1/2] FAILED bad" in run.stderr
+    assert "[2/2] done ok" in run.stderr
     assert "\x1b" not in run.stdout + run.stderr  # no control codes

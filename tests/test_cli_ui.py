@@ -60,7 +60,7 @@ def test_live_display_appears_and_task_blocks_never_interleave(tmp_path: Path) -
     raw, status = terminal(tmp_path, "-j3")
     assert status == 0, raw
     text = plain(raw)
-    assert re.search(r"\d/7 done · \d running · 0 failed · [0-9.]+s elapsed · ETA", text)
+    assert re.search(r"\d/6 done · \d running · 0 failed · [0-9.]+s elapsed · ETA", text)
     assert "\x1b[?25l" in raw  # the display hid the cursor...
     assert raw.rstrip().endswith("\x1b[?25h") or "\x1b[?25h" in raw  # ...and gave it back
     lines = text.splitlines()
@@ -84,7 +84,7 @@ def test_dumb_terminal_gets_plain_lines_without_control_codes(tmp_path: Path) ->
     raw, status = terminal(tmp_path, "-j2", TERM="dumb")
     assert status == 0, raw
     assert "\x1b" not in raw
-    assert re.search(r"^\[\d/7\] done t0 \(", raw.replace("\r", ""), re.M)
+    assert re.search(r"^\[\d/6\] done t0 \(", raw.replace("\r", ""), re.M)
 
 
 def test_silent_under_a_terminal_shows_no_display(tmp_path: Path) -> None:
@@ -151,9 +151,9 @@ def test_plain_progress_lines_and_failure_report(tmp_path: Path) -> None:
         "minimake: *** [tasks.py:2: bad] Error 3",
         "minimake: *** Deleting file 'bad'",
     ]
-    assert re.fullmatch(r"\[1/4\] FAILED bad \(\d+\.\ds\)", lines[2])
-    assert "[2/4] skipped after (blocked by bad)" in lines
-    assert re.search(r"^\[\d/4\] done ok \(", run.stderr, re.M)
+    assert re.fullmatch(r"\[1/3\] FAILED bad \(\d+\.\ds\)", lines[2])
+    assert "[2/3] skipped after (blocked by bad)" in lines
+    assert re.search(r"^\[\d/3\] done ok \(", run.stderr, re.M)
     assert "Summary: 1 ran, 0 up to date, 1 failed, 2 skipped in" in run.stderr
     assert "  ✗ bad (tasks.py:2): Error 3" in lines
     assert "    │ again" in lines

@@ -82,9 +82,19 @@ class TestStale:
         result = build(tmp_path, [folder, inner], "out/f")
         assert [r.name for r in result.with_status(Status.RAN)] == ["out", "out/f"]
 
-    def test_recipe_less_task_that_is_remade_forces_dependents(self, tmp_path: Path) -> None:
+    def test_stale_recipe_less_target_that_exists_keeps_its_mtime(self, tmp_path: Path) -> None:
+        """make: `out: group`, `group: src`, group has no recipe and is older than src, out is
+        newer than group: 'out' is up to date (nothing remade group)."""
         touch(tmp_path / "src", 10)
         touch(tmp_path / "group", 5)
+        touch(tmp_path / "out", 20)
+        tasks = [Task.create("group", deps=["src"]), sh("out", ["group"])]
+        result = build(tmp_path, tasks, "out")
+        assert result.tasks["group"].reason == "'src' is newer than 'group'"
+        assert result.tasks["out"].status is Status.UP_TO_DATE
+
+    def test_missing_recipe_less_target_counts_as_remade(self, tmp_path: Path) -> None:
+        touch(tmp_path / "src", 10)
         touch(tmp_path / "out", 20)
         tasks = [Task.create("group", deps=["src"]), sh("out", ["group"])]
         result = build(tmp_path, tasks, "out")
@@ -163,7 +173,8 @@ class TestFailures:
         result = build(tmp_path, tasks, "all", reporter=reporter)
         assert reporter.started_names() == ["bad"]
         assert result.tasks["sibling"].status is Status.SKIPPED
-        assert result.tasks["sibling"].blocked_by == "bad"
+        assert result.tasks["sibling"].blocked_by is None  # not started: it does not need bad
+        assert result.tasks["all"].blocked_by == "bad"
         assert not (tmp_path / "sibling").exists()
 
     def test_failed_recipe_keeps_an_untouched_existing_target(self, tmp_path: Path) -> None:

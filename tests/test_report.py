@@ -58,7 +58,7 @@ def test_duration_is_short_and_human(seconds: float, shown: str) -> None:
     assert duration(seconds) == shown
 
 
-def test_counts_leave_out_tasks_without_a_recipe() -> None:
+def test_counts_put_tasks_without_a_recipe_apart() -> None:
     result = result_of(
         ran("a", 1),
         TaskResult("b", Status.UP_TO_DATE),
@@ -67,7 +67,8 @@ def test_counts_leave_out_tasks_without_a_recipe() -> None:
         TaskResult("all", Status.RAN, "phony", has_recipe=False),
     )
     counts = Counts.of(result)
-    assert counts == Counts(ran=1, up_to_date=1, failed=1, skipped=1)
+    # Every task counted once, so --json's counts add up to its tasks.
+    assert counts == Counts(ran=1, up_to_date=1, failed=1, skipped=1, no_recipe=1)
     assert counts.describe() == "1 ran, 1 up to date, 1 failed, 1 skipped"
 
 
@@ -199,6 +200,8 @@ def test_json_document_has_counts_timings_and_every_task() -> None:
         "touched": 0,
         "failed": 1,
         "skipped": 1,
+        "interrupted": 0,
+        "no_recipe": 0,
     }
     assert (document["seconds"], document["task_seconds"], document["parallelism"]) == (2.5, 5, 2)
     b, c, d = document["tasks"]
