@@ -48,7 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("targets", nargs="*", metavar="target", help="goals to build, and NAME=value variables")
     add("-f", "--file", default="tasks.py", metavar="FILE", help="read FILE (default tasks.py)")
-    add("-C", "--directory", metavar="DIR", help="change to DIR before doing anything")
+    add(
+        "-C",
+        "--directory",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="change to DIR before doing anything (each -C from the one before, as in make)",
+    )
     add(
         "-j",
         "--jobs",
@@ -234,15 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, _raise_terminated)
     entered = False
     try:
-        if options.directory:
+        for directory in options.directory:
             try:
-                os.chdir(options.directory)
+                os.chdir(directory)
             except OSError as error:
-                reporter.fatal(MinimakeError(f"{options.directory}: {error.strerror}."))
+                reporter.fatal(MinimakeError(f"{directory}: {error.strerror}."))
                 return EXIT_ERROR
             entered = True
-            if not options.silent:
-                reporter.note(f"Entering directory '{os.getcwd()}'")
+        if entered and not options.silent:
+            reporter.note(f"Entering directory '{os.getcwd()}'")
         status = _build(options, goals, variables, jobs, reporter)
         if entered and not options.silent:
             reporter.note(f"Leaving directory '{os.getcwd()}'")

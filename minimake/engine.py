@@ -144,7 +144,8 @@ def build(
         results = loop.run()
     except BuildInterrupted as stop:
         seconds = time.perf_counter() - started
-        reporter.summary(BuildResult(stop.results, tuple(goals), seconds, interrupted=True))
+        stop.result = BuildResult(stop.results, tuple(goals), seconds, interrupted=True)
+        reporter.summary(stop.result)
         _keep_timings(recorder, timings, trace, root)
         raise
     result = BuildResult(results, tuple(goals), time.perf_counter() - started)

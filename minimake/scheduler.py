@@ -18,7 +18,7 @@ from minimake.logs import Logs
 from minimake.plan import Plan
 from minimake.recipes import Outcome
 from minimake.resources import Amounts, ResourcePool, amounts
-from minimake.result import INTERRUPTED, Status, TaskResult
+from minimake.result import INTERRUPTED, BuildResult, Status, TaskResult
 from minimake.runners import Runner
 from minimake.task import Task
 from minimake.ui import Reporter
@@ -31,11 +31,17 @@ def _discard(outcome: Outcome) -> None:
 
 
 class BuildInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped the build; carries the results so far and the signal."""
+    """Ctrl-C or SIGTERM (or a closed stdout, SIGPIPE) stopped the build.
+
+    ``signum`` is the signal; ``results`` maps each task decided so far to its TaskResult
+    (the recipes the interrupt stopped are FAILED, ``error`` "interrupted"); ``result`` is the
+    same as a BuildResult with ``interrupted`` set, once ``minimake.build`` has added it.
+    """
 
     def __init__(self, results: dict[str, TaskResult], signum: int) -> None:
         super().__init__(signum)
         self.results, self.signum = results, signum
+        self.result: BuildResult | None = None
 
 
 @attrs.frozen
