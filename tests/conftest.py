@@ -108,6 +108,9 @@ class RecordingReporter:
     def note(self, text):  # type: ignore[no-untyped-def]
         self.events.append(("note", text))
 
+    def warning(self, text):  # type: ignore[no-untyped-def]
+        self.events.append(("warning", text))
+
     def __getattr__(self, name: str) -> Callable[..., None]:
         # Hooks added later to the Reporter protocol are recorded too.
         if name.startswith("_"):
