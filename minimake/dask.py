@@ -1,7 +1,7 @@
 """Recipes on a Dask cluster: the client's runner (the workers' side is dask_worker.py).
 
 Only this module imports ``distributed``, and only once the dask executor is chosen. What we
-measured of Dask (shared/docs/DISTRIBUTED.md) shapes it:
+measured of Dask (``bench/dask_overhead.py``, docs/cluster.md) shapes it:
 
 - One top-level function, ``dask_worker.run_task(spec, build, folder)``, is submitted with
   positional plain data and ``pure=False``; keyword arguments to ``submit`` would be

@@ -6,11 +6,12 @@ make's, so pipes and the make-differential tests see no change):
 - stdout: echoed recipes, their output and make's goal lines, as make prints them; under
   ``--json`` the one JSON document instead (the echoes move to stderr).
 - stderr: make's errors, and, by ``--progress`` mode: "live" (the default on a terminal) the
-  display with finished tasks scrolling above it; "plain" one line per finished, failed or
-  skipped task (``[3/10] done name (1.2s)``); "off" (the default off a terminal) nothing more,
-  so a piped real run prints exactly what make prints. Under ``-n`` each task's reason comes
-  before its echo (also off a terminal), and ``-v`` adds it to a real run. "live" and "plain"
-  end with the summary and, after failures, the failure report. ``-s`` and ``-q`` add nothing.
+  display with finished tasks scrolling above it; "plain" (the default off a terminal) one
+  line per finished, failed or skipped task with a recipe (``[3/10] done name (1.2s)``); "off"
+  nothing more, so a piped real run prints exactly what make prints. Under ``-n`` each task's
+  reason comes before its echo (also off a terminal), and ``-v`` adds it to a real run. "live"
+  and "plain" end with the summary and, after failures, the failure report. ``-s`` and ``-q``
+  add nothing.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -50,6 +51,16 @@ def cli(
         timeout=timeout,
         check=False,
     )
+
+
+# The tests that compare minimake with GNU make run only where make is installed (`.ci/run`
+# installs it); elsewhere they skip, and the run's header says so once.
+WITHOUT_MAKE = "GNU make is not installed (apt-get install make): the comparisons with it skip"
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason=WITHOUT_MAKE)
+
+
+def pytest_report_header() -> list[str]:
+    return [WITHOUT_MAKE] if shutil.which("make") is None else []
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -33,11 +33,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import dag_gen
 from dag_gen import LOG, Graph, State
 
+from tests.conftest import needs_make
+
 REPO = Path(__file__).resolve().parent.parent
 ENGINE = os.environ.get("MINIMAKE_DIFF", "inprocess")
 MAKE = shutil.which("make")
 
-pytestmark = pytest.mark.skipif(MAKE is None, reason="GNU make is not installed")
+pytestmark = needs_make
 
 _ENV = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
 _ENV["LC_ALL"] = "C"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import needs_make
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -48,7 +48,7 @@ def tree(folder: Path) -> set[str]:
     }
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+@needs_make
 def test_seed_makefile_make_and_minimake_write_the_same_files(tmp_path: Path) -> None:
     with_make = copy_example("seed_makefile", tmp_path / "make")
     with_minimake = copy_example("seed_makefile", tmp_path / "minimake")
@@ -63,7 +63,7 @@ def test_seed_makefile_make_and_minimake_write_the_same_files(tmp_path: Path) ->
     assert (with_minimake / "report.txt").read_text().endswith("best: b\n")
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+@needs_make
 def test_seed_makefile_both_tools_agree_on_what_is_stale(tmp_path: Path) -> None:
     """After a trainer edit, both remake the two models and the report, and not prep."""
     with_make = copy_example("seed_makefile", tmp_path / "make")
@@ -115,3 +115,6 @@ def test_engine_api(tmp_path: Path) -> None:
     total = json.loads((folder / "out/total.json").read_text())
     assert len(total["counts"]) == 6
     assert total["total"] == sum(total["counts"].values())
+    assert "None" not in done.stdout  # an up-to-date task has no reason, shown as nothing
+    run(folder, sys.executable, "build.py", "clean")
+    assert not (folder / "out").exists()

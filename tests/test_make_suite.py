@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +28,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import touch
-from test_differential import MAKE, Run, run_make, run_minimake
+from tests.conftest import needs_make, touch
+from tests.test_differential import Run, run_make, run_minimake
 
-pytestmark = pytest.mark.skipif(MAKE is None, reason="GNU make is not installed")
+pytestmark = needs_make
 
 Op = Callable[[Path], None]
 

@@ -1,6 +1,7 @@
 """minimake as a library: declare tasks in code, build them twice, and read the results.
 
-    PYTHONPATH=<repo> python3 build.py
+    PYTHONPATH=<repo> python3 build.py          # build twice, print what happened
+    PYTHONPATH=<repo> python3 build.py clean    # remove out/
 
 The first build runs everything (two jobs at a time), the second finds everything up to date.
 Outputs go to out/ beside this file.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,11 +54,14 @@ def report(title: str, result: minimake.BuildResult) -> None:
     """One line per task: its status, why it ran, and how long it took."""
     print(f"{title}: ok={result.ok} in {result.seconds:.2f}s")
     for name, outcome in result.tasks.items():
-        reason = outcome.reason or ""
+        reason = outcome.reason or ""  # None for a task that was up to date
         print(f"  {name:<20} {outcome.status.value:<11} {outcome.seconds:6.3f}s  {reason}")
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if argv == ["clean"]:
+        shutil.rmtree(HERE / "out", ignore_errors=True)
+        return 0
     tasks = make_tasks()
     first = minimake.build(tasks, jobs=2, root=HERE)
     report("first build", first)
@@ -76,4 +81,4 @@ def main() -> int:
 # The guard matters: with the "spawn" or "forkserver" start methods, each pool worker imports
 # this file, and must not start a build of its own.
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
