@@ -125,6 +125,8 @@ def triggers(graph: Graph, goals: Sequence[str]) -> dict[str, str]:
     """For each task with several targets, the one through which make reaches it first: its
     ``$@``. make walks the goals in order, and each target's deps in order, depth first."""
     found: dict[str, str] = {}
+    if all(len(declared.targets) == 1 for declared in graph.tasks.values()):
+        return found  # the common case: every $@ is the task's one target
     visited: set[str] = set()
     stack = [goal for goal in reversed(goals) if goal in graph.producer]
     while stack:

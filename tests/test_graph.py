@@ -15,6 +15,7 @@ from minimake.graph import (
     priorities,
     resolve_goals,
     select,
+    triggers,
 )
 
 
@@ -114,3 +115,18 @@ def test_priority_is_the_longest_chain_to_the_end() -> None:
     spec = {"chain1": ["chain2"], "chain2": ["chain3"], "chain3": [], "free": []}
     graph = build_graph(tasks(spec))
     assert priorities(graph, set(spec)) == {"chain1": 1, "chain2": 2, "chain3": 3, "free": 1}
+
+
+def test_triggers_name_the_target_make_reaches_a_group_through_first() -> None:
+    """make walks the goals in order and each target's deps in order, depth first."""
+    group = Task.create(["g1", "g2", "g3"], recipe=":")
+    graph = build_graph(
+        [
+            Task.create("m", deps=["x", "g3", "g1"]),
+            Task.create("x", deps=["g2"], recipe=":"),
+            group,
+        ]
+    )
+    assert triggers(graph, ["m"]) == {"g1": "g2"}
+    assert triggers(graph, ["g1", "m"]) == {"g1": "g1"}
+    assert triggers(build_graph([Task.create("a", recipe=":")]), ["a"]) == {}
