@@ -110,6 +110,10 @@ MINUS_ONE = (
     "make's option parser reads `-j -1` as options (invalid option -- '1'); minimake as a count "
     "that is not positive; both exit 2"
 )
+ALSO_MAKE = (
+    "make 4.3's -n forgets that a grouped rule would remake its other targets (make bug 65917, "
+    "fixed after 4.3); minimake prints what the real run then does"
+)
 OLDEST = (
     "make 4.3 judges a grouped target by itself alone; minimake by the group's oldest target, "
     "as later make does"
@@ -205,6 +209,38 @@ task("b", deps=["c"])
             Step(["-t", "-n"], [rm("a", "b")]),
         ],
         setup=[at("b", -20), at("a", -10), now("c")],
+    ),
+    "dash-n: -n with groups whose peers are deps of others": Scenario(
+        "options/dash-n",
+        f"""\
+all: quark.q meson.q
+quark.p meson.p:
+{T}touch $@
+quark.x quark.y &: quark.p
+{T}touch quark.x quark.y
+meson.x meson.y &: meson.p
+{T}touch meson.x meson.y
+quark.q: quark.x quark.y meson.y
+{T}touch quark.q
+meson.q: meson.x meson.y quark.y
+{T}touch meson.q
+""",
+        """\
+from minimake import task
+task("all", deps=["quark.q", "meson.q"])
+task("quark.p", recipe="touch quark.p")
+task("meson.p", recipe="touch meson.p")
+task(["quark.x", "quark.y"], deps=["quark.p"], recipe="touch quark.x quark.y")
+task(["meson.x", "meson.y"], deps=["meson.p"], recipe="touch meson.x meson.y")
+task("quark.q", deps=["quark.x", "quark.y", "meson.y"], recipe="touch quark.q")
+task("meson.q", deps=["meson.x", "meson.y", "quark.y"], recipe="touch meson.q")
+""",
+        [Step(["-n"], differs=ALSO_MAKE), Step([])],
+        setup=[
+            *[at("quark.p", -12), at("quark.x", -10), at("quark.y", -10), at("meson.p", -8)],
+            *[at("meson.x", -6), at("meson.y", -6), at("quark.q", -4), at("meson.q", -2)],
+            now("quark.p"),
+        ],
     ),
     "dash-q: exit status 0, 1 and 2": Scenario(
         "options/dash-q",
@@ -420,6 +456,24 @@ phony("baz", recipe="touch baz")
 task("solo", order_only=["baz"], recipe="touch solo")
 """,
         [Step([]), Step([]), Step(["solo"]), Step(["solo"])],
+    ),
+    "order_only: a dep both normal and order-only is normal": Scenario(
+        "features/order_only",
+        f"""\
+foo: bar | baz
+{T}touch foo
+foo: baz
+.PHONY: baz
+bar baz:
+{T}touch $@
+""",
+        """\
+from minimake import phony, task
+task("foo", deps=["bar", "baz"], order_only=["baz"], recipe="touch foo")
+task("bar", recipe="touch bar")
+phony("baz", recipe="touch baz")
+""",
+        [Step([]), Step([])],
     ),
     "grouped_targets: one run for all of a group's goals": Scenario(
         "features/grouped_targets",
