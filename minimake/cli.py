@@ -356,6 +356,7 @@ def _inspect(
     from minimake.graph import build_graph, default_goal, resolve_goals, select
     from minimake.load import load_tasks
     from minimake.render import GRAPH_FORMATS, list_tasks, render_graph
+    from minimake.task import normal_path
 
     graph = build_graph(load_tasks(options.file, variables))
     disk = Disk(reporter.root, what_if=options.what_if, old=options.old_file)
@@ -363,7 +364,8 @@ def _inspect(
         reporter.show(list_tasks(graph.tasks.values(), default_goal(graph)))
         return EXIT_OK
     if options.explain:
-        return _explain(options, options.explain, variables, graph, disk, reporter)
+        target = normal_path(options.explain)  # `./a.txt` is `a.txt`, as for any goal
+        return _explain(options, target, variables, graph, disk, reporter)
     form = options.graph
     if form not in GRAPH_FORMATS:
         if graph.task_of(form) is None:
