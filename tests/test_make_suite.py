@@ -834,9 +834,8 @@ def _files(root: Path) -> dict[str, tuple[int, str]]:
     found = {}
     for path in root.rglob("*"):
         relative = path.relative_to(root).as_posix()
-        if relative.split("/")[-1] in {"Makefile", "tasks.py"} or relative.startswith(
-            (".minimake", "__pycache__")
-        ):
+        parts = relative.split("/")
+        if parts[-1] in {"Makefile", "tasks.py"} or {".minimake", "__pycache__"} & set(parts):
             continue
         if path.is_symlink() and not path.exists():
             found[relative] = (0, "-> dangling")
