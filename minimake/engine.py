@@ -168,7 +168,7 @@ def _recording(
     if not wanted:
         return None, reporter
     # Under -n and -t no recipe runs anywhere: say so rather than name the executor.
-    executor = kind if runner.status is Status.RAN else f"none ({runner.status.value})"
+    executor = kind if runner.status is Status.RAN else f"none ({runner.status.label})"
     recorder = Recorder({name: list(graph.dag.predecessors(name)) for name in selected}, executor)
     return recorder, Tee(recorder, reporter)
 

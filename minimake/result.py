@@ -26,6 +26,11 @@ class Status(enum.Enum):
     # build stopped at another failure before starting it (make without -k).
     SKIPPED = "skipped"
 
+    @property
+    def label(self) -> str:
+        """The status in words for people: "up to date", "would run"."""
+        return self.value.replace("_", " ")
+
 
 # The error of a task whose recipe Ctrl-C or SIGTERM stopped.
 INTERRUPTED = "interrupted"

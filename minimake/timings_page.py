@@ -123,7 +123,7 @@ def _counts(spans: Iterable[Span]) -> str:
     for span in spans:
         if span.has_recipe:
             tally[span.status] += 1
-    return ", ".join(f"{n} {status.value}" for status, n in tally.items() if n) or "none"
+    return ", ".join(f"{n} {status.label}" for status, n in tally.items() if n) or "none"
 
 
 def _legend(run: Run) -> str:
@@ -168,7 +168,7 @@ def _table(run: Run) -> str:
     for number, span in enumerate(ran[:TABLE_ROWS], 1):
         cells = [
             f"<td class=n>{number}</td><td>{escape(span.name)}</td>",
-            f"<td class=n>{duration(span.seconds)}</td><td>{escape(span.status.value)}</td>",
+            f"<td class=n>{duration(span.seconds)}</td><td>{escape(span.status.label)}</td>",
             f"<td class=n>{duration(span.start)}</td>",
             f"<td class=n>{duration(span.waited) if span.waited > 0.05 else ''}</td>",
             f"<td class=why>{escape(shorten(span.reason or ''))}</td>",
