@@ -33,7 +33,7 @@ from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, Tou
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task, normal_path
 from minimake.timings import Run
-from minimake.ui import NullReporter, Reporter
+from minimake.ui import NullReporter, Reporter, where
 
 # Statuses that mean a recipe really was (or would be) carried out for a goal.
 _WORKED = (Status.RAN, Status.WOULD_RUN, Status.TOUCHED, Status.FAILED)
@@ -291,6 +291,7 @@ def _runner(
                 lists=_lists(task),
                 outputs=outputs,
                 ignore_errors=ignore_errors,
+                where=where(task) if ignore_errors else "",
                 echo=not silent,
             )
         if in_process:

@@ -34,6 +34,8 @@ class ShellSpec:
     lists: tuple[tuple[str, tuple[str, ...]], ...] = ()
     outputs: tuple[str, ...] = ()  # the task's files, relative to cwd
     ignore_errors: bool = False  # make's -i: a failing line does not stop the lines after it
+    # Under -i, make's "[tasks.py:3: x]" for the "Error 1 (ignored)" said after each failing line.
+    where: str = ""
     # Echo the lines after the first into the output as they run, as make does (the first is
     # echoed when the task starts): a line after a failing one is never shown.
     echo: bool = False
@@ -75,6 +77,8 @@ class Outcome:
     crashed: bool = False  # the worker process died while running it
     # Stopped because another recipe's worker died: it never ended on its own, run it again.
     retry: bool = False
+    # Its failures were already told in its output, where they happened (-i's "(ignored)").
+    reported: bool = False
     captured: Captured | None = None  # the output's files here
     # (output, mtime_ns or None) as the worker saw them just after the recipe: on a cluster
     # the client trusts these over its own, possibly stale, view of a shared file system.

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from minimake.capture import Capture, FilePool
+from minimake.groups import signal_name
 from minimake.recipes import Outcome, ShellSpec
 
 # make's rule: a line with none of the shell's special characters, whose first word is no
@@ -185,6 +186,10 @@ class _Job:
         self.process = None
         if status != 0 and self.failed is None:
             self.failed = status
+        if status != 0 and self.spec.ignore_errors:
+            # make says so right after the failing line, before the next one runs.
+            text = f"Error {status}" if status > 0 else signal_name(-status)
+            os.write(self.err, f"minimake: {self.spec.where} {text} (ignored)\n".encode())
 
     def outcome(self) -> Outcome:
         captured = self.captured
@@ -201,9 +206,14 @@ class _Job:
         seconds = time.perf_counter() - self.started
         if self.failed is None:
             return Outcome(ok=True, seconds=seconds, captured=captured)
+        said = self.spec.ignore_errors
         if self.failed < 0:
-            return Outcome(ok=False, signal=-self.failed, seconds=seconds, captured=captured)
-        return Outcome(ok=False, returncode=self.failed, seconds=seconds, captured=captured)
+            return Outcome(
+                ok=False, signal=-self.failed, seconds=seconds, captured=captured, reported=said
+            )
+        return Outcome(
+            ok=False, returncode=self.failed, seconds=seconds, captured=captured, reported=said
+        )
 
     def abandon(self, error: BaseException) -> Outcome:
         with contextlib.suppress(OSError):
@@ -348,4 +358,3 @@ class ShellExecutor(Executor):
         for fd in (self._wake_read, self._wake_write, *self._jobs):
             with contextlib.suppress(OSError):
                 os.close(fd)
-

@@ -176,7 +176,7 @@ class ConsoleReporter:
             return []
         text = failure_text(result)
         if ignored:
-            return [f"{PROGRAM}: {where(task)} {text} (ignored)"]
+            return [] if outcome.reported else [f"{PROGRAM}: {where(task)} {text} (ignored)"]
         complaints = [f"{PROGRAM}: *** {where(task)} {text}"]
         if outcome.traceback and self.verbose:
             complaints.append(outcome.traceback.rstrip())

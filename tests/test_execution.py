@@ -9,6 +9,7 @@ the kernel's own accounting.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -378,9 +379,7 @@ task("a.txt", recipe=hold)
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_workers_and_their_children_end_with_a_killed_minimake(
-    tmp_path: Path, method: str
-) -> None:
+def test_workers_and_their_children_end_with_a_killed_minimake(tmp_path: Path, method: str) -> None:
     write_tasks(tmp_path, WORKER)
     os.mkfifo(tmp_path / "pids")
     os.mkfifo(tmp_path / "never")
@@ -500,3 +499,27 @@ def test_shell_and_python_recipes_share_one_jobs_bound(tmp_path: Path) -> None:
             running.discard(name)
         most = max(most, len(running))
     assert 1 <= most <= 2
+
+
+def test_ignored_errors_are_said_after_each_failing_line_as_in_make(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text('a:\n\tfalse\n\techo next\n\tsh -c "exit 3"\n')
+    recipe = ["false", "echo next", 'sh -c "exit 3"']
+    write_tasks(tmp_path, f"from minimake import phony\nphony('a', recipe={recipe!r})\n")
+
+    def both(command: list[str]) -> str:
+        run = subprocess.run(
+            command,
+            cwd=tmp_path,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=True,
+        )
+        text = re.sub(r"^(mini)?make:", "PROGRAM:", run.stdout, flags=re.M)
+        return re.sub(r"\[(Makefile|tasks\.py):\d+: ", "[LOCATION: ", text)
+
+    make = both(["make", "-i", "a"])
+    ours = both([sys.executable, "-m", "minimake", "-i", "--progress", "off", "a"])
+    assert ours == make
+    assert make.count("(ignored)") == 2

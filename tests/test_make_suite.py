@@ -6,15 +6,18 @@ with minimake (in-process, as in test_differential), then compared: exit codes, 
 stderr line by line (``make:``/``minimake:`` and the ``[Makefile:3: x]`` locations aside),
 and which files each step created, changed or deleted. Where make's test uses ``$@`` in an
 echoed line the port runs both tools with ``-s``, or writes the name out, since minimake echoes
-``$TARGET`` as written. Where minimake differs on purpose the scenario says why and the test
-expects the difference (README, "How minimake decides, and where it differs from make").
+``$TARGET`` as written. make's ``@`` prefix (no echo) has no counterpart: where a scenario used
+it (dash-k, general1), the port drops it from the Makefile too, so both tools echo the line
+and the comparison covers the echo as well. Where minimake differs on purpose the scenario says
+why and the test expects the difference (README, "How minimake decides, and where it differs
+from make").
 
 Left out, with why: every scenario built on a feature minimake has no counterpart for by design
 (pattern, suffix and implicit rules, VPATH, double-colon rules, include and remaking makefiles,
 variables and functions other than command-line ones, $(MAKE) recursion, MAKEFLAGS, the
 jobserver, .INTERMEDIATE/.SECONDARY deletion, .IGNORE, ``@``/``-``/``+`` line prefixes, -L,
---no-silent, -I); and features/errors' commands that cannot be exec'd (Error 127/126), which
-belong to the execution layer's rewrite.
+--no-silent, -I). features/errors' commands that cannot be exec'd are compared with make in
+tests/test_execution.py.
 """
 
 from __future__ import annotations
