@@ -246,7 +246,6 @@ class ProgressReporter(ConsoleReporter):
             for path in outcome.captured.paths:
                 for chunk in _chunks(path):
                     self.out.out(chunk, end="", highlight=False)
-            self.out.out("")
         elif size:
             replay(result, self.out.file, self.err.file)
         block += [Text(line, style="red") for line in complaints]
@@ -373,8 +372,17 @@ def _output_text(result: TaskResult) -> str:
 
 
 def _chunks(path: str) -> Iterator[str]:
+    """The file's text in pieces of whole lines: the display redraws between pieces, and a
+    piece that ended mid-line would get the bar drawn into that line."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    rest = ""
     with open(path, "rb") as file:
         while chunk := file.read(1 << 16):
-            yield decoder.decode(chunk)
-    yield decoder.decode(b"", final=True)
+            text = rest + decoder.decode(chunk)
+            cut = text.rfind("\n") + 1
+            rest = text[cut:]
+            if cut:
+                yield text[:cut]
+    rest += decoder.decode(b"", final=True)
+    if rest:
+        yield rest + "\n"
