@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minimake.task import Task, phony, task, var
+from minimake.task import Task, phony, rerun_triggers, task, var
 
 __version__ = "0.1.0"
 
@@ -60,6 +60,7 @@ __all__ = [
     "load_tasks",
     "phony",
     "process_pool",
+    "rerun_triggers",
     "task",
     "var",
 ]

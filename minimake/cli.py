@@ -115,6 +115,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show why each task runs, and a failed Python recipe's traceback",
     )
+    add(
+        "--rerun-triggers",
+        metavar="LIST",
+        help="what makes a task rerun: mtime (make's rule, the default) or mtime,recipe "
+        "(also when its recipe changed since it last ran: command lines, or a Python "
+        "function's code and arguments); tasks.py can set it with rerun_triggers()",
+    )
+    add(
+        "--no-journal",
+        action="store_true",
+        help="keep no memory between runs in .minimake/journal and take no lock, as make",
+    )
     add("--json", action="store_true", help="the run (or -n) as JSON on stdout; logs on stderr")
     add("--explain", metavar="TARGET", help="say why TARGET is stale or up to date; run nothing")
     add("--list", action="store_true", help="list the tasks with their descriptions")
@@ -314,6 +326,8 @@ def _build(
             resources=parse_limits(options.resource),
             timings=options.timings,
             trace=os.path.abspath(options.trace) if options.trace else None,
+            rerun_triggers=options.rerun_triggers,
+            journal=not options.no_journal,
         )
     except MinimakeError as error:
         reporter.fatal(error)
@@ -322,7 +336,7 @@ def _build(
         if stop.signum == signal.SIGPIPE:
             return _stdout_closed()
         return EXIT_INTERRUPTED
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while tasks.py was being imported
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the build: the lock, tasks.py's import
         return EXIT_INTERRUPTED
     if options.timings and result.timings is not None:
         _saved(reporter, result.timings)
@@ -400,6 +414,8 @@ def _explain(
         what_if=options.what_if,
         old=options.old_file,
         variables=variables,
+        rerun_triggers=options.rerun_triggers,
+        journal=not options.no_journal,
     )
     reporter.show(describe(explain(graph, result, target, disk.mtime), target))
     return EXIT_OK

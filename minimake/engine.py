@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ import attrs
 
 from minimake.capture import Capture, same_file
 from minimake.disk import Disk
-from minimake.errors import NoRuleError, UnpicklableRecipeError, UsageError
+from minimake.errors import MinimakeError, NoRuleError, UnpicklableRecipeError, UsageError
 from minimake.graph import (
     Graph,
     build_graph,
@@ -23,7 +24,9 @@ from minimake.graph import (
     select,
     triggers,
 )
-from minimake.load import load_tasks
+from minimake.journal import Journal, NullJournal, stop_orphans
+from minimake.load import load_tasks, load_triggers
+from minimake.lock import ProjectLock
 from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.recorder import Recorder, Tee
 from minimake.resources import check as check_resources
@@ -31,7 +34,7 @@ from minimake.resources import limits as resource_limits
 from minimake.result import BuildResult, Status
 from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
-from minimake.task import Task, normal_path
+from minimake.task import Task, check_triggers, normal_path
 from minimake.timings import Run
 from minimake.ui import NullReporter, Reporter, where
 
@@ -63,6 +66,8 @@ def build(
     resources: Mapping[str, float] | None = None,
     timings: bool | str | os.PathLike[str] = False,
     trace: str | os.PathLike[str] | None = None,
+    rerun_triggers: Iterable[str] | str | None = None,
+    journal: bool = True,
 ) -> BuildResult:
     """Bring ``goals`` up to date and return what happened to each task.
 
@@ -83,6 +88,10 @@ def build(
     ``timings`` (True, or a folder) records when each task ran into ``result.timings`` and
     writes the timing page into the folder (True: ``.minimake/timings`` beside the tasks);
     ``trace`` writes the same run to that file as a Chrome trace (both also after an interrupt).
+
+    ``rerun_triggers`` ("mtime,recipe") overrides the tasks file's ``rerun_triggers()``.
+    ``journal`` keeps ``.minimake/journal`` (start markers, durations, recipe signatures) and
+    takes the folder's lock for a real run; False keeps no memory between runs, as make.
     """
     started = time.perf_counter()
     reporter = reporter or NullReporter()
@@ -91,69 +100,144 @@ def build(
         raise UsageError(f"'jobs' must be at least 1 (got {jobs})")
     limits = resource_limits(resources)
     kind = _executor_kind(executor, scheduler, scheduler_file)
-    if isinstance(tasks, (str, os.PathLike)):
-        path = os.path.abspath(os.fspath(tasks))
-        declared = load_tasks(path, variables)
-        root = os.path.dirname(path)
-    else:
-        declared = list(tasks)
-        root = os.path.abspath(os.fspath(root or os.getcwd()))
-    graph = build_graph(declared)
-    goals = _goals(graph, goals)
-    disk = Disk(root, what_if=what_if, old=old, warn=reporter.warning)
-    exists = lambda path: disk.mtime(path) is not None  # noqa: E731
-    names, _ = resolve_goals(graph, goals, exists)
-    selected = select(graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs))
-    missing = _first_missing(missing_inputs(graph, selected, exists))
-    if missing and not keep_going:
-        raise next(iter(missing.values()))
-    requests = {n: graph.tasks[n].resources for n in selected if graph.tasks[n].resources}
-    check_resources(requests, limits)
-    remote: dict[str, Any] | None = None
-    if kind == "dask" and not (dry_run or question or touch):
-        remote = {
-            "executor": None if isinstance(executor, str) else executor,
-            "scheduler": scheduler,
-            "scheduler_file": os.fspath(scheduler_file) if scheduler_file else None,
-            "jobs": jobs,
-            "latency_wait": latency_wait,
-            "requests": requests,
-            "fail_fast": not (keep_going or ignore_errors),
-        }
+    rerun = _triggers(rerun_triggers)
+    path = os.path.abspath(os.fspath(tasks)) if isinstance(tasks, (str, os.PathLike)) else None
+    root = os.path.dirname(path) if path else os.path.abspath(os.fspath(root or os.getcwd()))
+    # -n and -q change nothing: they read the journal and take no lock.
     pretend = dry_run or question
-    runner = _runner(
-        graph,
-        selected,
-        disk,
-        jobs or 1,
-        pretend,
-        touch,
-        executor,
-        variables,
-        remote,
-        ignore_errors=ignore_errors,
-        silent=silent,
-        trigger=triggers(graph, goals),
-    )
-    jobs = jobs or int(getattr(runner, "capacity", 1))
-    settings = Settings(jobs, always_make, keep_going, ignore_errors, tuple(limits.items()))
-    recorder, reporter = _recording(graph, selected, kind, runner, reporter, timings or trace)
-    loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing)
-    reporter.begin(sum(graph.tasks[name].recipe is not None for name in selected), jobs)
-    try:
-        results = loop.run()
-    except BuildInterrupted as stop:
-        seconds = time.perf_counter() - started
-        stop.result = BuildResult(stop.results, tuple(goals), seconds, interrupted=True)
-        reporter.summary(stop.result)
-        _keep_timings(recorder, timings, trace, root)
-        raise
+    with _journal(root, journal, writable=not pretend, reporter=reporter) as memory:
+        declared, rerun = _declared(tasks, path, variables, rerun)
+        graph = build_graph(declared)
+        goals = _goals(graph, goals)
+        disk = Disk(root, what_if=what_if, old=old, warn=reporter.warning)
+        if memory.writable:
+            _settle(memory, graph, disk, reporter)
+        exists = lambda path: disk.mtime(path) is not None  # noqa: E731
+        names, _ = resolve_goals(graph, goals, exists)
+        selected = select(
+            graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs)
+        )
+        missing = _first_missing(missing_inputs(graph, selected, exists))
+        if missing and not keep_going:
+            raise next(iter(missing.values()))
+        requests = {n: graph.tasks[n].resources for n in selected if graph.tasks[n].resources}
+        check_resources(requests, limits)
+        remote: dict[str, Any] | None = None
+        if kind == "dask" and not (dry_run or question or touch):
+            remote = {
+                "executor": None if isinstance(executor, str) else executor,
+                "scheduler": scheduler,
+                "scheduler_file": os.fspath(scheduler_file) if scheduler_file else None,
+                "jobs": jobs,
+                "latency_wait": latency_wait,
+                "requests": requests,
+                "fail_fast": not (keep_going or ignore_errors),
+            }
+        runner = _runner(
+            graph,
+            selected,
+            disk,
+            jobs or 1,
+            pretend,
+            touch,
+            executor,
+            variables,
+            remote,
+            ignore_errors=ignore_errors,
+            silent=silent,
+            trigger=triggers(graph, goals),
+        )
+        jobs = jobs or int(getattr(runner, "capacity", 1))
+        settings = Settings(
+            jobs, always_make, keep_going, ignore_errors, tuple(limits.items()), rerun
+        )
+        recorder, reporter = _recording(graph, selected, kind, runner, reporter, timings or trace)
+        loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing, memory)
+        total = sum(graph.tasks[name].recipe is not None for name in selected)
+        reporter.begin(total, jobs, memory.durations_of(selected))
+        try:
+            results = loop.run()
+        except BuildInterrupted as stop:
+            seconds = time.perf_counter() - started
+            stop.result = BuildResult(stop.results, tuple(goals), seconds, interrupted=True)
+            reporter.summary(stop.result)
+            _keep_timings(recorder, timings, trace, root)
+            raise
     result = BuildResult(results, tuple(goals), time.perf_counter() - started)
     _report_goals(graph, goals, result, reporter, keep_going and not (dry_run or question))
     if disk.skewed:
         reporter.warning("warning:  Clock skew detected.  Your build may be incomplete.")
     reporter.summary(result)
     return attrs.evolve(result, timings=_keep_timings(recorder, timings, trace, root))
+
+
+def _declared(
+    tasks: str | os.PathLike[str] | Iterable[Task],
+    path: str | None,
+    variables: dict[str, str],
+    rerun: tuple[str, ...] | None,
+) -> tuple[list[Task], tuple[str, ...]]:
+    """The tasks, and the run's rerun triggers: ``rerun`` (the command line's), else what the
+    tasks file set with ``rerun_triggers()``, else make's rule."""
+    if path is None:
+        return list(tasks), rerun or ("mtime",)  # type: ignore[arg-type]
+    declared = load_tasks(path, variables)
+    return declared, rerun or load_triggers(path, variables) or ("mtime",)
+
+
+def _triggers(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    try:
+        return check_triggers(value) or None
+    except ValueError as error:
+        raise UsageError(f"--rerun-triggers: {error}") from error
+
+
+@contextlib.contextmanager
+def _journal(root: str, enabled: bool, *, writable: bool, reporter: Reporter) -> Iterator[Journal]:
+    """The folder's journal for one build: with its lock held for a run that writes, after
+    stopping what a dead run left running; a NullJournal when ``enabled`` is False."""
+    if not enabled:
+        yield NullJournal()
+        return
+    lock = ProjectLock(root) if writable else None
+    try:
+        if lock is not None:
+            lock.acquire(reporter.waiting_for_lock)
+        memory = Journal(root, writable=writable)
+    except OSError as error:
+        if lock is not None:
+            lock.release()
+        where = error.filename or os.path.join(root, ".minimake")
+        raise MinimakeError(
+            f"Cannot keep the journal in '{where}': {error.strerror} (--no-journal runs without)"
+        ) from error
+    try:
+        if memory.writable:
+            # A dead run's recipes still running are stopped before anything is read.
+            stop_orphans(memory.groups)
+            memory.groups_gone()
+        yield memory
+    finally:
+        memory.close()
+        if lock is not None:
+            lock.release()
+
+
+def _settle(journal: Journal, graph: Graph, disk: Disk, reporter: Reporter) -> None:
+    """Delete what the recipes of a run that died had changed (make's .DELETE_ON_ERROR, one
+    run late; its recipes still alive were stopped first). The interrupted tasks stay marked,
+    so they are stale until they finish."""
+    for name, marker in list(journal.markers.items()):
+        for path, before in marker.before:
+            now = disk.actual(path)
+            if graph.task_of(path) == name and now is not None and now != before:
+                reporter.deleting(path)
+                disk.remove(path)
+        if marker.before:
+            journal.settled(name)
+    journal.compact(keep=graph.tasks)
 
 
 def _recording(

@@ -10,10 +10,13 @@ import traceback
 from collections.abc import Mapping
 
 from minimake.errors import MinimakeError, TasksFileError
-from minimake.task import Task, collecting
+from minimake.task import Task, collecting, declared_triggers
 
-# Per process: workers re-import the tasks file once and keep it (fork inherits the parent's).
-_loaded: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Task, ...]] = {}
+# Per process: workers re-import the tasks file once and keep it (fork inherits the parent's),
+# with what its rerun_triggers() call set.
+_loaded: dict[
+    tuple[str, tuple[tuple[str, str], ...]], tuple[tuple[Task, ...], tuple[str, ...] | None]
+] = {}
 
 
 def load_tasks(
@@ -26,11 +29,21 @@ def load_tasks(
     source = os.path.abspath(os.fspath(path))
     key = (source, tuple(sorted((variables or {}).items())))
     if key not in _loaded:
-        _loaded[key] = tuple(_import(source, variables or {}))
-    return list(_loaded[key])
+        tasks, triggers = _import(source, variables or {})
+        _loaded[key] = (tuple(tasks), triggers)
+    return list(_loaded[key][0])
 
 
-def _import(source: str, variables: Mapping[str, str]) -> list[Task]:
+def load_triggers(
+    path: str | os.PathLike[str], variables: Mapping[str, str] | None = None
+) -> tuple[str, ...] | None:
+    """What the tasks file's ``rerun_triggers()`` call set (None: it made none)."""
+    load_tasks(path, variables)
+    source = os.path.abspath(os.fspath(path))
+    return _loaded[(source, tuple(sorted((variables or {}).items())))][1]
+
+
+def _import(source: str, variables: Mapping[str, str]) -> tuple[list[Task], tuple[str, ...] | None]:
     if not os.path.isfile(source):
         raise TasksFileError(os.path.basename(source), "No such file or directory")
     # A unique module name per file, so two projects loaded in one process never collide,
@@ -50,6 +63,7 @@ def _import(source: str, variables: Mapping[str, str]) -> list[Task]:
     try:
         with collecting(source, variables) as tasks:
             spec.loader.exec_module(module)
+            triggers = declared_triggers()
     except MinimakeError:
         raise
     except SyntaxError as error:
@@ -63,7 +77,7 @@ def _import(source: str, variables: Mapping[str, str]) -> list[Task]:
     finally:
         if added:
             sys.path.remove(folder)
-    return tasks
+    return tasks, triggers
 
 
 def _located(error: BaseException, source: str) -> TasksFileError:

@@ -14,13 +14,13 @@ class Plan:
     date, failed or was skipped, so that the plan always drains.
     """
 
-    def __init__(self, graph: Graph, selected: set[str], priority: dict[str, int]) -> None:
+    def __init__(self, graph: Graph, selected: set[str], priority: dict[str, float]) -> None:
         self._graph = graph
         self._selected = selected
         self._waiting = {
             name: sum(1 for p in graph.dag.predecessors(name) if p in selected) for name in selected
         }
-        self._ready: list[tuple[int, int, str]] = []
+        self._ready: list[tuple[float, int, str]] = []
         self._priority = priority
         self._left = len(selected)
         for name, count in self._waiting.items():

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import codecs
 import json
+import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from minimake.report import (
@@ -60,15 +61,28 @@ class Board:
         self.decided = 0  # tasks with a result, whatever it was
         self.failed = 0
         self.work: list[float] = []  # seconds of each finished recipe, for the ETA
+        self.expected: dict[str, float] = {}  # seconds the journal recorded, per task
+        self._pending: set[str] = set()
+        self._pending_seconds = 0.0
         self._lock = threading.Lock()
 
-    def begin(self, total: int, jobs: int) -> None:
+    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
+        """``expected``: the duration the journal recorded for each task that has one."""
         with self._lock:
             self.total, self.jobs, self.begun = total, jobs, self.clock()
+            self.expected = dict(expected or {})
+            self._pending = set(self.expected)  # expected tasks neither started nor decided
+            self._pending_seconds = sum(self.expected.values())
+
+    def _taken(self, name: str) -> None:
+        if name in self._pending:
+            self._pending.discard(name)
+            self._pending_seconds -= self.expected[name]
 
     def start(self, name: str) -> None:
         with self._lock:
             self.running[name] = self.clock()
+            self._taken(name)
 
     def finish(self, name: str, seconds: float) -> None:
         with self._lock:
@@ -81,17 +95,26 @@ class Board:
         with self._lock:
             self.decided += result.has_recipe
             self.failed += result.status is Status.FAILED
+            self._taken(result.name)
             return self.decided
 
     def eta(self) -> float | None:
-        """Seconds left, guessed from the mean recipe time so far; None before any finished."""
-        if not self.work:
+        """Seconds left: each task's duration from the journal, and for the others the median
+        of those (else the mean recipe time of this run so far); None with neither."""
+        if self.expected:
+            typical = statistics.median(self.expected.values())
+        elif self.work:
+            typical = sum(self.work) / len(self.work)
+        else:
             return None
-        mean = sum(self.work) / len(self.work)
         now = self.clock()
-        waiting = max(self.total - self.decided - len(self.running), 0)
-        left = sum(max(mean - (now - began), 0.0) for began in self.running.values())
-        return (left + waiting * mean) / max(self.jobs, 1)
+        unknown = self.total - self.decided - len(self.running) - len(self._pending)
+        left = sum(
+            max(self.expected.get(name, typical) - (now - began), 0.0)
+            for name, began in self.running.items()
+        )
+        left += self._pending_seconds + max(unknown, 0) * typical
+        return left / max(self.jobs, 1)
 
     def renderable(self) -> RenderableType:
         """The bar with its counts and times, then the running tasks with their elapsed time."""
@@ -200,8 +223,8 @@ class ProgressReporter(ConsoleReporter):
 
     # --- the Reporter hooks
 
-    def begin(self, total: int, jobs: int) -> None:
-        self.board.begin(total, jobs)
+    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
+        self.board.begin(total, jobs, expected)
 
     def started(self, task: Task, reason: str, lines: list[str]) -> None:
         self.board.start(task.name)

@@ -46,7 +46,7 @@ class Recorder:
     def _now(self) -> float:
         return self.clock() - self.origin
 
-    def begin(self, total: int, jobs: int) -> None:
+    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         self.jobs, self.origin, self.began = jobs, self.clock(), self.now()
 
     def started(self, task: Task, reason: str, lines: list[str]) -> None:
@@ -118,6 +118,7 @@ class Recorder:
     def fatal(self, error: MinimakeError) -> None: ...
     def note(self, text: str) -> None: ...
     def warning(self, text: str) -> None: ...
+    def waiting_for_lock(self, pid: int | None, since: float | None) -> None: ...
 
 
 class Tee:
@@ -126,9 +127,9 @@ class Tee:
     def __init__(self, *reporters: Reporter) -> None:
         self.reporters = reporters
 
-    def begin(self, total: int, jobs: int) -> None:
+    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         for reporter in self.reporters:
-            reporter.begin(total, jobs)
+            reporter.begin(total, jobs, expected)
 
     def started(self, task: Task, reason: str, lines: list[str]) -> None:
         for reporter in self.reporters:
@@ -173,6 +174,10 @@ class Tee:
     def warning(self, text: str) -> None:
         for reporter in self.reporters:
             reporter.warning(text)
+
+    def waiting_for_lock(self, pid: int | None, since: float | None) -> None:
+        for reporter in self.reporters:
+            reporter.waiting_for_lock(pid, since)
 
     def recorded(self, result: TaskResult) -> None:
         for reporter in self.reporters:

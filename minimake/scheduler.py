@@ -14,15 +14,18 @@ import networkx as nx
 from minimake.disk import Disk
 from minimake.errors import NoRuleError
 from minimake.graph import Graph, priorities
+from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs
 from minimake.plan import Plan
 from minimake.recipes import Outcome
 from minimake.resources import Amounts, ResourcePool, amounts
 from minimake.result import INTERRUPTED, BuildResult, Status, TaskResult
 from minimake.runners import Runner
+from minimake.signature import Signature
+from minimake.signature import of as signature_of
 from minimake.task import Task
 from minimake.ui import Reporter
-from minimake.uptodate import Stamp, why_stale
+from minimake.uptodate import Stamp, why_changed, why_stale
 
 
 def _discard(outcome: Outcome) -> None:
@@ -53,6 +56,7 @@ class Settings:
     keep_going: bool = False
     ignore_errors: bool = False
     resources: Amounts = attrs.field(default=(), converter=amounts)  # --resource limits
+    triggers: tuple[str, ...] = ("mtime",)  # --rerun-triggers, for tasks that set none
 
 
 @attrs.define
@@ -82,10 +86,12 @@ class Scheduler:
         reporter: Reporter,
         settings: Settings,
         missing: Mapping[str, NoRuleError] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
         self.settings = settings
-        self.plan = Plan(graph, selected, priorities(graph, selected))
+        self.journal = journal or NullJournal()
+        self.plan = Plan(graph, selected, priorities(graph, selected, self.journal.durations))
         self.results: dict[str, TaskResult] = {}
         self.stamps: dict[str, Stamp] = {}  # what dependents see of each finished task's targets
         self.missing = dict(missing or {})
@@ -146,7 +152,16 @@ class Scheduler:
         # make's -o: "do not remake the file even if it is older than its prerequisites".
         if not self.disk.assumed_old(task.outputs):
             deps = self._dep_stamps(task)
-            reason = why_stale(task, targets, deps, always_make=self.settings.always_make)
+            marker = self.journal.markers.get(name)
+            reason = why_stale(
+                task,
+                targets,
+                deps,
+                always_make=self.settings.always_make,
+                interrupted=marker.pid if marker is not None else None,
+            )
+            if reason is None and "recipe" in (task.rerun_triggers or self.settings.triggers):
+                reason = self._recipe_changed(task)
         if reason is None:
             for path in task.targets:
                 self.stamps[path] = Stamp(targets[path])
@@ -160,8 +175,19 @@ class Scheduler:
             return  # queued in the pool until a running task gives back what it holds
         self.reporter.started(task, reason, self.runner.echo(task))
         before = {path: self.disk.actual(path) for path in task.outputs}
+        if not self.runner.pretends:
+            self.journal.started(name, before)
         future = self.runner.start(task)
         self.running[future] = _Running(task, reason, before, time.perf_counter())
+
+    def _recipe_changed(self, task: Task) -> str | None:
+        """What changed in an up-to-date task's recipe since it last finished, if anything."""
+        current = signature_of(task)
+        recorded = self.journal.signature(task.name)
+        if recorded is None and current is not None and not self.runner.pretends:
+            # Built before its signature was kept: adopt the recipe it is up to date with.
+            self.journal.finished(task.name, None, current.dumps())
+        return why_changed(recorded, current)
 
     def _blocker(self, task: Task) -> str | None:
         for dep in (*task.deps, *task.order_only):
@@ -245,6 +271,10 @@ class Scheduler:
             _discard(outcome)
         if ok:
             self._remade(task, seen=dict(outcome.mtimes))
+            if not self.runner.pretends:
+                self.journal.finished(task.name, seconds, _dumps(signature_of(task)))
+        elif not self.runner.pretends:
+            self.journal.ended(task.name)
         self._record(result)
         return ok
 
@@ -325,7 +355,12 @@ class Scheduler:
             if future.done():
                 _discard(future.result())
             self._report_deleted(self._delete_changed(running))
+            self.journal.ended(running.task.name)
             self.reporter.interrupted(running.task)
             self.results[running.task.name] = TaskResult(
                 running.task.name, Status.FAILED, running.reason, error=INTERRUPTED
             )
+
+
+def _dumps(signature: Signature | None) -> str | None:
+    return signature.dumps() if signature is not None else None

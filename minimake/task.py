@@ -98,6 +98,36 @@ def _check_resources(task: Task, attribute: attrs.Attribute[Any], value: Any) ->
             _fail(task, "resources", bad)
 
 
+# What makes a task rerun: "mtime" (make's rule, always on) and "recipe" (its signature changed).
+TRIGGERS = ("mtime", "recipe")
+
+
+def check_triggers(values: Iterable[str]) -> tuple[str, ...]:
+    """``values`` as a tuple in canonical order; raises ValueError naming what is wrong."""
+    if isinstance(values, str):
+        values = values.split(",")
+    given = {value.strip() for value in values if value.strip()}
+    unknown = sorted(given - set(TRIGGERS))
+    if unknown:
+        raise ValueError(f"unknown rerun trigger '{unknown[0]}': choose from mtime, recipe")
+    if given and "mtime" not in given:
+        raise ValueError("'mtime' is always a rerun trigger; write 'mtime,recipe'")
+    return tuple(t for t in TRIGGERS if t in given)
+
+
+def _triggers(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return () if value is None else tuple(value)
+
+
+def _check_triggers(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    try:
+        check_triggers(value)
+    except (ValueError, TypeError, AttributeError) as error:
+        _fail(task, "rerun_triggers", str(error))
+
+
 def _kwargs(
     value: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
 ) -> tuple[tuple[str, Any], ...]:
@@ -131,6 +161,10 @@ class Task:
     # matched to worker resources on Dask.
     resources: _resources.Amounts = attrs.field(
         default=(), converter=_resources.amounts, validator=_check_resources
+    )
+    # What makes it rerun beside make's mtime rule, ("mtime", "recipe"); () takes the run's.
+    rerun_triggers: tuple[str, ...] = attrs.field(
+        default=(), converter=_triggers, validator=_check_triggers
     )
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
@@ -166,6 +200,7 @@ class Task:
         doc: str = "",
         default: bool = False,
         resources: Mapping[str, float] | None = None,
+        rerun_triggers: Iterable[str] | None = None,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
@@ -181,6 +216,7 @@ class Task:
             doc=doc,
             default=default,
             resources=resources,
+            rerun_triggers=rerun_triggers,
             location=_caller_location(),
             source=_collector.source if _collector else None,
         )
@@ -240,6 +276,7 @@ class _Collector:
     source: str | None
     variables: Mapping[str, str]
     tasks: list[Task] = attrs.Factory(list)
+    triggers: tuple[str, ...] | None = None  # rerun_triggers() called in the file
 
     def replace(self, old: Task, new: Task) -> None:
         for index in range(len(self.tasks) - 1, -1, -1):
@@ -263,6 +300,11 @@ def collecting(source: str | None, variables: Mapping[str, str]) -> Iterator[lis
         _collector = previous
 
 
+def declared_triggers() -> tuple[str, ...] | None:
+    """What ``rerun_triggers()`` set in the tasks file being collected, if it was called."""
+    return _collector.triggers if _collector is not None else None
+
+
 def _declare(
     targets: str | Iterable[str], deps: str | Iterable[str], recipe: Any, **options: Any
 ) -> Task:
@@ -284,12 +326,14 @@ def task(
     doc: str = "",
     default: bool = False,
     resources: Mapping[str, float] | None = None,
+    rerun_triggers: Iterable[str] | None = None,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
     ``recipe`` is a shell command, a list of commands, or a callable called with ``args`` and
-    ``kwargs``; it holds ``resources`` ({"gpu": 1}) while it runs. Used bare as a decorator,
-    the decorated function becomes the recipe.
+    ``kwargs``; it holds ``resources`` ({"gpu": 1}) while it runs. ``rerun_triggers``
+    ("mtime,recipe") overrides the run's for this task. Used bare as a decorator, the
+    decorated function becomes the recipe.
     """
     return _declare(
         targets,
@@ -301,6 +345,7 @@ def task(
         doc=doc,
         default=default,
         resources=resources,
+        rerun_triggers=rerun_triggers,
     )
 
 
@@ -315,6 +360,7 @@ def phony(
     doc: str = "",
     default: bool = False,
     resources: Mapping[str, float] | None = None,
+    rerun_triggers: Iterable[str] | None = None,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     return _declare(
@@ -327,8 +373,21 @@ def phony(
         doc=doc,
         default=default,
         resources=resources,
+        rerun_triggers=rerun_triggers,
         phony=True,
     )
+
+
+def rerun_triggers(*triggers: str) -> None:
+    """In tasks.py: what makes every task of this file rerun, ``rerun_triggers("mtime",
+    "recipe")`` (``--rerun-triggers`` on the command line wins, a task's own setting wins
+    over both). "recipe" reruns a task whose recipe changed since it last finished."""
+    if _collector is None:
+        raise TaskDefinitionError("rerun_triggers", "rerun_triggers", "is for a tasks file")
+    try:
+        _collector.triggers = check_triggers(triggers)
+    except ValueError as error:
+        raise TaskDefinitionError("rerun_triggers", "rerun_triggers", str(error)) from error
 
 
 def var(name: str, default: str = "") -> str:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from minimake.signature import Signature, changes
 from minimake.task import Task
 
 
@@ -33,17 +34,22 @@ def why_stale(
     deps: Iterable[tuple[str, Stamp]],
     *,
     always_make: bool = False,
+    interrupted: int | None = None,
 ) -> str | None:
     """Why ``task`` must run, or None when it is up to date.
 
     Args:
         targets: the current mtime of each of the task's targets (None when missing).
         deps: each normal dep (never order-only ones) with the Stamp its dependents see.
+        interrupted: the pid of an earlier run that started the recipe and never saw it end
+            (the journal's start marker): stale whatever the mtimes say.
     """
     if always_make:
         return "forced by -B"
     if task.phony:
         return "phony"
+    if interrupted is not None:
+        return f"was being written when an earlier run stopped (pid {interrupted})"
     for path in task.targets:
         if targets.get(path) is None:
             return f"'{path}' does not exist"
@@ -58,6 +64,15 @@ def why_stale(
             newer, older = format_mtimes(stamp.mtime, oldest)
             return Reason(f"'{path}' is newer than '{oldest_path}'", f"{newer} > {older}")
     return None
+
+
+def why_changed(recorded: str | None, current: Signature | None) -> str | None:
+    """Why a task whose recipe trigger is on must rerun although its files are up to date:
+    what changed in its recipe since it last finished. No recorded signature is no reason."""
+    old = Signature.loads(recorded)
+    if old is None or current is None:
+        return None
+    return changes(old, current)
 
 
 class Reason(str):
