@@ -40,11 +40,11 @@ def copy_example(name: str, destination: Path) -> Path:
 
 
 def tree(folder: Path) -> set[str]:
-    """Every file under ``folder``, relative, without Python's caches."""
+    """Every file under ``folder``, relative, without Python's caches and minimake's state."""
     return {
         str(path.relative_to(folder))
         for path in folder.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
+        if path.is_file() and "__pycache__" not in path.parts and ".minimake" not in path.parts
     }
 
 

@@ -112,6 +112,19 @@ class TestBoard:
         assert board.eta() == pytest.approx(9.5)
         assert "1/6 done · 1 running · 0 failed · 5.0s elapsed · ETA 9.5s" in written_board(board)
 
+    def test_eta_from_the_durations_the_journal_recorded(self) -> None:
+        clock = Clock()
+        board = Board(clock)
+        board.begin(total=4, jobs=2, expected={"a": 4.0, "b": 2.0, "c": 6.0})
+        # Known before anything ran; d was never run and counts as the median, 4 s.
+        assert board.eta() == pytest.approx((4 + 2 + 6 + 4) / 2)
+        board.start("c")
+        clock.now += 1
+        board.record(TaskResult("b", Status.UP_TO_DATE))  # decided without running
+        # c has 5 s left, a 4 s waits, d 4 s: 13 s of work on 2 jobs.
+        assert board.eta() == pytest.approx(6.5)
+        assert "1/4 done · 1 running · 0 failed · 1.0s elapsed · ETA 6.5s" in written_board(board)
+
     def test_failures_are_counted_and_many_running_tasks_summed_up(self) -> None:
         board = Board(Clock())
         board.begin(total=20, jobs=12)
