@@ -16,9 +16,13 @@ gather). Outputs, all under dist/:
     trained/<id>/metrics.json   ...and its validation score
     results.csv, best.json      the collated table and the winner with its test score
 
-Edit SEARCH_SPACES to change the search. A trial's id is derived from its configuration's
-values, so adding values trains only the new configurations, and changing a value trains only
-the configurations that now hold it: every other trial is still up to date.
+Edit SEARCH_SPACES to change the search. A trial's id is derived from its full effective
+configuration (its grid values, its model's fixed values in MODELS and the SEED of the splits),
+so adding values trains only the new configurations, and changing a value, fixed or not, trains
+only the configurations that now hold it: every other trial is still up to date. The file asks
+for minimake's recipe trigger as well (``rerun_triggers`` below), so editing a recipe function
+(``train_trial``, or a helper of this file it calls) or its arguments reruns the tasks it
+makes, and a comment or a blank line changes nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from minimake import phony, task, var
+from minimake import phony, rerun_triggers, task, var
 
 # The search: grid name -> model -> estimator parameter -> the values to try. Every model's
 # grid is a full cross product. Values must be JSON (use lists, not tuples): the trial id is a
@@ -87,9 +91,17 @@ Config = dict[str, Any]
 # --- The grid ---------------------------------------------------------------------------------
 
 
+def effective(config: Config) -> Config:
+    """Everything that decides a trial's result beside the code: its grid values, the fixed
+    values of its model and the seed of the splits it trains on."""
+    _, _, fixed = MODELS[config["model"]]
+    return {**config, "fixed": fixed, "seed": SEED}
+
+
 def trial_id(config: Config) -> str:
-    """A stable id for a configuration: its model name and a hash of its canonical JSON."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    """A stable id for a configuration: its model name and a hash of the canonical JSON of its
+    effective configuration, so a change of a fixed value or of the seed is a new trial."""
+    canonical = json.dumps(effective(config), sort_keys=True, separators=(",", ":"))
     return f"{config['model']}-{hashlib.sha1(canonical.encode()).hexdigest()[:10]}"
 
 
@@ -347,12 +359,16 @@ def _print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
 
 # --- The graph ------------------------------------------------------------------------------------
 
+# Beside make's mtime rule, rerun a task whose recipe changed since it last finished: the
+# code of its function (and of the helpers of this file that it calls) or its arguments.
+rerun_triggers("mtime", "recipe")
+
 GRID = var("GRID", "default")
 EXTRA = var("EXTRA", "")
 TRIALS = expand(GRID, EXTRA)
 
-# The splits have no deps: the data ships with scikit-learn. Changing prepare_data itself needs
-# `minimake clean` (or -B); depending on tasks.py would retrain every trial at each grid edit.
+# The splits have no deps: the data ships with scikit-learn. Editing prepare_data or SEED reruns
+# it (the recipe trigger); depending on tasks.py would retrain every trial at each grid edit.
 task(list(SPLITS.values()), recipe=prepare_data, args=(SEED,))
 
 # hparams.json has no file to compare against, yet it must follow the grid, which changes with

@@ -218,3 +218,74 @@ def test_same_grid_gives_the_same_best_configuration(built: Path, project: Path)
 def test_unknown_grid_is_reported(project: Path) -> None:
     done = minimake(project, "-n", "GRID=huge", expect=2)
     assert "Unknown GRID 'huge'" in done.stderr
+
+
+# --- The recipe trigger (tasks.py opts in): edits that change results rerun what they affect
+
+
+def would_run(project: Path) -> dict[str, str]:
+    """What `-n --json` says would run, with why (the phony `all` and `grid-changed` left out)."""
+    document = json.loads(minimake(project, "-n", "--json").stdout)
+    return {
+        task["name"]: task["reason"]
+        for task in document["tasks"]
+        if task["status"] == "would_run" and task["name"] not in ("all", "grid-changed")
+    }
+
+
+def test_editing_the_seed_rebuilds_the_splits_and_every_trial(project: Path) -> None:
+    old_ids = set(grid_ids(project))
+    edit_tasks(project, "\nSEED = 0\n", "\nSEED = 1\n")
+    assert would_run(project)["dist/data/train.npz"] == "args (0,) -> (1,)"
+    minimake(project)
+    new_ids = set(grid_ids(project))
+    assert new_ids.isdisjoint(old_ids)  # the seed is part of every trial's id
+    assert set(result_ids(project)) == new_ids
+    assert new_ids <= set(metrics_mtimes(project))
+    assert NOTHING_TO_DO in minimake(project).stdout
+
+
+def test_editing_a_fixed_value_retrains_only_that_models_trials(project: Path) -> None:
+    old_ids = set(grid_ids(project))
+    before = metrics_mtimes(project)
+    # The small grid has no MLP: its max_iter affects nothing here.
+    edit_tasks(
+        project, '{"max_iter": 200, "random_state": 0}', '{"max_iter": 50, "random_state": 0}'
+    )
+    assert NOTHING_TO_DO in minimake(project, "-n").stdout
+    edit_tasks(
+        project,
+        '{"early_stopping": False, "random_state": 0}',
+        '{"early_stopping": False, "random_state": 1}',
+    )
+    minimake(project)
+    ids = set(grid_ids(project))
+    (changed,) = ids - old_ids
+    assert changed.startswith("hgb-")
+    assert retrained(before, metrics_mtimes(project)) == {changed}
+    assert sorted(result_ids(project)) == sorted(ids)
+
+
+def test_editing_the_training_function_retrains_every_trial(project: Path) -> None:
+    ids = set(grid_ids(project))
+    before = metrics_mtimes(project)
+    # A comment and a blank line are no change.
+    edit_tasks(
+        project,
+        "    model = _make_model(config)",
+        "    # Build it.\n\n    model = _make_model(config)",
+    )
+    assert NOTHING_TO_DO in minimake(project, "-n").stdout
+    edit_tasks(project, '"train_rows": len(y_train),', '"train_rows": int(len(y_train)),')
+    reasons = would_run(project)
+    assert set(reasons) == {trial_dir(trial) for trial in ids} | {"dist/results.csv"}
+    assert {reasons[trial_dir(trial)] for trial in ids} == {"code of train_trial changed"}
+    minimake(project)
+    assert set(grid_ids(project)) == ids
+    assert retrained(before, metrics_mtimes(project)) == ids
+    assert NOTHING_TO_DO in minimake(project).stdout
+
+
+def trial_dir(trial: str) -> str:
+    """The task name of a trial: its metrics file."""
+    return f"dist/trained/{trial}/metrics.json"
