@@ -146,6 +146,7 @@ def build(
             ignore_errors=ignore_errors,
             silent=silent,
             trigger=triggers(graph, goals),
+            started=memory.spawned if memory.writable else None,
         )
         jobs = jobs or int(getattr(runner, "capacity", 1))
         settings = Settings(
@@ -344,6 +345,7 @@ def _runner(
     ignore_errors: bool = False,
     silent: bool = False,
     trigger: Mapping[str, str] | None = None,
+    started: Callable[[str, int], None] | None = None,
 ) -> Runner:
     if pretend:
         return DryTouchRunner() if touch else DryRunner()
@@ -390,12 +392,16 @@ def _runner(
     if remote is not None:
         return dask.DaskRunner.open(spec_of, disk.root, **remote)
     if executor == "thread":
-        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=disk.root)
+        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=disk.root, started=started)
     if isinstance(executor, Executor):
-        return LocalRunner(spec_of, executor, root=disk.root)
+        return LocalRunner(spec_of, executor, root=disk.root, started=started)
     from minimake.pool import process_pool
 
-    return LocalRunner(spec_of, lambda: process_pool(jobs), root=disk.root)
+    # Each shell recipe's group, and each pool worker's (it leads one), goes to the journal as
+    # it starts, so that a run after this one dies can stop what it left running.
+    return LocalRunner(
+        spec_of, lambda: process_pool(jobs, spawned=started), root=disk.root, started=started
+    )
 
 
 def _lazy_capture(root: str) -> Callable[[], Capture]:

@@ -14,7 +14,8 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from minimake import recipes
@@ -98,8 +99,16 @@ def run(spec: recipes.PythonSpec) -> recipes.Outcome:
 class ProcessPool(ProcessPoolExecutor):
     """A ProcessPoolExecutor for Python recipes, whose workers can be stopped as groups."""
 
-    def __init__(self, jobs: int, start_method: str | None = None) -> None:
+    def __init__(
+        self,
+        jobs: int,
+        start_method: str | None = None,
+        spawned: Callable[[str, int], None] | None = None,
+    ) -> None:
         context = multiprocessing.get_context(start_method)
+        # Told (task, pid) of each worker as it starts: the journal records the group it leads.
+        self._spawned = spawned
+        self._submitting = ""
         self._slots = context.Array("q", 2 * jobs, lock=False)
         self._taken = context.Value("i", 0)
         self.jobs = jobs
@@ -115,6 +124,19 @@ class ProcessPool(ProcessPoolExecutor):
         # manager thread watches until something wakes that thread again: its death would go
         # unnoticed, and the build would wait forever (CPython 3.11's process.py).
         self._safe_to_dynamically_spawn_children = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        # The pool starts its workers inside submit(): remember for which task.
+        if args and isinstance(args[0], recipes.PythonSpec):
+            self._submitting = args[0].name
+        return super().submit(fn, *args, **kwargs)
+
+    def _spawn_process(self) -> None:
+        before = set(self._processes)
+        super()._spawn_process()  # type: ignore[misc]
+        if self._spawned is not None:
+            for pid in set(self._processes) - before:
+                self._spawned(self._submitting, pid)
 
     def running(self) -> dict[int, int]:
         """Each worker started so far (pid) and the number of the task it runs now, or -1."""
@@ -149,7 +171,12 @@ def check_start_method(name: str | None) -> str | None:
     return name or None
 
 
-def process_pool(jobs: int, start_method: str | None = None) -> ProcessPool:
-    """A pool of ``jobs`` worker processes (``start_method``: fork, forkserver or spawn)."""
+def process_pool(
+    jobs: int,
+    start_method: str | None = None,
+    spawned: Callable[[str, int], None] | None = None,
+) -> ProcessPool:
+    """A pool of ``jobs`` worker processes (``start_method``: fork, forkserver or spawn);
+    ``spawned(task, pid)`` is told of each worker as it starts."""
     method = start_method or os.environ.get("MINIMAKE_START_METHOD") or None
-    return ProcessPool(jobs, check_start_method(method))
+    return ProcessPool(jobs, check_start_method(method), spawned)
