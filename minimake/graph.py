@@ -158,6 +158,9 @@ def missing_inputs(
     return errors
 
 
+STEP = 0.1  # seconds: the grain of a recorded duration, and what one more task in a chain adds
+
+
 def priorities(
     graph: Graph, selected: set[str], durations: Mapping[str, float] | None = None
 ) -> dict[str, float]:
@@ -165,9 +168,11 @@ def priorities(
 
     Among ready tasks the one with the most work still behind it starts first, so a long chain
     (or a long task) is not left until the end. A task weighs its recorded duration in
-    ``durations``; a task with a recipe never seen counts as the median of the known ones, a
-    task without one as nothing. With no durations at all every task weighs 1: the longest
-    chain by count.
+    ``durations`` to a tenth of a second, plus a tenth for being a step at all: tasks of a few
+    milliseconds, whose durations are noise, keep the longest chain by count and then their
+    declaration order, run after run. A task with a recipe never seen counts as the median of
+    the known ones, a task without one as nothing. With no durations at all every task weighs
+    1: the longest chain by count.
     """
     weight = _weights(graph, selected, durations or {})
     # One networkx walk over the whole DAG, in an order that visits every task after all its
@@ -196,6 +201,8 @@ def _weights(
     typical = statistics.median(known)
     tasks = graph.tasks
     return {
-        name: durations.get(name, typical if tasks[name].recipe is not None else 0.0)
+        name: round(durations.get(name, typical), 1) + STEP
+        if tasks[name].recipe is not None
+        else 0.0
         for name in selected
     }

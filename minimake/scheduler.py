@@ -91,7 +91,9 @@ class Scheduler:
         self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
         self.settings = settings
         self.journal = journal or NullJournal()
-        self.plan = Plan(graph, selected, priorities(graph, selected, self.journal.durations))
+        # With one job the order changes no wall time: keep make's (ninja's chain rule) there.
+        durations = self.journal.durations if settings.jobs > 1 else None
+        self.plan = Plan(graph, selected, priorities(graph, selected, durations))
         self.results: dict[str, TaskResult] = {}
         self.stamps: dict[str, Stamp] = {}  # what dependents see of each finished task's targets
         self.missing = dict(missing or {})

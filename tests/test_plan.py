@@ -111,7 +111,8 @@ def test_a_long_chain_outranks_a_long_task(tmp_path: Path) -> None:
     )
     durations = recorded(tmp_path, seconds).durations
     weights = priorities(graph, set(graph.tasks), durations)
-    assert weights == {"big": 5.0, "c1": 6.0, "c2": 4.0, "c3": 2.0}
+    # Each weighs its duration plus a tenth for the step.
+    assert weights == pytest.approx({"big": 5.1, "c1": 6.3, "c2": 4.2, "c3": 2.1})
     assert Plan(graph, set(graph.tasks), weights).pop() == "c1"
 
 
@@ -126,8 +127,23 @@ def test_tasks_never_run_count_as_the_median_and_aliases_as_nothing() -> None:
         ]
     )
     weights = priorities(graph, set(graph.tasks), {"a": 1.0, "b": 2.0, "c": 9.0})
-    assert weights["new"] == 2.0
+    assert weights["new"] == pytest.approx(2.1)
     assert weights["all"] == 0.0
+
+
+def test_durations_that_are_noise_keep_the_chain_rule_and_declaration_order() -> None:
+    """Given tasks of a few milliseconds, the chain head first, then declaration order."""
+    graph = build_graph(
+        [
+            Task.create("one", recipe="x"),
+            Task.create("two", recipe="x"),
+            Task.create("c1", recipe="x"),
+            Task.create("c2", deps=["c1"], recipe="x"),
+        ]
+    )
+    noise = {"one": 0.0011, "two": 0.0042, "c1": 0.0009, "c2": 0.001}
+    plan = Plan(graph, set(graph.tasks), priorities(graph, set(graph.tasks), noise))
+    assert [plan.pop(), plan.pop(), plan.pop()] == ["c1", "one", "two"]
 
 
 def test_priorities_of_a_40000_task_chain_and_fan() -> None:
@@ -144,7 +160,8 @@ def test_priorities_of_a_40000_task_chain_and_fan() -> None:
     durations = {f"c{i}": 0.5 for i in range(0, n, 2)}
     weights = priorities(graph, selected, durations)
     assert len(weights) == 2 * n
-    # c0 heads the chain: half its links known at 0.5 s, the others the median, 0.5 s.
-    assert weights["c0"] == pytest.approx(0.5 * n)
-    assert weights["f7"] == 0.5
+    # c0 heads the chain: half its links known at 0.5 s, the others the median, 0.5 s; each
+    # link adds its 0.1 s step.
+    assert weights["c0"] == pytest.approx(0.6 * n)
+    assert weights["f7"] == pytest.approx(0.6)
     assert priorities(graph, selected)["c0"] == n
