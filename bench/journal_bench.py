@@ -95,7 +95,7 @@ def lpt(work: Path, reps: int, tools: list[str]) -> list[str]:
         figures["second"].append(timed(minimake("-j2"), root))
     second = statistics.median(figures["second"])
     lines = [f"(lpt) 12 x sleep {SHORT} then 1 x sleep {LONG}, -j2 (ideal 4.5 s, make order 6.0 s)"]
-    lines.append(f"  {'run':<34} {'wall s':>8} {'minimake 2nd/it':>16}")
+    lines.append(f"  {'run':<38} {'wall s':>8} {'minimake 2nd/it':>16}")
     rows = [
         ("make -j2", "make"),
         ("ninja -j2 (second run, log filled)", "ninja"),
@@ -106,7 +106,7 @@ def lpt(work: Path, reps: int, tools: list[str]) -> list[str]:
         if figures[key]:
             wall = statistics.median(figures[key])
             ratio = f"{second / wall:.2f}" if key != "second" else ""
-            lines.append(f"  {label:<34} {wall:>8.3f} {ratio:>16}")
+            lines.append(f"  {label:<38} {wall:>8.3f} {ratio:>16}")
     return lines
 
 
