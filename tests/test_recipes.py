@@ -50,8 +50,12 @@ def test_shell_failure_stops_and_reports_status(tmp_path: Path) -> None:
 
 
 def test_ignore_errors_runs_every_line_and_keeps_the_first_status(tmp_path: Path) -> None:
-    outcome = run(shell(tmp_path, ("exit 4", "exit 5", "echo end"), ignore_errors=True))
-    assert (outcome.ok, outcome.returncode, outcome.output) == (False, 4, "end\n")
+    spec = shell(tmp_path, ("exit 4", "exit 5", "echo end"), ignore_errors=True, where="[t]")
+    outcome = run(spec)
+    # Each failure is said right after its line, as make does, and the outcome says so.
+    said = "minimake: [t] Error 4 (ignored)\nminimake: [t] Error 5 (ignored)\n"
+    assert (outcome.ok, outcome.returncode, outcome.output) == (False, 4, said + "end\n")
+    assert outcome.reported
 
 
 def test_killed_shell_reports_the_signal(tmp_path: Path) -> None:
