@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import sys
 import threading
 import time
@@ -32,7 +33,7 @@ from minimake.report import (
     summary_lines,
 )
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import ConsoleReporter, console, replay, write_line
+from minimake.ui import ConsoleReporter, console, is_plain, replay, write_line
 from minimake.uptodate import detailed
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 
 SHOWN_RUNNING = 8  # running tasks listed under the bar; the rest are counted
 BAR_WIDTH = 30
+# The display is redrawn at most this often (seconds of the reporter's clock), not on every
+# event: a redraw costs about a millisecond, and a mostly up-to-date 100,000-task build sends
+# an event per task. Its own refresh thread keeps it current in between.
+REDRAW_EVERY = 0.25
 
 
 class Board:
@@ -59,7 +64,10 @@ class Board:
         self.running: dict[str, float] = {}  # name -> when it started
         self.decided = 0  # tasks with a result, whatever it was
         self.failed = 0
-        self.work: list[float] = []  # seconds of each finished recipe, for the ETA
+        # How many recipes finished and their seconds together, for the ETA: a running sum,
+        # so that an event costs the same at the 100,000th task as at the first.
+        self.finished = 0
+        self.work = 0.0
         self._lock = threading.Lock()
 
     def begin(self, total: int, jobs: int) -> None:
@@ -73,7 +81,8 @@ class Board:
     def finish(self, name: str, seconds: float) -> None:
         with self._lock:
             self.running.pop(name, None)
-            self.work.append(seconds)
+            self.finished += 1
+            self.work += seconds
 
     def record(self, result: TaskResult) -> int:
         """Count a decided task with a recipe (``total`` counts only those, so the counter ends
@@ -85,9 +94,9 @@ class Board:
 
     def eta(self) -> float | None:
         """Seconds left, guessed from the mean recipe time so far; None before any finished."""
-        if not self.work:
+        if not self.finished:
             return None
-        mean = sum(self.work) / len(self.work)
+        mean = self.work / self.finished
         now = self.clock()
         waiting = max(self.total - self.decided - len(self.running), 0)
         left = sum(max(mean - (now - began), 0.0) for began in self.running.values())
@@ -167,6 +176,7 @@ class ProgressReporter(ConsoleReporter):
         self.board = Board(clock)
         self.auto_refresh = auto_refresh
         self._live: Live | None = None
+        self._next_redraw = -math.inf
         self._failed: dict[str, Task | None] = {}  # None: a missing input, no recipe ran
         self._json_sent = False
 
@@ -189,7 +199,11 @@ class ProgressReporter(ConsoleReporter):
         self._live.start()
 
     def _refresh(self) -> None:
-        if self._live is not None:
+        if self._live is None:
+            return
+        now = self.board.clock()
+        if now >= self._next_redraw:
+            self._next_redraw = now + REDRAW_EVERY
             self._live.refresh()
 
     def close(self) -> None:
@@ -206,11 +220,15 @@ class ProgressReporter(ConsoleReporter):
     def started(self, task: Task, reason: str, lines: list[str]) -> None:
         self.board.start(task.name)
         if self.verbose or (self.dry_run and self.mode != "off"):
-            from rich.text import Text
-
             verb = "would run" if self.dry_run else "run"
             said = f": {detailed(reason)}"
-            write_line(self.err, Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said))
+            if is_plain(self.err):  # a plain line, not a rich Text per task of a long -n
+                write_line(self.err, f"{verb} {task.name}{said}")
+            else:
+                from rich.text import Text
+
+                line = Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said)
+                write_line(self.err, line)
         self._start_live()
         if self._live is not None and self.out is self.err and not self.silent and lines:
             self.out.out("\n".join(lines), highlight=False)  # one block, never split by a refresh
@@ -267,12 +285,12 @@ class ProgressReporter(ConsoleReporter):
 
     @staticmethod
     def _event_line(result: TaskResult) -> str | None:
-        took = duration(result.seconds)
         if result.status is Status.RAN:
             ignored = result.outcome is not None and not result.outcome.ok
+            took = duration(result.seconds)
             return f"done {result.name} ({took}{', error ignored' if ignored else ''})"
         if result.status is Status.FAILED:
-            return f"FAILED {result.name} ({took})"
+            return f"FAILED {result.name} ({duration(result.seconds)})"
         if result.status is Status.SKIPPED and result.blocked_by is None:
             return f"not started {result.name} (the build stopped)"
         if result.status is Status.SKIPPED:

@@ -116,14 +116,19 @@ def console(file: IO[str]) -> Console:
     return made
 
 
-def write_line(console: Console, text: str | Text) -> None:
-    """One line on ``console``. Off a terminal rich would only strip styles, at a quarter of a
-    millisecond a line, which is most of a 10,000-task ``-n``: write the plain text at once."""
+def is_plain(console: Console) -> bool:
+    """Whether ``console`` is off a terminal, so that a line is its plain text (asked once)."""
     plain = getattr(console, "_minimake_plain", None)
     if plain is None:
         plain = not console.is_terminal
         console._minimake_plain = plain  # type: ignore[attr-defined]
-    if plain:
+    return plain
+
+
+def write_line(console: Console, text: str | Text) -> None:
+    """One line on ``console``. Off a terminal rich would only strip styles, at a quarter of a
+    millisecond a line, which is most of a 10,000-task ``-n``: write the plain text at once."""
+    if is_plain(console):
         console.file.write((text if isinstance(text, str) else text.plain) + "\n")
     elif isinstance(text, str):
         console.out(text, highlight=False)

@@ -259,10 +259,11 @@ class TestLive:
         shown.started(C, "r", ["make c"])
         clock.now += 1.5
         shown.finished(A, ran(A, 1.5, "a1\na2\n"), ignored=False)
+        clock.now += 0.5  # the display is redrawn at most every REDRAW_EVERY seconds
         shown.recorded(ran(A, 1.5))
         raw = written(shown.err)
         text = ANSI.sub("", raw).replace("\r", "")
-        assert "1/3 done · 1 running · 0 failed · 1.5s elapsed" in text
+        assert "1/3 done · 1 running · 0 failed · 2.0s elapsed" in text
         assert "▸ c.txt" in text
         assert "✓ a.txt  1.5s\na1\na2\n" in text  # one block: header, then the output
         assert "\x1b[?25l" in raw  # the cursor is hidden while the display is up
