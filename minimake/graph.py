@@ -9,6 +9,7 @@ import attrs
 import networkx as nx
 
 from minimake.errors import CycleError, DuplicateOutputError, NoRuleError, TaskDefinitionError
+from minimake.gcpause import paused
 from minimake.task import Task, normal_path
 
 
@@ -36,6 +37,11 @@ def build_graph(tasks: Iterable[Task]) -> Graph:
     Raises DuplicateOutputError when two tasks write one file and CycleError with the whole path
     when tasks depend on each other in a circle.
     """
+    with paused():
+        return _build_graph(tasks)
+
+
+def _build_graph(tasks: Iterable[Task]) -> Graph:
     by_name: dict[str, Task] = {}
     producer: dict[str, str] = {}
     for declared in tasks:
