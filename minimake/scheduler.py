@@ -25,6 +25,10 @@ from minimake.task import Task
 from minimake.ui import Reporter
 from minimake.uptodate import Stamp, why_stale
 
+# What dependents see of a target that is (or would be) remade: one frozen value for all.
+_WILL_BE_REMADE = Stamp.newest("will be remade")
+_WAS_REMADE = Stamp.newest("was remade")
+
 
 def _discard(outcome: Outcome) -> None:
     if outcome.captured is not None:
@@ -182,7 +186,8 @@ class Scheduler:
         if not self.pool.admit(name, task.resources):
             return  # queued in the pool until a running task gives back what it holds
         self.reporter.started(task, reason, self.runner.echo(task))
-        before = {path: self.disk.actual(path) for path in task.outputs}
+        # What the recipe may change, to delete it if it fails; nothing runs when pretending.
+        before = {} if self.runner.pretends else {p: self.disk.actual(p) for p in task.outputs}
         future = self.runner.start(task)
         self.running[future] = _Running(task, reason, before, time.perf_counter())
 
@@ -215,7 +220,7 @@ class Scheduler:
                 self.stamps[path] = Stamp.newest("is phony")
                 continue
             if self.runner.pretends:
-                self.stamps[path] = Stamp.newest("will be remade")
+                self.stamps[path] = _WILL_BE_REMADE
                 continue
             # make's implicit restat: a recipe that left its target alone does not force others.
             self.disk.forget(path)
@@ -223,7 +228,7 @@ class Scheduler:
             # The worker's stat beats ours, which a network file system may serve from a cache.
             if seen and seen.get(path) is not None and mtime is not None and abs(mtime) != inf:
                 mtime = seen[path]
-            self.stamps[path] = Stamp(mtime) if mtime is not None else Stamp.newest("was remade")
+            self.stamps[path] = Stamp(mtime) if mtime is not None else _WAS_REMADE
 
     def _kept(self, task: Task, targets: Mapping[str, float | None]) -> None:
         """What dependents see of a stale task with nothing to run (make's rule): a target that
@@ -235,8 +240,7 @@ class Scheduler:
             elif mtime is not None:
                 self.stamps[path] = Stamp(mtime)
             else:
-                note = "will be remade" if self.runner.pretends else "was remade"
-                self.stamps[path] = Stamp.newest(note)
+                self.stamps[path] = _WILL_BE_REMADE if self.runner.pretends else _WAS_REMADE
 
     def _finish(self, running: _Running, outcome: Outcome) -> bool:
         """Record a finished recipe; False when it failed (and the failure counts)."""
