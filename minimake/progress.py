@@ -324,7 +324,10 @@ class ProgressReporter(ConsoleReporter):
 
     def _send_json(self, document: dict[str, Any]) -> None:
         self._json_sent = True
-        self.stdout.out(json.dumps(document, indent=2), highlight=False)
+        # Straight to the file: rich would split a 100,000-task document into a Text per line
+        # (seconds of work) to print it unchanged, and no display is up by now.
+        self.stdout.file.write(json.dumps(document, indent=2) + "\n")
+        self.stdout.file.flush()
 
     def show(self, lines: list[str]) -> None:
         """Print what was asked for (``--list``, ``--graph``, ``--explain``) on stdout."""
