@@ -453,17 +453,35 @@ def curve_report(figures: dict[int, dict[str, Results]]) -> list[str]:
     for n_tasks, kinds in figures.items():
         for kind in ("null build", "-n from clean"):
             lines += ["", *report(f"  {n_tasks:,} tasks, {kind}", kinds[kind])]
-    lines += ["", "  minimake, per task (linear growth keeps these flat)"]
+    lines += [
+        "",
+        "  minimake per task: over the whole run, and for each task added since the size before",
+    ]
     head = f"  {'tasks':>9} {'null µs':>9} {'-n µs':>9} {'--list µs':>10} {'null RSS MiB':>13}"
-    lines.append(head)
+    lines.append(head + f" {'added: null µs':>15} {'-n µs':>7} {'RSS KiB':>8}")
+    before: tuple[int, list[float | None], float | None] | None = None
     for n_tasks, kinds in figures.items():
-        row = []
-        for kind in ("null build", "-n from clean", "--list"):
-            wall = _median(kinds[kind].get("minimake"), "seconds")
-            row.append(f"{wall / n_tasks * 1e6:.1f}" if wall else "-")
+        walls = [
+            _median(kinds[kind].get("minimake"), "seconds")
+            for kind in ("null build", "-n from clean", "--list")
+        ]
         rss = _median(kinds["null build"].get("minimake"), "rss_kib")
+        row = [f"{wall / n_tasks * 1e6:.1f}" if wall else "-" for wall in walls]
         shown = f"{rss / 1024:.1f}" if rss else "-"
-        lines.append(f"  {n_tasks:>9,} {row[0]:>9} {row[1]:>9} {row[2]:>10} {shown:>13}")
+        added = ["-", "-", "-"]
+        if before is not None:
+            size, old, old_rss = before
+            more = n_tasks - size
+            for index in (0, 1):
+                if walls[index] and old[index]:
+                    added[index] = f"{(walls[index] - old[index]) / more * 1e6:.1f}"
+            if rss and old_rss:
+                added[2] = f"{(rss - old_rss) / more:.2f}"
+        before = (n_tasks, walls, rss)
+        lines.append(
+            f"  {n_tasks:>9,} {row[0]:>9} {row[1]:>9} {row[2]:>10} {shown:>13}"
+            f" {added[0]:>15} {added[1]:>7} {added[2]:>8}"
+        )
     return lines
 
 
