@@ -455,14 +455,18 @@ def _report_goals(
     already needed (the same task named twice, the other target of a grouped task, a dep of
     an earlier goal) were done before it, and count as nothing done for it.
     """
+    # When nothing at all worked (a null build), no goal needs a walk through what it needs.
+    any_work = any(r.status in _WORKED and r.has_recipe for r in result.tasks.values())
     seen: set[str] = set()
+    new: set[str] = set()
     for goal in goals:
         name = graph.task_of(goal)
         if name is None:  # an existing plain file
             reporter.goal_done(goal, result, phony_or_no_recipe=True)
             continue
-        under = select(graph, [name])
-        new, seen = under - seen, seen | under
+        if any_work:
+            under = select(graph, [name])
+            new, seen = under - seen, seen | under
         own = result.tasks[name]
         if own.status in (Status.FAILED, Status.SKIPPED):
             # make says "not remade" when something the goal needs failed, not its own recipe.

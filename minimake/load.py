@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Mapping
 
 from minimake.errors import MinimakeError, TasksFileError
+from minimake.gcpause import paused
 from minimake.task import Task, collecting, declared_triggers
 
 # Per process: workers re-import the tasks file once and keep it (fork inherits the parent's),
@@ -61,7 +62,7 @@ def _import(source: str, variables: Mapping[str, str]) -> tuple[list[Task], tupl
         sys.path.insert(0, folder)
     sys.modules[module_name] = module
     try:
-        with collecting(source, variables) as tasks:
+        with collecting(source, variables) as tasks, paused():
             spec.loader.exec_module(module)
             triggers = declared_triggers()
     except MinimakeError:

@@ -17,9 +17,14 @@ class Plan:
     def __init__(self, graph: Graph, selected: set[str], priority: dict[str, float]) -> None:
         self._graph = graph
         self._selected = selected
-        self._waiting = {
-            name: sum(1 for p in graph.dag.predecessors(name) if p in selected) for name in selected
-        }
+        self._successors = graph.dag.successors
+        dag = graph.dag
+        if len(selected) == len(dag):  # the whole graph: each task waits for all it needs
+            self._waiting: dict[str, int] = dict(dag.in_degree)
+        else:
+            self._waiting = {
+                name: sum(1 for p in dag.predecessors(name) if p in selected) for name in selected
+            }
         self._ready: list[tuple[float, int, str]] = []
         self._priority = priority
         self._left = len(selected)
@@ -45,10 +50,12 @@ class Plan:
     def done(self, name: str) -> None:
         """Mark ``name`` finished and release the tasks that were waiting only for it."""
         self._left -= 1
-        for successor in self._graph.dag.successors(name):
-            if successor in self._selected:
-                self._waiting[successor] -= 1
-                if self._waiting[successor] == 0:
+        waiting = self._waiting  # holds the selected tasks alone
+        for successor in self._successors(name):
+            count = waiting.get(successor)
+            if count is not None:
+                waiting[successor] = count - 1
+                if count == 1:
                     self._push(successor)
 
     def finished(self) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import statistics
 import sys
 import threading
@@ -33,7 +34,7 @@ from minimake.report import (
     summary_lines,
 )
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import ConsoleReporter, console, replay, write_line
+from minimake.ui import ConsoleReporter, PlainConsole, console, is_plain, replay, write_line
 from minimake.uptodate import detailed
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 
 SHOWN_RUNNING = 8  # running tasks listed under the bar; the rest are counted
 BAR_WIDTH = 30
+# The display is redrawn at most this often (seconds of the reporter's clock), not on every
+# event: a redraw costs about a millisecond, and a mostly up-to-date 100,000-task build sends
+# an event per task. Its own refresh thread keeps it current in between.
+REDRAW_EVERY = 0.25
 
 
 class Board:
@@ -60,8 +65,12 @@ class Board:
         self.running: dict[str, float] = {}  # name -> when it started
         self.decided = 0  # tasks with a result, whatever it was
         self.failed = 0
-        self.work: list[float] = []  # seconds of each finished recipe, for the ETA
+        # Recipes finished and their seconds together, for the ETA: running sums, so that an
+        # event costs the same at the 100,000th task as at the first.
+        self.finished = 0
+        self.work = 0.0
         self.expected: dict[str, float] = {}  # seconds the journal recorded, per task
+        self._typical: float | None = None  # their median, for tasks it has no figure for
         self._pending: set[str] = set()
         self._pending_seconds = 0.0
         self._lock = threading.Lock()
@@ -73,6 +82,7 @@ class Board:
             self.expected = dict(expected or {})
             self._pending = set(self.expected)  # expected tasks neither started nor decided
             self._pending_seconds = sum(self.expected.values())
+            self._typical = statistics.median(self.expected.values()) if self.expected else None
 
     def _taken(self, name: str) -> None:
         if name in self._pending:
@@ -87,7 +97,8 @@ class Board:
     def finish(self, name: str, seconds: float) -> None:
         with self._lock:
             self.running.pop(name, None)
-            self.work.append(seconds)
+            self.finished += 1
+            self.work += seconds
 
     def record(self, result: TaskResult) -> int:
         """Count a decided task with a recipe (``total`` counts only those, so the counter ends
@@ -101,10 +112,10 @@ class Board:
     def eta(self) -> float | None:
         """Seconds left: each task's duration from the journal, and for the others the median
         of those (else the mean recipe time of this run so far); None with neither."""
-        if self.expected:
-            typical = statistics.median(self.expected.values())
-        elif self.work:
-            typical = sum(self.work) / len(self.work)
+        if self._typical is not None:
+            typical = self._typical
+        elif self.finished:
+            typical = self.work / self.finished
         else:
             return None
         now = self.clock()
@@ -190,6 +201,7 @@ class ProgressReporter(ConsoleReporter):
         self.board = Board(clock)
         self.auto_refresh = auto_refresh
         self._live: Live | None = None
+        self._next_redraw = -math.inf
         self._failed: dict[str, Task | None] = {}  # None: a missing input, no recipe ran
         self._json_sent = False
 
@@ -212,7 +224,11 @@ class ProgressReporter(ConsoleReporter):
         self._live.start()
 
     def _refresh(self) -> None:
-        if self._live is not None:
+        if self._live is None:
+            return
+        now = self.board.clock()
+        if now >= self._next_redraw:
+            self._next_redraw = now + REDRAW_EVERY
             self._live.refresh()
 
     def close(self) -> None:
@@ -229,11 +245,15 @@ class ProgressReporter(ConsoleReporter):
     def started(self, task: Task, reason: str, lines: list[str]) -> None:
         self.board.start(task.name)
         if self.verbose or (self.dry_run and self.mode != "off"):
-            from rich.text import Text
-
             verb = "would run" if self.dry_run else "run"
             said = f": {detailed(reason)}"
-            write_line(self.err, Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said))
+            if is_plain(self.err):  # a plain line, not a rich Text per task of a long -n
+                write_line(self.err, f"{verb} {task.name}{said}")
+            else:
+                from rich.text import Text
+
+                line = Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said)
+                write_line(self.err, line)
         self._start_live()
         if self._live is not None and self.out is self.err and not self.silent and lines:
             self.out.out("\n".join(lines), highlight=False)  # one block, never split by a refresh
@@ -290,12 +310,12 @@ class ProgressReporter(ConsoleReporter):
 
     @staticmethod
     def _event_line(result: TaskResult) -> str | None:
-        took = duration(result.seconds)
         if result.status is Status.RAN:
             ignored = result.outcome is not None and not result.outcome.ok
+            took = duration(result.seconds)
             return f"done {result.name} ({took}{', error ignored' if ignored else ''})"
         if result.status is Status.FAILED:
-            return f"FAILED {result.name} ({took})"
+            return f"FAILED {result.name} ({duration(result.seconds)})"
         if result.status is Status.SKIPPED and result.blocked_by is None:
             return f"not started {result.name} (the build stopped)"
         if result.status is Status.SKIPPED:
@@ -329,11 +349,16 @@ class ProgressReporter(ConsoleReporter):
 
     def _send_json(self, document: dict[str, Any]) -> None:
         self._json_sent = True
-        self.stdout.out(json.dumps(document, indent=2), highlight=False)
+        # Straight to the file: rich would split a 100,000-task document into a Text per line
+        # (seconds of work) to print it unchanged, and no display is up by now.
+        self.stdout.file.write(json.dumps(document, indent=2) + "\n")
+        self.stdout.file.flush()
 
     def show(self, lines: list[str]) -> None:
         """Print what was asked for (``--list``, ``--graph``, ``--explain``) on stdout."""
-        self.stdout.out("\n".join(lines), highlight=False)
+        # Written as rich writes unstyled text, without rich's work per line (seconds for the
+        # 100,000 lines of a big --list on a terminal).
+        PlainConsole(self.stdout.file).out("\n".join(lines))
 
 
 MODES = ("auto", "live", "plain", "off")

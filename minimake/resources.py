@@ -108,6 +108,8 @@ class ResourcePool:
         self._granted: set[str] = set()
 
     def _counted(self, request: Amounts) -> Amounts:
+        if not request or not self._free:
+            return ()  # most tasks ask for nothing, most builds limit nothing
         return tuple(pair for pair in request if pair[0] in self._free)
 
     def _fits(self, request: Amounts) -> bool:

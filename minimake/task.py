@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import CodeType, FrameType
+from types import CodeType
 from typing import Any, TypeAlias
 
 import attrs
@@ -27,11 +27,32 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     """Accept one name or any iterable of names, so `deps="a.txt"` reads naturally; each path
     is normalised (`./a.txt` and `sub/../a.txt` are `a.txt`), so one file has one name."""
+    # The common cases first, without isinstance against the os.PathLike ABC and with one
+    # test of all the names at once: a tasks.py that declares 100,000 tasks in a loop calls
+    # this three times per task.
+    kind = type(value)
+    if kind is str:
+        return (normal_path(value),)
+    if kind is tuple or kind is list:
+        names = tuple(value)
+        for name in names:
+            if type(name) is not str:
+                break
+        else:
+            if _tidy(names):
+                return names
     if isinstance(value, (str, os.PathLike)):
         return (normal_path(os.fspath(value)),)
     if not isinstance(value, Iterable):
         return (value,)  # the validator names the bad value
     return tuple(normal_path(os.fspath(v) if isinstance(v, os.PathLike) else v) for v in value)
+
+
+def _tidy(names: tuple[str, ...]) -> bool:
+    """Whether normal_path would leave every one of ``names`` as it is (one scan for all)."""
+    joined = "\0".join(names) + "\0"
+    # ".\0" finds "/." and "/.." at a name's end (and, harmlessly, "file." too).
+    return not ("./" in joined or "//" in joined or "/\0" in joined or ".\0" in joined)
 
 
 def normal_path(name: Any) -> Any:
@@ -239,34 +260,36 @@ def _caller_location() -> str | None:
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return None
-    filename = frame.f_code.co_filename
-    if _collector is not None and _collector.source:
-        folder = os.path.dirname(_collector.source)
-        if os.path.dirname(filename) == folder:
-            filename = os.path.basename(filename)
-    return f"{filename}:{_line(frame)}"
-
-
-# Per code object, the sorted start offsets of its line ranges and their lines. CPython 3.11
-# computes frame.f_lineno by scanning the whole line table, which made a 10,000-line tasks.py
-# quadratic to load; one scan per code object and a bisect per task keep it linear.
-# Keyed by id(): hashing a code object hashes all its bytecode. The code is kept in the value
-# so that its id cannot be reused while the entry lives.
-_line_tables: dict[int, tuple[CodeType, list[int], list[int | None]]] = {}
-
-
-def _line(frame: FrameType) -> int | None:
-    code = frame.f_code
-    table = _line_tables.get(id(code))
-    if table is None:
-        if len(_line_tables) > 64:
-            _line_tables.clear()
-        ranges = list(code.co_lines())
-        table = (code, [start for start, _, _ in ranges], [line for _, _, line in ranges])
-        _line_tables[id(code)] = table
-    _, starts, lines = table
+    shown, starts, lines = _code_table(frame.f_code)
     index = bisect.bisect_right(starts, frame.f_lasti) - 1
-    return lines[index] if index >= 0 and lines[index] is not None else frame.f_lineno
+    line = lines[index] if index >= 0 and lines[index] is not None else frame.f_lineno
+    return f"{shown}:{line}"
+
+
+# Per code object: the file name as messages show it, and the sorted start offsets of its line
+# ranges with their lines. CPython 3.11 computes frame.f_lineno by scanning the whole line
+# table, which made a 10,000-line tasks.py quadratic to load; one scan per code object and a
+# bisect per task keep it linear, and the name is worked out once, not once per task.
+# Keyed by id(): hashing a code object hashes all its bytecode. The code is kept in the value
+# so that its id cannot be reused while the entry lives; the tasks file is kept too, as the
+# name shown depends on it.
+_line_tables: dict[int, tuple[CodeType, str | None, tuple[str, list[int], list[int | None]]]] = {}
+
+
+def _code_table(code: CodeType) -> tuple[str, list[int], list[int | None]]:
+    source = _collector.source if _collector is not None else None
+    entry = _line_tables.get(id(code))
+    if entry is not None and entry[0] is code and entry[1] == source:
+        return entry[2]
+    if len(_line_tables) > 64:
+        _line_tables.clear()
+    filename = code.co_filename
+    if source and os.path.dirname(filename) == os.path.dirname(source):
+        filename = os.path.basename(filename)
+    ranges = list(code.co_lines())
+    table = (filename, [start for start, _, _ in ranges], [line for _, _, line in ranges])
+    _line_tables[id(code)] = (code, source, table)
+    return table
 
 
 @attrs.define

@@ -249,6 +249,20 @@ def bench_dag(n_tasks: int, seed: int = 0, n_sources: int | None = None) -> Grap
     return Graph(tuple(sources), (goal, *nodes))
 
 
+def scatter_gather(n_tasks: int) -> Graph:
+    """A prep step, `n_tasks` tasks `out/N` each reading its source `src/N` and the prep's
+    output, and a collate over all of them: the shape of a sweep over many samples."""
+    sources = ("data.csv", *(f"src/{i}" for i in range(n_tasks)))
+    prep = Node(("prep.out",), ("data.csv",), recipe=("touch prep.out",))
+    scatter = [
+        Node((f"out/{i}",), (f"src/{i}", "prep.out"), recipe=(f"touch out/{i}",))
+        for i in range(n_tasks)
+    ]
+    collate = Node(("results.csv",), tuple(n.name for n in scatter), recipe=("touch results.csv",))
+    goal = Node(("all",), ("results.csv",), phony=True, kind="goal")
+    return Graph(sources, (goal, prep, *scatter, collate))
+
+
 def independent_tasks(n_tasks: int) -> Graph:
     """`n_tasks` unrelated tasks `touch out/N` (the `out/` folder must exist) under 'all'."""
     nodes = [Node((f"out/{i}",), recipe=(f"touch out/{i}",)) for i in range(n_tasks)]

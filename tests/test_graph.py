@@ -80,7 +80,8 @@ def test_order_only_edges_are_marked() -> None:
     only = Task.create("c", order_only=["out"], recipe="x")
     graph = build_graph([folder, both, only])
     assert graph.dag.edges["out", "c"]["order_only"] is True
-    assert graph.dag.edges["out", "b"]["order_only"] is False  # normal wins, as in make
+    # Normal wins, as in make; normal edges carry no data (a 100,000-edge graph stays small).
+    assert graph.dag.edges["out", "b"].get("order_only", False) is False
 
 
 def test_missing_input_names_who_needs_it_with_suggestions() -> None:

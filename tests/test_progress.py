@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -272,10 +274,11 @@ class TestLive:
         shown.started(C, "r", ["make c"])
         clock.now += 1.5
         shown.finished(A, ran(A, 1.5, "a1\na2\n"), ignored=False)
+        clock.now += 0.5  # the display is redrawn at most every REDRAW_EVERY seconds
         shown.recorded(ran(A, 1.5))
         raw = written(shown.err)
         text = ANSI.sub("", raw).replace("\r", "")
-        assert "1/3 done · 1 running · 0 failed · 1.5s elapsed" in text
+        assert "1/3 done · 1 running · 0 failed · 2.0s elapsed" in text
         assert "▸ c.txt" in text
         assert "✓ a.txt  1.5s\na1\na2\n" in text  # one block: header, then the output
         assert "\x1b[?25l" in raw  # the cursor is hidden while the display is up
@@ -353,3 +356,87 @@ def test_a_real_build_through_the_reporter(tmp_path: Path) -> None:
     assert "Summary: 1 ran, 0 up to date, 1 failed, 2 skipped in" in err
     assert "    blocked: c, all" in err
     assert (tmp_path / ".minimake" / "logs" / "b.log").exists()
+
+
+class Seconds(float):
+    """A recipe's seconds whose additions are Python calls: a sum over every finished task's
+    seconds then shows in a call count, as a loop in Python would."""
+
+    def __add__(self, other: object) -> Seconds:
+        return Seconds(float(self) + float(other))  # type: ignore[arg-type]
+
+    __radd__ = __add__
+
+
+def calls(action: Callable[[], object]) -> int:
+    """How many Python and C functions ``action`` calls: a count, not a time."""
+    count = 0
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        nonlocal count
+        count += event in ("call", "c_call")
+
+    sys.setprofile(profile)
+    try:
+        action()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+TASKS = [Task.create(f"out/{index}", recipe=f"touch out/{index}") for index in range(8)]
+WINDOW = 40  # tasks whose events are counted, the last of the build
+
+
+class TestCostPerEvent:
+    """The reporter does the same work per event at the 100,000th task as at the 100th."""
+
+    @staticmethod
+    def per_event(mode: str, total: int) -> float:
+        shown, clock = reporter(mode)
+        shown.begin(total, 4)
+        if mode == "live":
+            shown.started(TASKS[0], "r", ["touch out/0"])  # the display is up from now on
+        board = shown.board
+        for index in range(total - WINDOW):
+            # What every earlier task did to the reporter's state; through the public calls
+            # in plain mode, while a live display printing 100,000 blocks would take minutes.
+            task = TASKS[index % len(TASKS)]
+            result = ran(task, Seconds(0.5))
+            if mode == "live":
+                board.start(task.name)
+                board.finish(task.name, result.seconds)
+            else:
+                shown.started(task, "r", [f"touch {task.name}"])
+                shown.finished(task, result, ignored=False)
+            shown.recorded(result)
+
+        def last_tasks() -> None:
+            for index in range(total - WINDOW, total):
+                task = TASKS[index % len(TASKS)]
+                clock.now += 0.5  # each task a redraw of the display (every REDRAW_EVERY)
+                result = ran(task, Seconds(0.5))
+                shown.started(task, "r", [f"touch {task.name}"])
+                shown.finished(task, result, ignored=False)
+                shown.recorded(result)
+
+        counted = calls(last_tasks)
+        shown.close()
+        return counted / (3 * WINDOW)
+
+    @pytest.mark.parametrize("mode", ["plain", "live"])
+    def test_an_event_costs_the_same_at_100000_tasks_as_at_100(self, mode: str) -> None:
+        small, large = self.per_event(mode, 100), self.per_event(mode, 100_000)
+        assert small > 10  # the count sees the reporter's work
+        # Wider numbers on the display ("99961/100000") cost a few calls more, not thousands.
+        assert large <= small * 1.05, (small, large)
+
+    def test_the_eta_reads_no_list_of_finished_tasks(self) -> None:
+        def eta_after(finished: int) -> int:
+            board = Board(Clock())
+            board.begin(total=100_000, jobs=4)
+            for index in range(finished):
+                board.finish(f"t{index}", Seconds(1.0))
+            return calls(board.eta)
+
+        assert eta_after(10) == eta_after(99_990)
