@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any, TypeAlias
 
 import attrs
@@ -260,36 +260,64 @@ def _caller_location() -> str | None:
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return None
-    shown, starts, lines = _code_table(frame.f_code)
-    index = bisect.bisect_right(starts, frame.f_lasti) - 1
-    line = lines[index] if index >= 0 and lines[index] is not None else frame.f_lineno
-    return f"{shown}:{line}"
+    lines = _code_lines(frame.f_code)
+    line = lines.sites.get(frame.f_lasti, _UNSEEN)
+    if line is _UNSEEN:
+        line = lines.sites[frame.f_lasti] = lines.line(frame)
+    return f"{lines.shown}:{line}"
 
 
-# Per code object: the file name as messages show it, and the sorted start offsets of its line
-# ranges with their lines. CPython 3.11 computes frame.f_lineno by scanning the whole line
-# table, which made a 10,000-line tasks.py quadratic to load; one scan per code object and a
-# bisect per task keep it linear, and the name is worked out once, not once per task.
-# Keyed by id(): hashing a code object hashes all its bytecode. The code is kept in the value
-# so that its id cannot be reused while the entry lives; the tasks file is kept too, as the
-# name shown depends on it.
-_line_tables: dict[int, tuple[CodeType, str | None, tuple[str, list[int], list[int | None]]]] = {}
+_UNSEEN: Any = object()
 
 
-def _code_table(code: CodeType) -> tuple[str, list[int], list[int | None]]:
+class _CodeLines:
+    """One code object's lines as task() sees them: the file name messages show, and the line
+    of each call site (bytecode offset) met so far.
+
+    A loop declares all its tasks from one call site: one look-up each. CPython 3.11 computes
+    frame.f_lineno by scanning the code's whole line table, which made a 10,000-line tasks.py
+    of explicit calls quadratic to load; past a few call sites the table is read once and
+    bisected instead (not at the first: a 50,000-row table in a tasks.py is 350,000 ranges).
+    """
+
+    __slots__ = ("code", "lines", "shown", "sites", "source", "starts")
+
+    def __init__(self, code: CodeType, source: str | None) -> None:
+        self.code, self.source = code, source  # the code is kept so that its id stays unique
+        shown = code.co_filename
+        if source and os.path.dirname(shown) == os.path.dirname(source):
+            shown = os.path.basename(shown)
+        self.shown = shown
+        self.sites: dict[int, int | None] = {}
+        self.starts: list[int] | None = None
+        self.lines: list[int | None] = []
+
+    def line(self, frame: FrameType) -> int | None:
+        if self.starts is None:
+            if len(self.sites) < 8:
+                return frame.f_lineno
+            ranges = list(self.code.co_lines())
+            self.starts = [start for start, _, _ in ranges]
+            self.lines = [line for _, _, line in ranges]
+        index = bisect.bisect_right(self.starts, frame.f_lasti) - 1
+        found = self.lines[index] if index >= 0 else None
+        return found if found is not None else frame.f_lineno
+
+
+# Keyed by id(): hashing a code object hashes all its bytecode. The name shown depends on the
+# tasks file being loaded, so an entry holds for one file.
+_line_tables: dict[int, _CodeLines] = {}
+
+
+def _code_lines(code: CodeType) -> _CodeLines:
     source = _collector.source if _collector is not None else None
     entry = _line_tables.get(id(code))
-    if entry is not None and entry[0] is code and entry[1] == source:
-        return entry[2]
+    if entry is not None and entry.code is code and entry.source == source:
+        return entry
     if len(_line_tables) > 64:
         _line_tables.clear()
-    filename = code.co_filename
-    if source and os.path.dirname(filename) == os.path.dirname(source):
-        filename = os.path.basename(filename)
-    ranges = list(code.co_lines())
-    table = (filename, [start for start, _, _ in ranges], [line for _, _, line in ranges])
-    _line_tables[id(code)] = (code, source, table)
-    return table
+    entry = _line_tables[id(code)] = _CodeLines(code, source)
+    return entry
 
 
 @attrs.define

@@ -158,3 +158,13 @@ class TestLoading:
     def test_missing_file(self, tmp_path: Path) -> None:
         with pytest.raises(TasksFileError, match="No such file"):
             load_tasks(tmp_path / "nope.py")
+
+
+def test_each_task_names_its_own_line_in_a_loop_and_in_many_calls(tmp_path: Path) -> None:
+    """A loop's call site is looked up once; past a few call sites the line table takes over:
+    every task still names the line that declared it."""
+    explicit = "\n".join(f'task("e{index}", recipe="x")' for index in range(20))
+    source = f"from minimake import task\n\nfor n in range(3):\n    task(f'l{{n}}')\n{explicit}\n"
+    loaded = load_tasks(write_tasks(tmp_path, source, "lines.py"))
+    assert [t.location for t in loaded[:3]] == ["lines.py:4"] * 3
+    assert [t.location for t in loaded[3:]] == [f"lines.py:{5 + i}" for i in range(20)]
