@@ -315,8 +315,9 @@ def _executor_kind(
         raise UsageError("Give a Dask scheduler address or a scheduler file, not both.")
     if (scheduler or scheduler_file) and kind != "dask":
         raise UsageError(f"A Dask scheduler needs the dask executor (got '{kind}').")
-    if kind == "process":
-        _check_start_method(os.environ.get("MINIMAKE_START_METHOD"))
+    method = os.environ.get("MINIMAKE_START_METHOD")
+    if kind == "process" and method:
+        _check_start_method(method)
     return kind
 
 
@@ -395,13 +396,15 @@ def _runner(
         return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=disk.root, started=started)
     if isinstance(executor, Executor):
         return LocalRunner(spec_of, executor, root=disk.root, started=started)
-    from minimake.pool import process_pool
+
+    def pool() -> Executor:
+        from minimake.pool import process_pool  # multiprocessing only once a recipe needs it
+
+        return process_pool(jobs, spawned=started)
 
     # Each shell recipe's group, and each pool worker's (it leads one), goes to the journal as
     # it starts, so that a run after this one dies can stop what it left running.
-    return LocalRunner(
-        spec_of, lambda: process_pool(jobs, spawned=started), root=disk.root, started=started
-    )
+    return LocalRunner(spec_of, pool, root=disk.root, started=started)
 
 
 def _lazy_capture(root: str) -> Callable[[], Capture]:

@@ -11,7 +11,6 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 import attrs
@@ -20,7 +19,6 @@ from minimake import recipes, spawn
 from minimake.capture import per_thread_streams
 from minimake.disk import Disk
 from minimake.groups import death, kill_groups, stop_groups
-from minimake.pool import ProcessPool
 from minimake.recipes import Outcome, RecipeSpec, ShellSpec
 from minimake.result import Status
 from minimake.task import Task, describe_recipe
@@ -181,6 +179,9 @@ class LocalRunner:
         return future
 
     def _collect(self, number: int, flight: _Flight, submitted: Future[Outcome]) -> None:
+        # Imported here: it brings multiprocessing, which a build with no Python recipe skips.
+        from concurrent.futures.process import BrokenProcessPool
+
         if submitted.cancelled():
             self._finish(number, Outcome(ok=False, error="cancelled"))
             return
@@ -205,6 +206,8 @@ class LocalRunner:
             pool, self._pool = self._pool, None
             self._generation += 1
             flights = {n: f for n, f in self._flights.items() if f.generation == generation}
+        from minimake.pool import ProcessPool
+
         assert isinstance(pool, ProcessPool)
         codes = pool.exit_codes()
         running = pool.running()
@@ -249,8 +252,9 @@ class LocalRunner:
         a recipe's background job ignores SIGINT, so the final SIGKILL must still reach it."""
         self._stopped = True
         self._signalled |= self._shell.running_groups()
-        if isinstance(self._pool, ProcessPool):
-            self._signalled |= set(self._pool.running())
+        pool = self._pool
+        if pool is not None and self._factory is not None:  # our own ProcessPool
+            self._signalled |= set(pool.running())  # type: ignore[attr-defined]
         kill_groups(self._signalled, signum)
 
     def close(self, cancel: bool = False) -> None:
@@ -265,7 +269,7 @@ class LocalRunner:
 def _python_function(pool: Executor) -> Callable[[recipes.PythonSpec], Outcome]:
     from minimake import pool as pools
 
-    if isinstance(pool, ProcessPool):
+    if isinstance(pool, pools.ProcessPool):
         return pools.run
     if isinstance(pool, ThreadPoolExecutor):
         return recipes.run_in_thread
