@@ -3,6 +3,7 @@ that say what really happened (blocked, not started, interrupted, counted)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -445,3 +446,69 @@ def test_status_values_are_the_json_words(tmp_path: Path) -> None:
     document = _json(tmp_path, result)
     assert [task["status"] for task in document["tasks"]] == ["would_run"]
     assert {status.value for status in Status} == {status.name.lower() for status in Status}
+
+
+# --- a failure log that cannot be written: the half-written target goes first, then a warning
+
+PARTIAL = """
+from minimake import task
+task("out.txt", recipe=["echo partial > out.txt", "exit 1"])
+"""
+
+
+def test_a_minimake_folder_that_is_a_file_stops_the_build_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    write_tasks(tmp_path, PARTIAL)
+    (tmp_path / ".minimake").write_text("not a folder")
+    run = run_cli("--progress", "off", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "Cannot keep the journal" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_without_the_journal_a_log_that_cannot_be_written_is_a_warning(tmp_path: Path) -> None:
+    write_tasks(tmp_path, PARTIAL)
+    (tmp_path / ".minimake").write_text("not a folder")
+    run = run_cli("--progress", "plain", "--no-journal", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert "minimake: *** Deleting file 'out.txt'" in run.stderr
+    assert "minimake: warning: cannot write the log of 'out.txt'" in run.stderr
+    assert not (tmp_path / "out.txt").exists()
+    assert "Failed: 1 task" in run.stderr
+
+
+def test_a_full_disk_when_keeping_the_log_deletes_the_target_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from minimake.logs import Logs
+
+    write_tasks(tmp_path, PARTIAL)
+    seen: list[bool] = []
+
+    def full(self: Logs, task: object, result: object) -> str:
+        seen.append((tmp_path / "out.txt").exists())
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Logs, "keep", full)
+    reporter = RecordingReporter()
+    result = minimake.build(tmp_path / "tasks.py", reporter=reporter)
+    assert seen == [False]  # the partial target was gone before the log was tried
+    failure = result.tasks["out.txt"]
+    assert failure.status is minimake.Status.FAILED
+    assert failure.tail == ("exit 1",)  # the later line, echoed as it ran
+    assert ("deleting", "out.txt") in reporter.events
+    assert any(event[0] == "warning" for event in reporter.events)
+
+
+def test_a_task_name_too_long_for_a_file_name_still_gets_its_log(tmp_path: Path) -> None:
+    name = "x" * 300
+    write_tasks(tmp_path, f'from minimake import phony\nphony("{name}", recipe="exit 3")\n')
+    run = run_cli("--progress", "plain", name, cwd=tmp_path)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    (log,) = (tmp_path / ".minimake" / "logs").iterdir()
+    assert len(log.name.encode()) <= 255
+    assert f"# task: {name}" in log.read_text()
