@@ -32,7 +32,10 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 import dag_gen  # noqa: E402
 
-ENV = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+# Python's default is to cache compiled modules; a shell that sets PYTHONDONTWRITEBYTECODE makes
+# every run compile minimake again, which engine_bench.py leaves out too.
+_DROPPED = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHONDONTWRITEBYTECODE"}
+ENV = {k: v for k, v in os.environ.items() if k not in _DROPPED}
 ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 ENV["MINIMAKE_PROGRESS"] = "off"
 
