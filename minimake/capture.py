@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import attrs
 
+from minimake.groups import running
+
 FOLDER = os.path.join(".minimake", "out")
 _CHUNK = 1 << 20
 _names = itertools.count()
@@ -160,19 +162,9 @@ def _remove_orphans(folder: str) -> None:
     with contextlib.suppress(OSError):
         for name in os.listdir(folder):
             pid = name.partition("-")[0]
-            if pid.isdigit() and not _running(int(pid)):
+            if pid.isdigit() and not running(int(pid)):
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(folder, name))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def same_file(first: int, second: int) -> bool:

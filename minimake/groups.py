@@ -36,6 +36,18 @@ def alive(group: int) -> bool:
     return any(state != "Z" for state in _member_states(group))
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie waiting to be reaped has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] != "Z"
+
+
 def _member_states(group: int) -> list[str]:
     states = []
     try:

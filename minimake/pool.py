@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from minimake import recipes
-from minimake.groups import kill_groups
+from minimake.groups import kill_groups, running
 
 # Linux's prctl(PR_SET_PDEATHSIG): the kernel signals us when the process that started us ends.
 _PR_SET_PDEATHSIG = 1
@@ -67,22 +67,10 @@ def _die_with(parent: int) -> None:
 
 
 def _watch(parent: int) -> None:
-    while _exists(parent):
+    # A zombie parent counts as gone: it has stopped being minimake, though not reaped yet.
+    while running(parent):
         time.sleep(0.5)
     _end_group(signal.SIGTERM, None)
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Our parent may be dead but not yet reaped (a zombie): then it has stopped being minimake.
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat", "rb") as file:
-        return file.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
-    return True
 
 
 def run(spec: recipes.PythonSpec) -> recipes.Outcome:
