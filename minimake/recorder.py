@@ -12,6 +12,7 @@ import attrs
 
 from minimake.result import BuildResult, TaskResult
 from minimake.timings import Run, Span
+from minimake.ui import NullReporter
 
 if TYPE_CHECKING:
     from minimake.errors import MinimakeError, NoRuleError
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
     from minimake.ui import Reporter
 
 
-class Recorder:
-    """A reporter that only notes when things happened, to make a Run at the summary.
+class Recorder(NullReporter):
+    """A reporter that only notes when things happened, to make a Run at the summary (every
+    other event is NullReporter's nothing).
 
     ``deps`` maps each selected task to the selected tasks it needs; ``clock`` (seconds,
     monotonic) and ``now`` (the wall clock) are injected so tests can use fake ones.
@@ -110,15 +112,6 @@ class Recorder:
             deps=tuple(d for d in self.deps.get(name, ()) if d in known),
         )
 
-    def missing(self, error: NoRuleError) -> None: ...
-    def deleting(self, path: str) -> None: ...
-    def waiting(self) -> None: ...
-    def goal_done(self, goal: str, result: BuildResult, phony_or_no_recipe: bool) -> None: ...
-    def not_remade(self, goal: str) -> None: ...
-    def fatal(self, error: MinimakeError) -> None: ...
-    def note(self, text: str) -> None: ...
-    def warning(self, text: str) -> None: ...
-    def waiting_for_lock(self, pid: int | None, since: float | None) -> None: ...
 
 
 class Tee:
