@@ -296,7 +296,8 @@ class Scheduler:
             self.logs.forget(task.name)
         self.reporter.finished(task, result, ignored=not outcome.ok and ok)
         self._report_deleted(deleted)
-        if result.log is None or outcome.captured is None or result.log != outcome.captured.stdout:
+        # The capture files go, unless they had to stand in for a log that could not be written.
+        if outcome.captured is None or result.log != outcome.captured.stdout:
             _discard(outcome)
         if ok:
             self._remade(task, seen=dict(outcome.mtimes))
