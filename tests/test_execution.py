@@ -31,6 +31,20 @@ def _env() -> dict[str, str]:
     return environment
 
 
+def _merged(command: list[str], cwd: Path) -> str:
+    """What ``command`` prints with stdout and stderr as one file, as on a terminal."""
+    run = subprocess.run(
+        command,
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=True,
+    )
+    return run.stdout
+
+
 def _wait_gone(pid: int, within: float = 30.0) -> bool:
     """Whether process ``pid`` ends within ``within`` seconds (a safety net, not a measure)."""
     try:
@@ -196,16 +210,8 @@ def test_one_file_keeps_the_order_of_stdout_and_stderr(tmp_path: Path) -> None:
         task("a", recipe="echo 1; echo 2 >&2; echo 3")
         """,
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "minimake", "--progress", "off", "-s"],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
-    assert run.stdout == "1\n2\n3\n"
+    merged = _merged([sys.executable, "-m", "minimake", "--progress", "off", "-s"], tmp_path)
+    assert merged == "1\n2\n3\n"
 
 
 MEASURE = """
@@ -507,16 +513,7 @@ def test_ignored_errors_are_said_after_each_failing_line_as_in_make(tmp_path: Pa
     write_tasks(tmp_path, f"from minimake import phony\nphony('a', recipe={recipe!r})\n")
 
     def both(command: list[str]) -> str:
-        run = subprocess.run(
-            command,
-            cwd=tmp_path,
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=True,
-        )
-        text = re.sub(r"^(mini)?make:", "PROGRAM:", run.stdout, flags=re.M)
+        text = re.sub(r"^(mini)?make:", "PROGRAM:", _merged(command, tmp_path), flags=re.M)
         return re.sub(r"\[(Makefile|tasks\.py):\d+: ", "[LOCATION: ", text)
 
     make = both(["make", "-i", "a"])
