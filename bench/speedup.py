@@ -7,6 +7,13 @@
 Each run copies the top-level tasks.py into a fresh temporary folder and runs
 `python -m minimake -jK GRID=...` there, so nothing is up to date. minimake is imported from
 this source tree (the repository root is put on PYTHONPATH), so no install is needed.
+
+Besides the speed-up it prints where each run's time went: start-up (until minimake echoes the
+first recipe), the recipes, and the end (from the summary to exit); and the ideal -jN wall that
+the job's own shape allows, from the durations the -j1 run recorded in its journal: the serial
+steps (preparing the data, collating) plus the trials spread evenly over N cores, or the longest
+path if that is longer. What is left between the ideal and the measured wall is the cost of
+running N at once: minimake's own, and the machine's (cores sharing caches and memory).
 """
 
 from __future__ import annotations
@@ -45,19 +52,57 @@ def environment() -> dict[str, str]:
     return env
 
 
-def build_from_clean(jobs: int, grid: str, scratch: Path) -> tuple[float, Path]:
-    """Wall seconds of one build from an empty folder, and that folder."""
+def build_from_clean(jobs: int, grid: str, scratch: Path) -> tuple[float, Path, str]:
+    """Wall seconds of one build from an empty folder, that folder, and where the time went."""
     folder = Path(tempfile.mkdtemp(prefix=f"j{jobs}-", dir=scratch))
     shutil.copy(ROOT / "tasks.py", folder / "tasks.py")
     command = [sys.executable, "-m", "minimake", f"-j{jobs}", f"GRID={grid}"]
     started = time.perf_counter()
-    done = subprocess.run(
-        command, cwd=folder, env=environment(), capture_output=True, text=True, check=False
-    )
+    lines: list[tuple[float, str]] = []
+    with subprocess.Popen(
+        command,
+        cwd=folder,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.perf_counter() - started, line))
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"speedup: -j{jobs} failed (exit {done.returncode})\n{done.stdout}{done.stderr}")
-    return seconds, folder
+    if process.returncode != 0:
+        output = "".join(line for _, line in lines)
+        sys.exit(f"speedup: -j{jobs} failed (exit {process.returncode})\n{output}")
+    return seconds, folder, _phases(lines, seconds)
+
+
+def _phases(lines: list[tuple[float, str]], seconds: float) -> str:
+    """Start-up (to the first echoed recipe), recipes, and the end (summary to exit)."""
+    first = lines[0][0] if lines else seconds
+    summary = next((at for at, line in lines if line.startswith("Summary:")), seconds)
+    return f"start-up {first:.2f} s, recipes {summary - first:.2f} s, end {seconds - summary:.2f} s"
+
+
+def recorded(folder: Path) -> dict[str, float]:
+    """Each task's duration, as the run recorded it in its journal (``d`` records)."""
+    durations: dict[str, float] = {}
+    for line in (folder / ".minimake" / "journal").read_text().splitlines():
+        fields = line.split("\t")
+        if fields[0] == "d":
+            durations[fields[1]] = float(fields[2])
+    return durations
+
+
+def ideal(durations: dict[str, float], jobs: int) -> float:
+    """The job's own bound on the -jN recipes' wall: the steps before and after the trials run
+    alone, the trials fill ``jobs`` cores evenly, and never faster than the longest trial."""
+    trials = [s for name, s in durations.items() if name.startswith("dist/trained/")]
+    before = max(
+        s for name, s in durations.items() if not name.startswith(("dist/trained/", "dist/results"))
+    )
+    after = sum(s for name, s in durations.items() if name.startswith("dist/results"))
+    return before + max(sum(trials) / jobs, *trials) + after
 
 
 def warm_up() -> None:
@@ -80,17 +125,24 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="minimake-speedup-") as scratch:
         timings: dict[int, float] = {}
         folders: dict[int, Path] = {}
+        phases: dict[int, str] = {}
         # Interleaved (-j1, -jN, -j1, -jN...), so a slow spell of a shared machine does not
         # land on one side only; the fastest run of each counts.
         for attempt in range(options.repeat):
             for level in (1, jobs):
-                seconds, folder = build_from_clean(level, options.grid, Path(scratch))
-                print(f"  -j{level:<3} run {attempt + 1}: {seconds:7.2f} s", flush=True)
+                seconds, folder, phase = build_from_clean(level, options.grid, Path(scratch))
+                print(f"  -j{level:<3} run {attempt + 1}: {seconds:7.2f} s  ({phase})", flush=True)
                 if level not in timings or seconds < timings[level]:
-                    timings[level], folders[level] = seconds, folder
+                    timings[level], folders[level], phases[level] = seconds, folder, phase
         fits = {level: fit_seconds(folders[level]) for level in (1, jobs)}
         same = [(folders[k] / "dist/best.json").read_text() for k in (1, jobs)]
         report(options.grid, jobs, timings, fits, same[0] == same[1])
+        serial = recorded(folders[1])
+        bound = ideal(serial, jobs)
+        print(
+            f"  ideal -j{jobs} recipes {bound:.2f} s from the -j1 durations"
+            f" (recipes {sum(serial.values()):.1f} s in all); measured -j{jobs}: {phases[jobs]}"
+        )
     # Other work on the machine steals cores from -jN far more than from -j1: say so.
     print(f"  load average    {load_before:.2f} before, {os.getloadavg()[0]:.2f} after", end="")
     print("  (busy machine: figures unreliable)" if load_before > 0.5 else "")

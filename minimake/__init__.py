@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from minimake.task import Task, phony, rerun_triggers, task, var
+from minimake.task import Task, phony, preload, rerun_triggers, task, var
 
 __version__ = "0.1.0"
 
@@ -59,6 +59,7 @@ __all__ = [
     "build",
     "load_tasks",
     "phony",
+    "preload",
     "process_pool",
     "rerun_triggers",
     "task",

@@ -25,7 +25,7 @@ from minimake.graph import (
     triggers,
 )
 from minimake.journal import Journal, NullJournal, stop_orphans
-from minimake.load import load_tasks, load_triggers
+from minimake.load import load_preload, load_tasks, load_triggers
 from minimake.lock import ProjectLock
 from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.recorder import Recorder, Tee
@@ -147,6 +147,7 @@ def build(
             silent=silent,
             trigger=triggers(graph, goals),
             started=memory.spawned if memory.writable else None,
+            preload=load_preload(path, variables) if path else (),
         )
         jobs = jobs or int(getattr(runner, "capacity", 1))
         settings = Settings(
@@ -347,6 +348,7 @@ def _runner(
     silent: bool = False,
     trigger: Mapping[str, str] | None = None,
     started: Callable[[str, int], None] | None = None,
+    preload: tuple[str, ...] = (),
 ) -> Runner:
     if pretend:
         return DryTouchRunner() if touch else DryRunner()
@@ -400,7 +402,7 @@ def _runner(
     def pool() -> Executor:
         from minimake.pool import process_pool  # multiprocessing only once a recipe needs it
 
-        return process_pool(jobs, spawned=started)
+        return process_pool(jobs, spawned=started, preload=preload)
 
     # Each shell recipe's group, and each pool worker's (it leads one), goes to the journal as
     # it starts, so that a run after this one dies can stop what it left running.

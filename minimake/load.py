@@ -9,15 +9,24 @@ import sys
 import traceback
 from collections.abc import Mapping
 
+import attrs
+
 from minimake.errors import MinimakeError, TasksFileError
 from minimake.gcpause import paused
-from minimake.task import Task, collecting, declared_triggers
+from minimake.task import Task, collecting, declared_preload, declared_triggers
 
-# Per process: workers re-import the tasks file once and keep it (fork inherits the parent's),
-# with what its rerun_triggers() call set.
-_loaded: dict[
-    tuple[str, tuple[tuple[str, str], ...]], tuple[tuple[Task, ...], tuple[str, ...] | None]
-] = {}
+
+@attrs.frozen
+class _File:
+    """One imported tasks file: its tasks and what its file-wide calls set."""
+
+    tasks: tuple[Task, ...]
+    triggers: tuple[str, ...] | None  # rerun_triggers(); None: not called
+    preload: tuple[str, ...]  # preload()
+
+
+# Per process: workers re-import the tasks file once and keep it (fork inherits the parent's).
+_loaded: dict[tuple[str, tuple[tuple[str, str], ...]], _File] = {}
 
 
 def load_tasks(
@@ -27,24 +36,32 @@ def load_tasks(
 
     Raises TasksFileError naming the file and line when the file is missing or fails to import.
     """
-    source = os.path.abspath(os.fspath(path))
-    key = (source, tuple(sorted((variables or {}).items())))
-    if key not in _loaded:
-        tasks, triggers = _import(source, variables or {})
-        _loaded[key] = (tuple(tasks), triggers)
-    return list(_loaded[key][0])
+    return list(_file(path, variables).tasks)
 
 
 def load_triggers(
     path: str | os.PathLike[str], variables: Mapping[str, str] | None = None
 ) -> tuple[str, ...] | None:
     """What the tasks file's ``rerun_triggers()`` call set (None: it made none)."""
-    load_tasks(path, variables)
+    return _file(path, variables).triggers
+
+
+def load_preload(
+    path: str | os.PathLike[str], variables: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """The modules the tasks file's ``preload()`` calls named."""
+    return _file(path, variables).preload
+
+
+def _file(path: str | os.PathLike[str], variables: Mapping[str, str] | None) -> _File:
     source = os.path.abspath(os.fspath(path))
-    return _loaded[(source, tuple(sorted((variables or {}).items())))][1]
+    key = (source, tuple(sorted((variables or {}).items())))
+    if key not in _loaded:
+        _loaded[key] = _import(source, variables or {})
+    return _loaded[key]
 
 
-def _import(source: str, variables: Mapping[str, str]) -> tuple[list[Task], tuple[str, ...] | None]:
+def _import(source: str, variables: Mapping[str, str]) -> _File:
     if not os.path.isfile(source):
         raise TasksFileError(os.path.basename(source), "No such file or directory")
     # A unique module name per file, so two projects loaded in one process never collide,
@@ -64,7 +81,7 @@ def _import(source: str, variables: Mapping[str, str]) -> tuple[list[Task], tupl
     try:
         with collecting(source, variables) as tasks, paused():
             spec.loader.exec_module(module)
-            triggers = declared_triggers()
+            loaded = _File(tuple(tasks), declared_triggers(), declared_preload())
     except MinimakeError:
         raise
     except SyntaxError as error:
@@ -78,7 +95,7 @@ def _import(source: str, variables: Mapping[str, str]) -> tuple[list[Task], tupl
     finally:
         if added:
             sys.path.remove(folder)
-    return tasks, triggers
+    return loaded
 
 
 def _located(error: BaseException, source: str) -> TasksFileError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import multiprocessing
 import os
 import signal
@@ -28,8 +29,9 @@ _slots: Any = None
 _slot = -1
 
 
-def _start(slots: Any, taken: Any, parent: int) -> None:
-    """Pool initializer: lead a process group, die with the parent, take a slot."""
+def _start(slots: Any, taken: Any, parent: int, preload: tuple[str, ...] = ()) -> None:
+    """Pool initializer: lead a process group, die with the parent, take a slot, import the
+    tasks file's ``preload()`` modules."""
     global _slots, _slot
     with contextlib.suppress(OSError):
         os.setsid()
@@ -43,11 +45,19 @@ def _start(slots: Any, taken: Any, parent: int) -> None:
     with taken.get_lock():
         _slot = taken.value
         taken.value += 1
-    if 2 * _slot >= len(slots):
-        return  # more workers than slots: this one cannot be named if it dies
-    _slots = slots
-    slots[2 * _slot] = os.getpid()
-    slots[2 * _slot + 1] = -1
+    if 2 * _slot < len(slots):  # more workers than slots: this one cannot be named if it dies
+        _slots = slots
+        slots[2 * _slot] = os.getpid()
+        slots[2 * _slot + 1] = -1
+    _preload(preload)
+
+
+def _preload(modules: tuple[str, ...]) -> None:
+    # Every worker starts at the first Python recipe, so these imports run side by side while
+    # the first recipes run, instead of once per worker ahead of each worker's first recipe.
+    for module in modules:
+        with contextlib.suppress(Exception):  # the recipe that needs it will say what is wrong
+            importlib.import_module(module)
 
 
 def _end_group(signum: int, frame: Any) -> None:
@@ -92,6 +102,7 @@ class ProcessPool(ProcessPoolExecutor):
         jobs: int,
         start_method: str | None = None,
         spawned: Callable[[str, int], None] | None = None,
+        preload: tuple[str, ...] = (),
     ) -> None:
         context = multiprocessing.get_context(start_method)
         # Told (task, pid) of each worker as it starts: the journal records the group it leads.
@@ -105,7 +116,7 @@ class ProcessPool(ProcessPoolExecutor):
             max_workers=jobs,
             mp_context=context,
             initializer=_start,
-            initargs=(self._slots, self._taken, os.getpid()),
+            initargs=(self._slots, self._taken, os.getpid(), preload),
         )
         # Start every worker with the first task, as under fork. A worker that the pool starts
         # later, on demand (spawn, forkserver), is missing from the set of processes its
@@ -163,8 +174,9 @@ def process_pool(
     jobs: int,
     start_method: str | None = None,
     spawned: Callable[[str, int], None] | None = None,
+    preload: tuple[str, ...] = (),
 ) -> ProcessPool:
     """A pool of ``jobs`` worker processes (``start_method``: fork, forkserver or spawn);
-    ``spawned(task, pid)`` is told of each worker as it starts."""
+    ``spawned(task, pid)`` is told of each worker as it starts; each imports ``preload``."""
     method = start_method or os.environ.get("MINIMAKE_START_METHOD") or None
-    return ProcessPool(jobs, check_start_method(method), spawned)
+    return ProcessPool(jobs, check_start_method(method), spawned, preload)

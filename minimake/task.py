@@ -328,6 +328,7 @@ class _Collector:
     variables: Mapping[str, str]
     tasks: list[Task] = attrs.Factory(list)
     triggers: tuple[str, ...] | None = None  # rerun_triggers() called in the file
+    preload: tuple[str, ...] = ()  # preload() called in the file
 
     def replace(self, old: Task, new: Task) -> None:
         for index in range(len(self.tasks) - 1, -1, -1):
@@ -354,6 +355,11 @@ def collecting(source: str | None, variables: Mapping[str, str]) -> Iterator[lis
 def declared_triggers() -> tuple[str, ...] | None:
     """What ``rerun_triggers()`` set in the tasks file being collected, if it was called."""
     return _collector.triggers if _collector is not None else None
+
+
+def declared_preload() -> tuple[str, ...]:
+    """The modules that ``preload()`` named in the tasks file being collected."""
+    return _collector.preload if _collector is not None else ()
 
 
 def _declare(
@@ -439,6 +445,20 @@ def rerun_triggers(*triggers: str) -> None:
         _collector.triggers = check_triggers(triggers)
     except ValueError as error:
         raise TaskDefinitionError("rerun_triggers", "rerun_triggers", str(error)) from error
+
+
+def preload(*modules: str) -> None:
+    """In tasks.py: modules that each process-pool worker imports as it starts, as
+    multiprocessing's ``set_forkserver_preload`` does, so that no Python recipe waits for them
+    on the build's critical path. Workers start together at the first Python recipe and import
+    side by side; a module that fails to import is skipped there, and the recipe that imports it
+    reports the error itself."""
+    if _collector is None:
+        raise TaskDefinitionError("preload", "preload", "is for a tasks file")
+    for module in modules:
+        if not isinstance(module, str) or not module:
+            raise TaskDefinitionError("preload", "preload", f"expects module names, got {module!r}")
+    _collector.preload = (*_collector.preload, *modules)
 
 
 def var(name: str, default: str = "") -> str:
