@@ -31,6 +31,20 @@ class Graph:
         """The name of the task that writes ``path``, if any."""
         return self.producer.get(path)
 
+    def dependents(self) -> Mapping[str, Iterable[str]]:
+        """Each task's dependents (the tasks that need it), for lookups in bulk."""
+        # networkx's own adjacency dict, read only: successors() builds an iterator per call.
+        succ: Mapping[str, Iterable[str]] = self.dag._succ
+        return succ
+
+    def needed_counts(self, selected: set[str]) -> dict[str, int]:
+        """How many selected tasks each selected task needs, directly."""
+        dag = self.dag
+        if len(selected) == len(dag):  # the whole graph: each task waits for all it needs
+            return dict(dag.in_degree)
+        predecessors = dag._pred
+        return {name: sum(1 for p in predecessors[name] if p in selected) for name in selected}
+
 
 def build_graph(tasks: Iterable[Task]) -> Graph:
     """Make the DAG of ``tasks``.

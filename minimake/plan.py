@@ -1,62 +1,101 @@
-"""What is ready to start: pure bookkeeping over the selected graph (ninja's Plan)."""
+"""What can start now: the bookkeeping of deps and resources over the selected graph
+(ninja's Plan, which keeps its Pools)."""
 
 from __future__ import annotations
 
 import heapq
+from collections import deque
+from collections.abc import Mapping
 
 from minimake.graph import Graph
+from minimake.resources import Amounts
+
+# A task's state in Plan._waiting beside its count of deps not yet done (graphlib's sentinels).
+_OUT = -1  # handed out by pop(), not yet done
+_DONE = -2
 
 
 class Plan:
     """Hands out tasks whose deps are all done, most urgent first.
 
     Every task handed out must be reported ``done`` exactly once, whether it ran, was up to
-    date, failed or was skipped, so that the plan always drains.
+    date, failed or was skipped, so that the plan always drains. A task the caller decides to
+    run takes what it asks for of the limited resources with ``reserve`` first; when that is
+    not free, the plan keeps it and ``pop`` hands it out again once done tasks give back enough.
     """
 
-    def __init__(self, graph: Graph, selected: set[str], priority: dict[str, float]) -> None:
-        self._graph = graph
-        self._selected = selected
-        self._successors = graph.dag.successors
-        dag = graph.dag
-        if len(selected) == len(dag):  # the whole graph: each task waits for all it needs
-            self._waiting: dict[str, int] = dict(dag.in_degree)
-        else:
-            self._waiting = {
-                name: sum(1 for p in dag.predecessors(name) if p in selected) for name in selected
-            }
+    def __init__(
+        self,
+        graph: Graph,
+        selected: set[str],
+        priority: dict[str, float],
+        limits: Mapping[str, float] | None = None,
+    ) -> None:
+        self._tasks = graph.tasks
+        self._order = graph.order
+        self._dependents = graph.dependents()
+        self._waiting = graph.needed_counts(selected)
         self._ready: list[tuple[float, int, str]] = []
         self._priority = priority
         self._left = len(selected)
+        self._pool = _Pool(limits or {})
+        self._holding: dict[str, Amounts] = {}  # what each reserved task holds until done
         for name, count in self._waiting.items():
             if count == 0:
                 self._push(name)
 
     def _push(self, name: str) -> None:
-        heapq.heappush(self._ready, (-self._priority[name], self._graph.order[name], name))
+        heapq.heappush(self._ready, (-self._priority[name], self._order[name], name))
 
     def has_ready(self) -> bool:
-        """Whether a task can start now."""
+        """Whether a task can be handed out now."""
         return bool(self._ready)
 
     def pop(self) -> str:
-        """The most urgent ready task."""
-        return heapq.heappop(self._ready)[2]
+        """The most urgent task whose deps are done: new, or holding the resources it waited for."""
+        name = heapq.heappop(self._ready)[2]
+        self._waiting[name] = _OUT
+        return name
 
-    def requeue(self, name: str) -> None:
-        """Hand out ``name`` again: it was popped but could not start yet (resources)."""
-        self._push(name)
+    def reserve(self, name: str) -> bool:
+        """Take what the handed-out ``name`` asks for of the limited resources, to run it now.
+
+        False when that is not free: the plan keeps ``name`` and ``pop`` hands it out again,
+        already holding its share, once done tasks give back enough. Only a task that will
+        really run reserves: one up to date or skipped never waits for a resource.
+        """
+        request = self._pool.counted(self._tasks[name].resources)
+        if not request:
+            return True
+        if self._pool.take(name, request):
+            self._holding[name] = request
+            return True
+        return False
 
     def done(self, name: str) -> None:
-        """Mark ``name`` finished and release the tasks that were waiting only for it."""
-        self._left -= 1
+        """Mark ``name`` finished: give back what it held, and release the tasks that waited
+        for it or for that.
+
+        Raises ValueError for a task done twice or never handed out (as graphlib does).
+        """
         waiting = self._waiting  # holds the selected tasks alone
-        for successor in self._successors(name):
-            count = waiting.get(successor)
-            if count is not None:
-                waiting[successor] = count - 1
+        state = waiting.get(name)
+        if state != _OUT:
+            problem = "was already done" if state == _DONE else "was not handed out by pop()"
+            raise ValueError(f"task '{name}' {problem}")
+        waiting[name] = _DONE
+        self._left -= 1
+        held = self._holding.pop(name, None) if self._holding else None
+        if held:
+            for admitted, request in self._pool.give_back(held):
+                self._holding[admitted] = request
+                self._push(admitted)
+        for dependent in self._dependents[name]:
+            count = waiting.get(dependent)
+            if count is not None:  # None: not selected
+                waiting[dependent] = count - 1
                 if count == 1:
-                    self._push(successor)
+                    self._push(dependent)
 
     def finished(self) -> bool:
         """Whether every selected task has been reported done."""
@@ -64,6 +103,51 @@ class Plan:
 
     def remaining(self) -> list[str]:
         """The tasks not yet reported done, in declaration order."""
-        done_or_ready = {entry[2] for entry in self._ready}
-        left = [n for n, count in self._waiting.items() if count > 0] + sorted(done_or_ready)
-        return sorted(set(left), key=self._graph.order.__getitem__)
+        left = [name for name, state in self._waiting.items() if state != _DONE]
+        return sorted(left, key=self._order.__getitem__)
+
+
+class _Pool:
+    """The free amount of each limited resource, and the tasks waiting for some.
+
+    Names without a limit are not counted. Waiting tasks queue per request shape, so giving
+    back retries only the head of each queue: one check per start, not one per waiting task.
+    """
+
+    def __init__(self, limits: Mapping[str, float]) -> None:
+        self._free = dict(limits)
+        self._queues: dict[Amounts, deque[str]] = {}
+
+    def counted(self, request: Amounts) -> Amounts:
+        """The part of ``request`` that has a limit."""
+        if not request or not self._free:
+            return ()  # most tasks ask for nothing, most builds limit nothing
+        return tuple(pair for pair in request if pair[0] in self._free)
+
+    def _fits(self, request: Amounts) -> bool:
+        return all(self._free[name] >= amount for name, amount in request)
+
+    def _take(self, request: Amounts) -> None:
+        for name, amount in request:
+            self._free[name] -= amount
+
+    def take(self, name: str, request: Amounts) -> bool:
+        """Take ``request`` for task ``name``; False (and queued) while it is not free. A task
+        never passes one queued before it with the same request."""
+        queue = self._queues.get(request)
+        if not queue and self._fits(request):
+            self._take(request)
+            return True
+        self._queues.setdefault(request, deque()).append(name)
+        return False
+
+    def give_back(self, request: Amounts) -> list[tuple[str, Amounts]]:
+        """Free ``request``; returns the queued tasks that now hold theirs, with what they hold."""
+        for name, amount in request:
+            self._free[name] += amount
+        admitted = []
+        for shape, queue in self._queues.items():
+            while queue and self._fits(shape):
+                self._take(shape)
+                admitted.append((queue.popleft(), shape))
+        return admitted

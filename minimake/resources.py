@@ -1,11 +1,11 @@
-"""Named resources (``gpu``, ``licence``): what tasks ask for and what a build may hand out."""
+"""Named resources (``gpu``, ``licence``): what tasks ask for and the limits a build sets
+(the plan hands them out)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import re
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -93,60 +93,3 @@ def check(requests: Mapping[str, Amounts], limits: Mapping[str, float]) -> None:
                     f"Task '{task}' asks for {name}={amount:g}, but --resource allows "
                     f"only {name}={limits[name]:g}."
                 )
-
-
-class ResourcePool:
-    """The free amount of each limited resource, and the tasks waiting for some.
-
-    Names without a limit are not counted. Waiting tasks queue per request shape, so a release
-    retries only the head of each queue: one check per start, not one per waiting task.
-    """
-
-    def __init__(self, limits: Mapping[str, float] | None = None) -> None:
-        self._free = dict(limits or {})
-        self._waiting: dict[Amounts, deque[str]] = {}
-        self._granted: set[str] = set()
-
-    def _counted(self, request: Amounts) -> Amounts:
-        if not request or not self._free:
-            return ()  # most tasks ask for nothing, most builds limit nothing
-        return tuple(pair for pair in request if pair[0] in self._free)
-
-    def _fits(self, request: Amounts) -> bool:
-        return all(self._free[name] >= amount for name, amount in request)
-
-    def _take(self, request: Amounts) -> None:
-        for name, amount in request:
-            self._free[name] -= amount
-
-    def admit(self, name: str, request: Amounts) -> bool:
-        """Reserve ``request`` for task ``name``; False (and queued) while it is not free."""
-        counted = self._counted(request)
-        if not counted or name in self._granted:
-            self._granted.discard(name)
-            return True
-        queue = self._waiting.get(counted)
-        if not queue and self._fits(counted):
-            self._take(counted)
-            return True
-        self._waiting.setdefault(counted, deque()).append(name)
-        return False
-
-    def release(self, request: Amounts) -> list[str]:
-        """Give ``request`` back; returns the queued tasks it lets start (already reserved)."""
-        counted = self._counted(request)
-        if not counted:
-            return []
-        for name, amount in counted:
-            self._free[name] += amount
-        admitted = []
-        for shape, queue in self._waiting.items():
-            while queue and self._fits(shape):
-                self._take(shape)
-                admitted.append(queue.popleft())
-        self._granted.update(admitted)
-        return admitted
-
-    def waiting(self) -> list[str]:
-        """The tasks still queued for resources."""
-        return [name for queue in self._waiting.values() for name in queue]

@@ -19,7 +19,7 @@ from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs
 from minimake.plan import Plan
 from minimake.recipes import Outcome
-from minimake.resources import Amounts, ResourcePool, amounts
+from minimake.resources import Amounts, amounts
 from minimake.result import INTERRUPTED, BuildResult, Status, TaskResult
 from minimake.runners import Runner
 from minimake.signature import Signature
@@ -98,12 +98,14 @@ class Scheduler:
         self.journal = journal or NullJournal()
         # With one job the order changes no wall time: keep make's (ninja's chain rule) there.
         durations = self.journal.durations if settings.jobs > 1 else None
-        self.plan = Plan(graph, selected, priorities(graph, selected, durations))
+        limits = dict(settings.resources)
+        self.plan = Plan(graph, selected, priorities(graph, selected, durations), limits)
         self.results: dict[str, TaskResult] = {}
         self.stamps: dict[str, Stamp] = {}  # what dependents see of each finished task's targets
         self.missing = dict(missing or {})
         self.running: dict[Future[Outcome], _Running] = {}
-        self.pool = ResourcePool(dict(settings.resources))
+        # The reason of each task decided to run that waits in the plan for resources.
+        self.held: dict[str, str] = {}
         # Failed tasks' logs, for a runner that really runs recipes.
         self.logs = None if runner.pretends else Logs(disk.root)
         # Whether any task has failed or been skipped: until one has, nothing can be blocked,
@@ -140,7 +142,12 @@ class Scheduler:
         stopping = False
         while True:
             while self.plan.has_ready() and len(self.running) < self.settings.jobs and not stopping:
-                self._decide(self.plan.pop())
+                name = self.plan.pop()
+                reason = self.held.pop(name, None) if self.held else None
+                if reason is None:
+                    self._decide(name)
+                else:  # decided before, and now holding the resources it waited for
+                    self._start(self.graph.tasks[name], reason)
             if not self.running:
                 if stopping or not self.plan.has_ready():
                     break
@@ -200,8 +207,13 @@ class Scheduler:
             self._kept(task, targets)
             self._record(TaskResult(name, self.runner.status, reason=reason, has_recipe=False))
             return
-        if not self.pool.admit(name, task.resources):
-            return  # queued in the pool until a running task gives back what it holds
+        if not self.plan.reserve(name):
+            self.held[name] = reason  # the plan hands it out again once enough is given back
+            return
+        self._start(task, reason)
+
+    def _start(self, task: Task, reason: str) -> None:
+        name = task.name
         self.reporter.started(task, reason, self.runner.echo(task))
         # What the recipe may change, to delete it if it fails; nothing runs when pretending.
         before = {} if self.runner.pretends else {p: self.disk.actual(p) for p in task.outputs}
@@ -281,8 +293,6 @@ class Scheduler:
                 running, started=time.perf_counter(), tries=running.tries + 1
             )
             return True
-        for name in self.pool.release(task.resources):
-            self.plan.requeue(name)
         seconds = time.perf_counter() - running.started
         ok = outcome.ok or self.settings.ignore_errors
         status = self.runner.status if ok else Status.FAILED
@@ -364,7 +374,7 @@ class Scheduler:
     def _never_started(self) -> None:
         """Tasks left when the build stopped early are skipped: blocked by the failure they
         depend on, if any; the others (blocked_by None) were simply not started."""
-        left = set(self.plan.remaining()) | set(self.pool.waiting())
+        left = self.plan.remaining()
         if not left:
             return
         for name in nx.topological_sort(self.graph.dag.subgraph(left)):

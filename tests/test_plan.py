@@ -46,6 +46,24 @@ def test_remaining_lists_what_was_never_done() -> None:
     assert plan.remaining() == ["b", "c"]
 
 
+def test_a_task_done_twice_is_refused() -> None:
+    plan = plan_of({"a": [], "b": ["a"]})
+    plan.done(plan.pop())
+    with pytest.raises(ValueError, match=r"^task 'a' was already done$"):
+        plan.done("a")
+    assert plan.pop() == "b"  # the refusal released nothing twice
+    assert not plan.has_ready()
+
+
+@pytest.mark.parametrize("name", ["b", "nowhere"])
+def test_a_task_never_handed_out_is_refused(name: str) -> None:
+    """Given 'b' still waiting for 'a' (or a name the plan never had), done() refuses it."""
+    plan = plan_of({"a": [], "b": ["a"]})
+    with pytest.raises(ValueError, match=rf"^task '{name}' was not handed out by pop\(\)$"):
+        plan.done(name)
+    assert plan.remaining() == ["a", "b"]
+
+
 # --- Learned durations: the longest work starts first (a simulated -j2 with a fake clock)
 
 LPT = {f"short{i}": 0.5 for i in range(12)} | {"long": 3.0}

@@ -11,7 +11,9 @@ import pytest
 import minimake
 from minimake import Status, Task
 from minimake.errors import MinimakeError, TaskDefinitionError
-from minimake.resources import ResourceError, ResourcePool, parse_limits
+from minimake.graph import build_graph, priorities
+from minimake.plan import Plan
+from minimake.resources import ResourceError, parse_limits
 from tests.conftest import RecordingReporter, cli, write_tasks
 
 WAIT = 10  # seconds a rendezvous may take before the test calls it a deadlock
@@ -68,34 +70,58 @@ def test_limits_from_the_command_line() -> None:
         assert str(caught.value) == message
 
 
+def _plan(limits: dict[str, float], requests: dict[str, dict[str, float]]) -> Plan:
+    """A plan of independent tasks, each asking for its ``requests``, in that order."""
+    tasks = [Task.create(n, recipe="x", resources=r) for n, r in requests.items()]
+    graph = build_graph(tasks)
+    return Plan(graph, set(graph.tasks), priorities(graph, set(graph.tasks)), limits)
+
+
+def _pop_all(plan: Plan) -> list[str]:
+    popped = []
+    while plan.has_ready():
+        popped.append(plan.pop())
+    return popped
+
+
 class TestPool:
     def test_a_request_waits_until_enough_is_given_back(self) -> None:
-        pool = ResourcePool({"gpu": 2})
-        assert pool.admit("a", (("gpu", 2),))
-        assert not pool.admit("b", (("gpu", 1),))
-        assert not pool.admit("c", (("gpu", 1),))
-        assert pool.waiting() == ["b", "c"]
-        assert pool.release((("gpu", 2),)) == ["b", "c"]
-        assert pool.waiting() == []
-        # Released tasks hold their share already: admitting them again takes nothing more.
-        assert pool.admit("b", (("gpu", 1),))
-        assert pool.admit("c", (("gpu", 1),))
-        assert not pool.admit("d", (("gpu", 1),))
+        gpu = {"gpu": 1}
+        plan = _plan({"gpu": 2}, {"a": {"gpu": 2}, "b": gpu, "c": gpu, "d": gpu})
+        assert _pop_all(plan) == ["a", "b", "c", "d"]
+        assert plan.reserve("a")
+        assert not plan.reserve("b")
+        assert not plan.reserve("c")
+        assert not plan.has_ready()
+        plan.done("a")
+        # Released tasks hold their share already: the next one asking waits.
+        assert _pop_all(plan) == ["b", "c"]
+        assert not plan.reserve("d")
+        plan.done("b")
+        assert _pop_all(plan) == ["d"]
 
     def test_names_without_a_limit_are_not_counted(self) -> None:
-        pool = ResourcePool({"gpu": 1})
-        assert pool.admit("a", (("tpu", 5),))
-        assert pool.admit("b", (("gpu", 1), ("tpu", 5)))
-        assert pool.release((("tpu", 5),)) == []
+        plan = _plan({"gpu": 1}, {"a": {"tpu": 5}, "b": {"gpu": 1, "tpu": 5}})
+        assert _pop_all(plan) == ["a", "b"]
+        assert plan.reserve("a")
+        assert plan.reserve("b")
+        plan.done("a")
+        assert not plan.has_ready()
 
     def test_waiting_tasks_are_served_in_order_per_request(self) -> None:
-        pool = ResourcePool({"gpu": 2})
-        assert pool.admit("big", (("gpu", 2),))
-        assert not pool.admit("one", (("gpu", 1),))
-        assert not pool.admit("two", (("gpu", 2),))
-        assert not pool.admit("three", (("gpu", 1),))  # behind 'one', not before it
-        assert pool.release((("gpu", 2),)) == ["one", "three"]
-        assert pool.waiting() == ["two"]
+        one, two = {"gpu": 1}, {"gpu": 2}
+        plan = _plan({"gpu": 2}, {"big": two, "one": one, "two": two, "three": one})
+        _pop_all(plan)
+        assert plan.reserve("big")
+        assert not plan.reserve("one")
+        assert not plan.reserve("two")
+        assert not plan.reserve("three")  # behind 'one', not before it
+        plan.done("big")
+        assert _pop_all(plan) == ["one", "three"]
+        assert plan.remaining() == ["one", "two", "three"]
+        plan.done("one")
+        plan.done("three")
+        assert _pop_all(plan) == ["two"]
 
 
 def _tracker() -> tuple[dict[str, int], threading.Lock]:
