@@ -77,17 +77,15 @@ class DaskRunner:
         *,
         capacity: int,
         latency_wait: float = LATENCY_WAIT,
-        fail_fast: bool = True,
         owned: tuple[Any, ...] = (),
     ) -> None:
         self.capacity = capacity  # the cluster's worker threads: -j when not given
         self._client, self._spec_of, self._root, self._build = client, spec_of, root, build
         self._folder = os.path.join(root, FOLDER, build)
-        self._latency_wait, self._fail_fast, self._owned = latency_wait, fail_fast, owned
+        self._latency_wait, self._owned = latency_wait, owned
         self._lock = threading.Lock()
         self._flights: dict[str, tuple[Any, Future[Outcome]]] = {}
         self._stopped = False  # by a signal (Ctrl-C)
-        self._halted: str | None = None  # by the first failure, without -k
 
     @classmethod
     def open(
@@ -101,7 +99,6 @@ class DaskRunner:
         jobs: int | None = None,
         latency_wait: float | None = None,
         requests: Mapping[str, Amounts] | None = None,
-        fail_fast: bool = True,
     ) -> DaskRunner:
         """Connect (or start a loopback cluster of ``jobs`` workers), then check, before
         anything runs, that every worker sees the project and some worker has each resource."""
@@ -123,7 +120,6 @@ class DaskRunner:
             build,
             capacity=max(1, capacity),
             latency_wait=wait,
-            fail_fast=fail_fast,
             owned=owned,
         )
 
@@ -163,10 +159,6 @@ class DaskRunner:
             done.release()
             if outcome.ok:
                 outcome = self._await_outputs(outcome)
-            if not outcome.ok and self._fail_fast and not self._stopped and not self._halted:
-                # Without -k the build stops; on a cluster the others may run for hours.
-                self._halted = key
-                self._signal_workers(signal.SIGTERM, GRACE)
         except Exception as error:  # the scheduler waits on this future: it must resolve
             outcome = _failure(error)
         flight[1].set_result(outcome)
@@ -213,6 +205,11 @@ class DaskRunner:
         if pending:
             with contextlib.suppress(Exception):
                 self._client.cancel(pending, force=True)  # type: ignore[no-untyped-call]
+
+    def halt(self) -> None:
+        """End the recipes still running: on a cluster they may run for hours."""
+        if not self._stopped:
+            self._signal_workers(signal.SIGTERM, GRACE)
 
     def stop(self, signum: int) -> None:
         """Kill the build's recipes on every worker (their process groups); tasks that reach a

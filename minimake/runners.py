@@ -29,9 +29,16 @@ class Runner(Protocol):
 
     status: Status  # what a task that succeeded under this runner is reported as
     pretends: bool  # dependents must assume its targets became new (make's -n/-q/-t rule)
+    # How many tasks it runs at once by itself, the -j of a build that sets none (ninja's
+    # CanRunMore): a Dask cluster's worker threads; 1, make's default, elsewhere.
+    capacity: int
 
     def echo(self, task: Task) -> list[str]: ...
     def start(self, task: Task) -> Future[Outcome]: ...
+    def halt(self) -> None:
+        """The build stops after a failure (no -k): the scheduler starts nothing more and waits
+        for what runs, which a runner may end early where waiting costs much."""
+
     def stop(self, signum: int) -> None: ...
     def close(self, cancel: bool = False) -> None: ...
 
@@ -47,12 +54,16 @@ class DryRunner:
 
     status = Status.WOULD_RUN
     pretends = True
+    capacity = 1
 
     def echo(self, task: Task) -> list[str]:
         return describe_recipe(task)
 
     def start(self, task: Task) -> Future[Outcome]:
         return _done(Outcome(ok=True))
+
+    def halt(self) -> None:
+        pass
 
     def stop(self, signum: int) -> None:
         pass
@@ -78,6 +89,7 @@ class TouchRunner:
 
     status = Status.TOUCHED
     pretends = True
+    capacity = 1
 
     def __init__(self, disk: Disk) -> None:
         self._disk = disk
@@ -92,6 +104,9 @@ class TouchRunner:
             except OSError as error:  # make: "touch: open: sub/x: No such file or directory"
                 return _done(Outcome(ok=False, error=f"touch: open: {path}: {error.strerror}"))
         return _done(Outcome(ok=True))
+
+    def halt(self) -> None:
+        pass
 
     def stop(self, signum: int) -> None:
         pass
@@ -120,6 +135,7 @@ class LocalRunner:
 
     status = Status.RAN
     pretends = False
+    capacity = 1
 
     def __init__(
         self,
@@ -246,6 +262,9 @@ class LocalRunner:
             flight = self._flights.pop(number, None)
         if flight is not None:
             flight.future.set_result(outcome)
+
+    def halt(self) -> None:
+        pass  # make lets the recipes already running finish
 
     def stop(self, signum: int) -> None:
         """Signal every running recipe's process group, and every group signalled before:

@@ -164,6 +164,7 @@ class Scheduler:
                 ok = self._finish(self.running.pop(future), future.result())
                 if not (ok or stopping or self.settings.keep_going):
                     stopping = True
+                    self.runner.halt()
                     if self.running:  # make says it once, when the build starts to stop
                         self.reporter.waiting()
         self._never_started()
