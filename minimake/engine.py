@@ -131,7 +131,6 @@ def build(
                 "jobs": jobs,
                 "latency_wait": latency_wait,
                 "requests": requests,
-                "fail_fast": not (keep_going or ignore_errors),
             }
         runner = _runner(
             graph,
@@ -149,7 +148,7 @@ def build(
             started=memory.spawned if memory.writable else None,
             preload=load_preload(path, variables) if path else (),
         )
-        jobs = jobs or int(getattr(runner, "capacity", 1))
+        jobs = jobs or runner.capacity
         settings = Settings(
             jobs, always_make, keep_going, ignore_errors, tuple(limits.items()), rerun
         )
