@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from minimake.ui import NullReporter
+
 REPO = Path(__file__).resolve().parent.parent
 # Far in the past and well apart, so files a recipe writes "now" are always newer.
 BASE = 1_000_000_000
@@ -83,14 +85,21 @@ def project(tmp_path: Path) -> Callable[[str], Path]:
     return make
 
 
-class RecordingReporter:
-    """Records the engine's events as tuples (doit's FakeReporter)."""
+class RecordingReporter(NullReporter):
+    """Records every event of the engine's Reporter protocol as a tuple (doit's FakeReporter).
+
+    No catch-all: an event added to the protocol (and so to NullReporter) is recorded only
+    once a method here says how, which test_scheduler checks.
+    """
 
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
 
+    def begin(self, total, jobs, expected=None):  # type: ignore[no-untyped-def]
+        self.events.append(("begin", str(total), str(jobs)))
+
     def started(self, task, reason, lines):  # type: ignore[no-untyped-def]
-        self.events.append(("started", task.name, reason))
+        self.events.append(("started", task.name, str(reason)))
 
     def finished(self, task, result, ignored):  # type: ignore[no-untyped-def]
         self.events.append(("finished", task.name, result.status.value))
@@ -122,11 +131,14 @@ class RecordingReporter:
     def warning(self, text):  # type: ignore[no-untyped-def]
         self.events.append(("warning", text))
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        # Hooks added later to the Reporter protocol are recorded too.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: self.events.append((name,))
+    def waiting_for_lock(self, pid, since):  # type: ignore[no-untyped-def]
+        self.events.append(("waiting_for_lock", str(pid)))
+
+    def recorded(self, result):  # type: ignore[no-untyped-def]
+        self.events.append(("recorded", result.name, result.status.value))
+
+    def summary(self, result):  # type: ignore[no-untyped-def]
+        self.events.append(("summary",))
 
     def started_names(self) -> list[str]:
         return [event[1] for event in self.events if event[0] == "started"]
