@@ -1,0 +1,300 @@
+"""The build loop on its own: a fake runner whose futures the test completes, a fake disk with
+a clock it ticks (ninja's FakeCommandRunner and VirtualFileSystem), the whole event log.
+
+Nothing runs and nothing sleeps. The scheduler blocks in ``concurrent.futures.wait`` only when
+no task it started has finished; the test stands in for that one call (ninja's WaitForCommand):
+it finishes one started task, writing its outputs at the next tick, and hands it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future
+from concurrent.futures import wait as real_wait
+from pathlib import Path
+
+import pytest
+
+from minimake import Status, Task
+from minimake import scheduler as loop
+from minimake.disk import Disk
+from minimake.graph import build_graph, select
+from minimake.recipes import Outcome
+from minimake.result import TaskResult
+from minimake.scheduler import Scheduler, Settings
+from minimake.task import describe_recipe
+from minimake.ui import NullReporter
+from tests.conftest import RecordingReporter
+
+
+class FakeDisk(Disk):
+    """Files as mtimes in memory, at the time of a clock the test ticks."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.now = 0
+        self.files: dict[str, int] = {}
+
+    def tick(self) -> int:
+        self.now += 1
+        return self.now
+
+    def write(self, *paths: str) -> None:
+        """Write ``paths`` at the next tick."""
+        self.tick()
+        for path in paths:
+            self.files[path] = self.now
+
+    def _stat(self, name: str) -> int | None:
+        return self.files.get(name)
+
+    def is_dir(self, name: str) -> bool:
+        return False
+
+    def remove(self, name: str) -> bool:
+        self.forget(name)
+        return self.files.pop(name, None) is not None
+
+
+class FakeRunner:
+    """Starts nothing: hands out pending futures and remembers them (ninja's commands_ran_)."""
+
+    status = Status.RAN
+    pretends = False
+    capacity = 1
+
+    def __init__(self) -> None:
+        self.started: dict[Future[Outcome], Task] = {}
+        self.in_flight: list[int] = []  # how many of its tasks had not finished, at each start
+        self.calls: list[str] = []  # what the scheduler told it besides start
+
+    def echo(self, task: Task) -> list[str]:
+        return describe_recipe(task)
+
+    def start(self, task: Task) -> Future[Outcome]:
+        self.in_flight.append(sum(not future.done() for future in self.started))
+        future: Future[Outcome] = Future()
+        self.started[future] = task
+        return future
+
+    def halt(self) -> None:
+        self.calls.append("halt")
+
+    def stop(self, signum: int) -> None:
+        self.calls.append(f"stop {signum}")
+
+    def close(self, cancel: bool = False) -> None:
+        self.calls.append(f"close cancel={cancel}")
+
+
+class World:
+    """One build of ``tasks`` on the fake disk and runner, recorded by a RecordingReporter.
+
+    Each time the scheduler waits, the task named next in ``order`` (else the one started
+    first) finishes: it writes its outputs at the next tick, unless it is in ``failing``,
+    when it writes them too (a half-written target) and fails.
+    """
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tasks: list[Task]):
+        self.graph = build_graph(tasks)
+        self.disk = FakeDisk(str(tmp_path))
+        self.runner = FakeRunner()
+        self.reporter = RecordingReporter()
+        self.failing: set[str] = set()
+        self.order: list[str] = []
+        self.waited: list[int] = []  # how many tasks the scheduler waited on, at each wait
+        monkeypatch.setattr(loop, "wait", self._wait)
+
+    def _wait(
+        self, futures: Iterable[Future[Outcome]], return_when: str
+    ) -> tuple[set[Future[Outcome]], set[Future[Outcome]]]:
+        assert return_when == FIRST_COMPLETED
+        pending = [f for f in self.runner.started if f in set(futures)]
+        self.waited.append(len(pending))
+        by_name = {self.runner.started[f].name: f for f in pending}
+        name = self.order.pop(0) if self.order else self.runner.started[pending[0]].name
+        task = self.runner.started[by_name[name]]
+        self.disk.write(*task.outputs)
+        by_name[name].set_result(Outcome(ok=name not in self.failing, returncode=1))
+        done, not_done = real_wait(futures, return_when=return_when)
+        return set(done), set(not_done)
+
+    def build(self, goals: Iterable[str] = (), **settings: object) -> dict[str, TaskResult]:
+        names = list(goals) or list(self.graph.tasks)
+        selected = select(self.graph, names)
+        self.scheduler = Scheduler(
+            self.graph,
+            selected,
+            self.disk,
+            self.runner,  # type: ignore[arg-type]
+            self.reporter,
+            Settings(**settings),  # type: ignore[arg-type]
+        )
+        return self.scheduler.run()
+
+
+def sh(name: str, *deps: str, **options: object) -> Task:
+    return Task.create(name, deps=list(deps), recipe=f"make {name}", **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    return lambda *tasks: World(tmp_path, monkeypatch, list(tasks))
+
+
+def test_a_chain_whose_source_changed_runs_link_by_link(world) -> None:  # type: ignore[no-untyped-def]
+    """Given a built chain and a source touched after it, each link runs once its dep has
+    been remade, each because the dep it just got is newer."""
+    w = world(sh("a", "src"), sh("b", "a"), sh("c", "b"))
+    for path in ("src", "a", "b", "c"):
+        w.disk.write(path)
+    w.disk.write("src")
+    results = w.build(["c"])
+    assert w.reporter.events == [
+        ("started", "a", "'src' is newer than 'a'"),
+        ("finished", "a", "ran"),
+        ("recorded", "a", "ran"),
+        ("started", "b", "'a' is newer than 'b'"),
+        ("finished", "b", "ran"),
+        ("recorded", "b", "ran"),
+        ("started", "c", "'b' is newer than 'c'"),
+        ("finished", "c", "ran"),
+        ("recorded", "c", "ran"),
+    ]
+    assert w.disk.files == {"src": 5, "a": 6, "b": 7, "c": 8}
+    assert [r.status for r in results.values()] == [Status.RAN] * 3
+    assert w.runner.calls == ["close cancel=False"]
+
+
+def test_an_untouched_chain_is_up_to_date_and_starts_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    w = world(sh("a", "src"), sh("b", "a"))
+    for path in ("src", "a", "b"):
+        w.disk.write(path)
+    w.build(["b"])
+    assert w.reporter.events == [("recorded", "a", "up_to_date"), ("recorded", "b", "up_to_date")]
+    assert w.runner.started == {}
+    assert w.waited == []
+
+
+def test_a_diamond_runs_both_sides_at_once_and_the_top_after_both(world) -> None:  # type: ignore[no-untyped-def]
+    """Given -j2, the two sides start together; the right one finishing first starts
+    nothing, the top waits for the left one too."""
+    w = world(sh("base"), sh("left", "base"), sh("right", "base"), sh("top", "left", "right"))
+    w.order = ["base", "right", "left", "top"]
+    w.build(["top"], jobs=2)
+    assert w.reporter.events == [
+        ("started", "base", "'base' does not exist"),
+        ("finished", "base", "ran"),
+        ("recorded", "base", "ran"),
+        ("started", "left", "'left' does not exist"),
+        ("started", "right", "'right' does not exist"),
+        ("finished", "right", "ran"),
+        ("recorded", "right", "ran"),
+        ("finished", "left", "ran"),
+        ("recorded", "left", "ran"),
+        ("started", "top", "'top' does not exist"),
+        ("finished", "top", "ran"),
+        ("recorded", "top", "ran"),
+    ]
+    assert w.waited == [1, 2, 1, 1]
+
+
+def test_keep_going_skips_only_what_needs_the_failed_task(world) -> None:  # type: ignore[no-untyped-def]
+    """Given -k and a failing task, its half-written target goes, what needs it is skipped
+    without starting, and the task that does not need it still runs."""
+    w = world(sh("bad"), sh("after", "bad"), sh("other"), sh("all", "after", "other", phony=True))
+    w.failing = {"bad"}
+    results = w.build(["all"], keep_going=True)
+    assert w.reporter.events == [
+        ("started", "bad", "'bad' does not exist"),
+        ("finished", "bad", "failed"),
+        ("deleting", "bad"),
+        ("recorded", "bad", "failed"),
+        ("recorded", "after", "skipped"),
+        ("started", "other", "'other' does not exist"),
+        ("finished", "other", "ran"),
+        ("recorded", "other", "ran"),
+        ("recorded", "all", "skipped"),
+    ]
+    assert results["all"].blocked_by == "bad"
+    assert "bad" not in w.disk.files
+    assert w.runner.calls == ["close cancel=False"]
+
+
+def test_without_keep_going_a_failure_stops_the_build_and_halts_the_runner(world) -> None:  # type: ignore[no-untyped-def]
+    """Given -j2 and a failure while another task runs, make's 'Waiting for unfinished jobs':
+    the running one finishes, nothing new starts, and the rest is skipped without events."""
+    w = world(sh("bad"), sh("slow"), sh("later"), sh("all", "bad", "slow", "later", phony=True))
+    w.failing = {"bad"}
+    results = w.build(["all"], jobs=2)
+    assert w.reporter.events == [
+        ("started", "bad", "'bad' does not exist"),
+        ("started", "slow", "'slow' does not exist"),
+        ("finished", "bad", "failed"),
+        ("deleting", "bad"),
+        ("recorded", "bad", "failed"),
+        ("waiting",),
+        ("finished", "slow", "ran"),
+        ("recorded", "slow", "ran"),
+    ]
+    assert w.runner.calls == ["halt", "close cancel=False"]
+    assert {n: (r.status, r.blocked_by) for n, r in results.items()} == {
+        "bad": (Status.FAILED, None),
+        "slow": (Status.RAN, None),
+        "later": (Status.SKIPPED, None),
+        "all": (Status.SKIPPED, "bad"),
+    }
+
+
+@pytest.mark.parametrize(("jobs", "in_flight"), [(1, [0] * 6), (2, [0, 1, 1, 1, 1, 1])])
+def test_no_more_than_jobs_tasks_are_ever_in_flight(world, jobs, in_flight) -> None:  # type: ignore[no-untyped-def]
+    """Given six free tasks, a start never finds -j tasks unfinished already."""
+    w = world(*[sh(f"t{i}") for i in range(6)])
+    w.build(jobs=jobs)
+    assert w.runner.in_flight == in_flight
+    assert max(w.waited) == jobs
+
+
+def test_a_resource_holds_back_a_task_that_runs_but_not_one_up_to_date(world) -> None:  # type: ignore[no-untyped-def]
+    """Given gpu=1 and -j3: the second gpu task to run waits for the first, a task without
+    the resource passes it, and a gpu task that is up to date never waits for the gpu."""
+    gpu = {"gpu": 1}
+    w = world(
+        sh("g1", resources=gpu),
+        sh("g2", resources=gpu),
+        sh("done", "src", resources=gpu),
+        sh("cpu"),
+    )
+    w.disk.write("src")
+    w.disk.write("done")
+    w.build(jobs=3, resources={"gpu": 1})
+    assert w.reporter.events == [
+        ("started", "g1", "'g1' does not exist"),
+        ("recorded", "done", "up_to_date"),
+        ("started", "cpu", "'cpu' does not exist"),
+        ("finished", "g1", "ran"),
+        ("recorded", "g1", "ran"),
+        ("started", "g2", "'g2' does not exist"),
+        ("finished", "cpu", "ran"),
+        ("recorded", "cpu", "ran"),
+        ("finished", "g2", "ran"),
+        ("recorded", "g2", "ran"),
+    ]
+    assert w.waited == [2, 2, 1]
+
+
+def test_every_task_is_done_in_the_plan_exactly_once(world) -> None:  # type: ignore[no-untyped-def]
+    """After a build the plan has drained; reporting a task done again is refused."""
+    w = world(sh("a"), sh("b", "a"))
+    w.build()
+    assert w.scheduler.plan.finished()
+    with pytest.raises(ValueError, match=r"^task 'a' was already done$"):
+        w.scheduler.plan.done("a")
+
+
+def test_the_recording_reporter_records_every_event_of_the_protocol() -> None:
+    """An event added to the Reporter protocol (and NullReporter) must be recorded too."""
+    events = {name for name in vars(NullReporter) if not name.startswith("_")}
+    recorded = {name for name in vars(RecordingReporter) if not name.startswith("_")}
+    assert events <= recorded
+    assert "__getattr__" not in vars(RecordingReporter)
