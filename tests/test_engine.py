@@ -6,12 +6,13 @@ import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as real_wait
 from pathlib import Path
 
 import pytest
 
 import minimake
-from minimake import Status, Task
+from minimake import Status, Task, scheduler
 from minimake.disk import Disk
 from minimake.errors import CycleError, NoRuleError, UnpicklableRecipeError
 from tests.conftest import RecordingReporter, touch
@@ -280,22 +281,26 @@ class TestScheduling:
             result = build(tmp_path, tasks, "a", "b", jobs=2, executor=pool)
         assert result.ok
 
-    def test_one_job_never_overlaps(self, tmp_path: Path) -> None:
-        active: list[int] = [0]
-        overlaps: list[int] = []
-        lock = threading.Lock()
+    def test_one_job_never_overlaps(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Given six free recipes on four threads, none finishes before the build waits for
+        it; each wait must then find one recipe in flight, never more."""
+        may_finish = threading.Semaphore(0)
+        in_flight: list[int] = []
 
-        def record() -> None:
-            with lock:
-                active[0] += 1
-                overlaps.append(active[0])
-            with lock:
-                active[0] -= 1
+        def waiting(futures, return_when):  # type: ignore[no-untyped-def]
+            in_flight.append(len(futures))
+            may_finish.release()  # one recipe may end per wait
+            return real_wait(futures, return_when=return_when)
 
-        tasks = [Task.create(f"t{i}", recipe=record) for i in range(6)]
+        monkeypatch.setattr(scheduler, "wait", waiting)
+        tasks = [
+            Task.create(f"t{i}", recipe=may_finish.acquire, kwargs={"timeout": 30})
+            for i in range(6)
+        ]
         with ThreadPoolExecutor(4) as pool:
-            build(tmp_path, tasks, *[t.name for t in tasks], jobs=1, executor=pool)
-        assert overlaps == [1] * 6
+            result = build(tmp_path, tasks, *[t.name for t in tasks], jobs=1, executor=pool)
+        assert result.ok
+        assert in_flight == [1] * 6
 
     def test_ready_task_starts_as_soon_as_its_own_deps_are_done(self, tmp_path: Path) -> None:
         """Not wave by wave: 'quick2' (needing only 'quick') starts while 'slow' still runs."""
