@@ -321,6 +321,31 @@ def test_outputs_the_worker_saw_are_awaited_up_to_the_latency_wait(tmp_path: Pat
     assert runner._await_outputs(outcome).ok
 
 
+class _Client:
+    """What DaskRunner.halt asks of a client: run a function on every worker."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[object, ...]] = []
+
+    def run(self, function: object, *args: object, on_error: str) -> None:
+        self.runs.append((getattr(function, "__name__", function), *args))
+
+
+def test_halting_ends_the_recipes_on_the_workers_unless_a_signal_did(tmp_path: Path) -> None:
+    """The scheduler halts the runner when a failure stops the build (no -k): on a cluster the
+    running recipes get SIGTERM, then SIGKILL after the grace; after Ctrl-C, nothing more."""
+    from minimake.dask import GRACE, DaskRunner
+
+    client = _Client()
+    runner = DaskRunner(client, lambda task: None, str(tmp_path), "b", capacity=3)  # type: ignore[arg-type, return-value]
+    assert runner.capacity == 3
+    runner.halt()
+    assert client.runs == [("stop_build", "b", int(signal.SIGTERM), GRACE)]
+    runner.stop(signal.SIGINT)
+    runner.halt()
+    assert client.runs[1:] == [("stop_build", "b", int(signal.SIGINT), 0.0)]
+
+
 def test_choosing_an_executor(tmp_path: Path) -> None:
     write_tasks(tmp_path, "from minimake import task\ntask('a', recipe='touch a')\n")
     wrong = _minimake(tmp_path, "--executor", "process", "--scheduler", "tcp://127.0.0.1:1")

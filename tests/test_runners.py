@@ -13,7 +13,7 @@ from minimake.disk import Disk
 from minimake.pool import process_pool
 from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.result import Status
-from minimake.runners import DryRunner, LocalRunner, TouchRunner
+from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
 
 
 def test_dry_runner_succeeds_at_once_and_echoes_every_line() -> None:
@@ -64,3 +64,18 @@ def test_a_dead_worker_fails_its_task_and_a_fresh_pool_takes_the_next(tmp_path: 
         assert recipes.inline(shell).output == "also\n"
     finally:
         runner.close()
+
+
+def test_every_local_runner_declares_a_capacity_of_one_and_lets_recipes_finish(
+    tmp_path: Path,
+) -> None:
+    """-j defaults to a runner's capacity (make's 1 here); halt ends nothing, as make waits
+    for the recipes already running after a failure."""
+    local = LocalRunner(_spec(tmp_path), lambda: process_pool(1), root=str(tmp_path))
+    try:
+        for runner in (DryRunner(), DryTouchRunner(), TouchRunner(Disk(str(tmp_path))), local):
+            assert runner.capacity == 1
+            runner.halt()
+        assert local.start(Task.create("after", recipe="true")).result(timeout=60).ok
+    finally:
+        local.close()
