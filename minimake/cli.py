@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from minimake import __version__
 
 if TYPE_CHECKING:
-    from minimake.disk import Disk
     from minimake.graph import Graph
+    from minimake.options import Options
     from minimake.progress import ProgressReporter
     from minimake.timings import Run
 
@@ -290,52 +290,26 @@ def _stdout_closed() -> int:
 
 
 def _build(
-    options: argparse.Namespace,
+    args: argparse.Namespace,
     goals: list[str],
     variables: dict[str, str],
     jobs: int | None,
     reporter: ProgressReporter,
 ) -> int:
-    from minimake.engine import build
     from minimake.errors import MinimakeError
-    from minimake.resources import parse_limits
     from minimake.scheduler import BuildInterrupted
 
-    if not os.path.isfile(options.file):
-        if options.file == "tasks.py" and not goals:
+    if not os.path.isfile(args.file):
+        if args.file == "tasks.py" and not goals:
             reporter.fatal(MinimakeError("No targets specified and no tasks.py found."))
         else:
-            reporter.fatal(MinimakeError(f"{options.file}: No such file or directory."))
+            reporter.fatal(MinimakeError(f"{args.file}: No such file or directory."))
         return EXIT_ERROR
-    reporter.root = os.path.dirname(os.path.abspath(options.file))
+    reporter.root = os.path.dirname(os.path.abspath(args.file))
     try:
-        if options.list or options.graph or options.explain:
-            return _inspect(options, goals, variables, reporter)
-        result = build(
-            options.file,
-            goals,
-            jobs=jobs,
-            dry_run=options.dry_run,
-            question=options.question,
-            touch=options.touch,
-            always_make=options.always_make,
-            keep_going=options.keep_going,
-            silent=options.silent,
-            ignore_errors=options.ignore_errors,
-            what_if=options.what_if,
-            old=options.old_file,
-            reporter=reporter,
-            variables=variables,
-            executor=options.executor,
-            scheduler=options.scheduler,
-            scheduler_file=options.scheduler_file,
-            latency_wait=options.latency_wait,
-            resources=parse_limits(options.resource),
-            timings=options.timings,
-            trace=os.path.abspath(options.trace) if options.trace else None,
-            rerun_triggers=options.rerun_triggers,
-            journal=not options.no_journal,
-        )
+        if args.list or args.graph or args.explain:
+            return _inspect(args, _inspected(args, goals, variables), reporter)
+        return _run(args, _options(args, goals, variables, jobs), reporter)
     except MinimakeError as error:
         reporter.fatal(error)
         return EXIT_ERROR
@@ -345,11 +319,61 @@ def _build(
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the build: the lock, tasks.py's import
         return EXIT_INTERRUPTED
-    if options.timings and result.timings is not None:
+
+
+def _options(
+    args: argparse.Namespace, goals: list[str], variables: dict[str, str], jobs: int | None
+) -> Options:
+    """The build's options, from make's flags and minimake's."""
+    from minimake.options import Options
+    from minimake.resources import parse_limits
+
+    return Options(
+        file=args.file,
+        goals=goals,
+        jobs=jobs,
+        dry_run=args.dry_run,
+        question=args.question,
+        touch=args.touch,
+        always_make=args.always_make,
+        keep_going=args.keep_going,
+        silent=args.silent,
+        ignore_errors=args.ignore_errors,
+        what_if=args.what_if,
+        old=args.old_file,
+        variables=variables,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        scheduler_file=args.scheduler_file,
+        latency_wait=args.latency_wait,
+        resources=parse_limits(args.resource),
+        timings=args.timings,
+        trace=os.path.abspath(args.trace) if args.trace else None,
+        rerun_triggers=args.rerun_triggers,
+        journal=not args.no_journal,
+    )
+
+
+def _inspected(args: argparse.Namespace, goals: list[str], variables: dict[str, str]) -> Options:
+    """The options --list and --graph read: the tasks and which files exist (the flags for a
+    build alone are neither used nor checked)."""
+    from minimake.options import Options
+
+    return Options(
+        file=args.file, goals=goals, what_if=args.what_if, old=args.old_file, variables=variables
+    )
+
+
+def _run(args: argparse.Namespace, options: Options, reporter: ProgressReporter) -> int:
+    """Build, and make's exit status for the result."""
+    from minimake.engine import run
+
+    result = run(options, reporter)
+    if args.timings and result.timings is not None:
         _saved(reporter, result.timings)
     if not result.ok:
         return EXIT_ERROR
-    if options.question and result.stale:
+    if args.question and result.stale:
         return EXIT_STALE
     return EXIT_OK
 
@@ -365,29 +389,29 @@ def _saved(reporter: ProgressReporter, run: Run) -> None:
     )
 
 
-def _inspect(
-    options: argparse.Namespace,
-    goals: list[str],
-    variables: dict[str, str],
-    reporter: ProgressReporter,
-) -> int:
+def _inspect(args: argparse.Namespace, options: Options, reporter: ProgressReporter) -> int:
     """--list, --graph and --explain: read the tasks and print; run nothing."""
-    from minimake.disk import Disk
-    from minimake.errors import UsageError
-    from minimake.graph import build_graph, default_goal, resolve_goals, select
-    from minimake.load import load_tasks
-    from minimake.render import GRAPH_FORMATS, list_tasks, render_graph
-    from minimake.task import normal_path
+    from minimake.engine import load_graph
+    from minimake.graph import default_goal
+    from minimake.render import list_tasks
 
-    graph = build_graph(load_tasks(options.file, variables))
-    disk = Disk(reporter.root, what_if=options.what_if, old=options.old_file)
-    if options.list:
+    if args.list:
+        graph = load_graph(options)
         reporter.show(list_tasks(graph.tasks.values(), default_goal(graph)))
         return EXIT_OK
-    if options.explain:
-        target = normal_path(options.explain)  # `./a.txt` is `a.txt`, as for any goal
-        return _explain(options, target, variables, graph, disk, reporter)
-    form = options.graph
+    if args.explain:
+        return _explain(args, options, reporter)
+    return _graph(args.graph, options, load_graph(options), reporter)
+
+
+def _graph(form: str, options: Options, graph: Graph, reporter: ProgressReporter) -> int:
+    """--graph: the goals' DAG as dot or mermaid."""
+    from minimake.disk import Disk
+    from minimake.errors import UsageError
+    from minimake.graph import default_goal, resolve_goals, select
+    from minimake.render import GRAPH_FORMATS, render_graph
+
+    goals = list(options.goals)
     if form not in GRAPH_FORMATS:
         if graph.task_of(form) is None:
             raise UsageError(f"Unknown graph format '{form}': choose dot or mermaid.")
@@ -396,33 +420,35 @@ def _inspect(
     goals = goals or [name for name in [default_goal(graph)] if name]
     if not goals:
         raise UsageError("No targets")
+    disk = Disk(options.folder, what_if=options.what_if, old=options.old)
     names, _ = resolve_goals(graph, goals, lambda path: disk.mtime(path) is not None)
     reporter.show(render_graph(graph, select(graph, names), form).splitlines())
     return EXIT_OK
 
 
-def _explain(
-    options: argparse.Namespace,
-    target: str,
-    variables: dict[str, str],
-    graph: Graph,
-    disk: Disk,
-    reporter: ProgressReporter,
-) -> int:
-    from minimake.engine import build
-    from minimake.explain import describe, explain
+def _explain(args: argparse.Namespace, options: Options, reporter: ProgressReporter) -> int:
+    """--explain TARGET: a dry run of the target alone, read back from the target to the first
+    cause; with the flags that change what is stale, and only those."""
+    import attrs
 
-    result = build(
-        options.file,
-        [target],
+    from minimake.engine import execute, prepare
+    from minimake.explain import describe, explain
+    from minimake.task import normal_path
+    from minimake.ui import NullReporter
+
+    target = normal_path(args.explain)  # `./a.txt` is `a.txt`, as for any goal
+    probe = attrs.evolve(
+        options,
+        goals=(target,),
         dry_run=True,
-        always_make=options.always_make,
-        keep_going=True,
-        what_if=options.what_if,
-        old=options.old_file,
-        variables=variables,
-        rerun_triggers=options.rerun_triggers,
-        journal=not options.no_journal,
+        keep_going=True,  # a failure on the way is a step of the chain, not the end of it
+        always_make=args.always_make,
+        rerun_triggers=args.rerun_triggers,
+        journal=not args.no_journal,
     )
-    reporter.show(describe(explain(graph, result, target, disk.mtime), target))
+    quiet = NullReporter()
+    with prepare(probe, quiet) as prepared:
+        result = execute(prepared, quiet)
+    steps = explain(prepared.graph, result, target, prepared.disk.mtime)
+    reporter.show(describe(steps, target))
     return EXIT_OK

@@ -27,14 +27,15 @@ from minimake.graph import (
 from minimake.journal import Journal, NullJournal, stop_orphans
 from minimake.load import load_preload, load_tasks, load_triggers
 from minimake.lock import ProjectLock
+from minimake.options import Options
 from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.recorder import Recorder, Tee
+from minimake.resources import Amounts
 from minimake.resources import check as check_resources
-from minimake.resources import limits as resource_limits
-from minimake.result import BuildResult, Status
+from minimake.result import BuildResult, Status, TaskResult
 from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
-from minimake.task import Task, check_triggers, normal_path
+from minimake.task import Task, normal_path
 from minimake.timings import Run
 from minimake.ui import NullReporter, Reporter, where
 
@@ -93,106 +94,183 @@ def build(
     ``journal`` keeps ``.minimake/journal`` (start markers, durations, recipe signatures) and
     takes the folder's lock for a real run; False keeps no memory between runs, as make.
     """
+    file, declared = (tasks, ()) if isinstance(tasks, (str, os.PathLike)) else (None, tasks)
+    options = Options(
+        file=file,
+        tasks=declared,
+        root=root,
+        goals=goals,
+        jobs=jobs,
+        dry_run=dry_run,
+        question=question,
+        touch=touch,
+        always_make=always_make,
+        keep_going=keep_going,
+        ignore_errors=ignore_errors,
+        silent=silent,
+        what_if=what_if,
+        old=old,
+        variables=variables,
+        resources=resources,
+        executor=executor,
+        scheduler=scheduler,
+        scheduler_file=scheduler_file,
+        latency_wait=latency_wait,
+        rerun_triggers=rerun_triggers,
+        timings=timings,
+        trace=trace,
+        journal=journal,
+    )
+    return run(options, reporter or NullReporter())
+
+
+def run(options: Options, reporter: Reporter) -> BuildResult:
+    """Build as ``options`` ask: ``build()`` for a caller that already holds the options."""
+    with prepare(options, reporter) as prepared:
+        return execute(prepared, reporter)
+
+
+@attrs.frozen(eq=False)
+class Prepared:
+    """One build assembled before anything runs: its tasks file loaded once, the graph, the
+    goals and the tasks they select, stat'ed once; what ``--explain`` and the build read."""
+
+    options: Options
+    graph: Graph
+    goals: tuple[str, ...]
+    selected: set[str]
+    missing: dict[str, NoRuleError]  # per task, the first input it lacks (only under -k)
+    disk: Disk
+    journal: Journal
+    triggers: tuple[str, ...]  # the run's --rerun-triggers, else the tasks file's
+    started: float  # perf_counter() when the build began, for its duration
+
+
+@contextlib.contextmanager
+def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
+    """Load the tasks, build their graph, resolve the goals and select what they need.
+
+    The journal stays open for the ``with`` block, locked for a run that changes files (taken
+    before tasks.py is read, so two runs never interleave). Raises MinimakeError for what is
+    wrong before anything runs: a cycle, an unknown goal, a missing input (unless -k).
+    """
     started = time.perf_counter()
-    reporter = reporter or NullReporter()
-    variables = dict(variables or {})
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"'jobs' must be at least 1 (got {jobs})")
-    limits = resource_limits(resources)
-    kind = _executor_kind(executor, scheduler, scheduler_file)
-    rerun = _triggers(rerun_triggers)
-    path = os.path.abspath(os.fspath(tasks)) if isinstance(tasks, (str, os.PathLike)) else None
-    root = os.path.dirname(path) if path else os.path.abspath(os.fspath(root or os.getcwd()))
-    # -n and -q change nothing: they read the journal and take no lock.
-    pretend = dry_run or question
-    with _journal(root, journal, writable=not pretend, reporter=reporter) as memory:
-        declared, rerun = _declared(tasks, path, variables, rerun)
-        graph = build_graph(declared)
-        goals = _goals(graph, goals)
-        disk = Disk(root, what_if=what_if, old=old, warn=reporter.warning)
+    if options.executor_kind == "process":
+        _check_start_method(os.environ.get("MINIMAKE_START_METHOD"))
+    root = options.folder
+    with _journal(root, options.journal, writable=not options.pretend, reporter=reporter) as memory:
+        graph = load_graph(options)
+        triggers = _rerun_triggers(options)
+        goals = _goals(graph, options.goals)
+        disk = Disk(root, what_if=options.what_if, old=options.old, warn=reporter.warning)
         if memory.writable:
             _settle(memory, graph, disk, reporter)
-        exists = lambda path: disk.mtime(path) is not None  # noqa: E731
-        names, _ = resolve_goals(graph, goals, exists)
-        selected = select(
-            graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs)
+        selected, missing = _select(graph, goals, disk, options.keep_going)
+        check_resources(_requests(graph, selected), dict(options.resources))
+        yield Prepared(options, graph, goals, selected, missing, disk, memory, triggers, started)
+
+
+def _check_start_method(method: str | None) -> None:
+    """MINIMAKE_START_METHOD, checked before anything runs rather than deep in the pool."""
+    if not method:
+        return
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    if method not in methods:
+        raise UsageError(
+            f"MINIMAKE_START_METHOD is '{method}': choose {', '.join(methods[:-1])} "
+            f"or {methods[-1]}."
         )
-        missing = _first_missing(missing_inputs(graph, selected, exists))
-        if missing and not keep_going:
-            raise next(iter(missing.values()))
-        requests = {n: graph.tasks[n].resources for n in selected if graph.tasks[n].resources}
-        check_resources(requests, limits)
-        remote: dict[str, Any] | None = None
-        if kind == "dask" and not (dry_run or question or touch):
-            remote = {
-                "executor": None if isinstance(executor, str) else executor,
-                "scheduler": scheduler,
-                "scheduler_file": os.fspath(scheduler_file) if scheduler_file else None,
-                "jobs": jobs,
-                "latency_wait": latency_wait,
-                "requests": requests,
-            }
-        runner = _runner(
-            graph,
-            selected,
-            disk,
-            jobs or 1,
-            pretend,
-            touch,
-            executor,
-            variables,
-            remote,
-            ignore_errors=ignore_errors,
-            silent=silent,
-            trigger=triggers(graph, goals),
-            started=memory.spawned if memory.writable else None,
-            preload=load_preload(path, variables) if path else (),
-        )
-        jobs = jobs or runner.capacity
-        settings = Settings(
-            jobs, always_make, keep_going, ignore_errors, tuple(limits.items()), rerun
-        )
-        recorder, reporter = _recording(graph, selected, kind, runner, reporter, timings or trace)
-        loop = Scheduler(graph, selected, disk, runner, reporter, settings, missing, memory)
-        total = sum(graph.tasks[name].recipe is not None for name in selected)
-        reporter.begin(total, jobs, memory.durations_of(selected))
-        try:
-            results = loop.run()
-        except BuildInterrupted as stop:
-            seconds = time.perf_counter() - started
-            stop.result = BuildResult(stop.results, tuple(goals), seconds, interrupted=True)
-            reporter.summary(stop.result)
-            _keep_timings(recorder, timings, trace, root)
-            raise
-    result = BuildResult(results, tuple(goals), time.perf_counter() - started)
-    _report_goals(graph, goals, result, reporter, keep_going and not (dry_run or question))
-    if disk.skewed:
+
+
+def load_graph(options: Options) -> Graph:
+    """The graph of the tasks ``options`` name (a tasks file is imported once per process)."""
+    if options.file is None:
+        return build_graph(options.tasks)
+    return build_graph(load_tasks(options.file, dict(options.variables)))
+
+
+def _rerun_triggers(options: Options) -> tuple[str, ...]:
+    """The run's rerun triggers: the command line's, else what the tasks file set with
+    ``rerun_triggers()``, else make's rule."""
+    if options.rerun_triggers or options.file is None:
+        return options.rerun_triggers or ("mtime",)
+    return load_triggers(options.file, dict(options.variables)) or ("mtime",)
+
+
+def _select(
+    graph: Graph, goals: Sequence[str], disk: Disk, keep_going: bool
+) -> tuple[set[str], dict[str, NoRuleError]]:
+    """The tasks the goals need (not what -o's old files need), and the inputs they lack:
+    raised unless ``keep_going``, where the tasks that lack one are skipped."""
+    exists = lambda path: disk.mtime(path) is not None  # noqa: E731
+    names, _ = resolve_goals(graph, goals, exists)
+    selected = select(graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs))
+    missing = _first_missing(missing_inputs(graph, selected, exists))
+    if missing and not keep_going:
+        raise next(iter(missing.values()))
+    return selected, missing
+
+
+def _requests(graph: Graph, selected: set[str]) -> dict[str, Amounts]:
+    """What each selected task asks for of the limited resources (tasks that ask)."""
+    return {name: graph.tasks[name].resources for name in selected if graph.tasks[name].resources}
+
+
+def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
+    """Run the prepared build and say how each goal ended; raises BuildInterrupted on a
+    signal, after the summary so far."""
+    options, graph, selected = prepared.options, prepared.graph, prepared.selected
+    runner = make_runner(prepared)
+    jobs = options.jobs or runner.capacity
+    recorder, reporter = _recording(prepared, runner, reporter)
+    settings = Settings(
+        jobs,
+        options.always_make,
+        options.keep_going,
+        options.ignore_errors,
+        options.resources,
+        prepared.triggers,
+    )
+    loop = Scheduler(
+        graph,
+        selected,
+        prepared.disk,
+        runner,
+        reporter,
+        settings,
+        prepared.missing,
+        prepared.journal,
+    )
+    total = sum(graph.tasks[name].recipe is not None for name in selected)
+    reporter.begin(total, jobs, prepared.journal.durations_of(selected))
+    try:
+        results = loop.run()
+    except BuildInterrupted as stop:
+        seconds = time.perf_counter() - prepared.started
+        stop.result = BuildResult(stop.results, prepared.goals, seconds, interrupted=True)
+        reporter.summary(stop.result)
+        _keep_timings(recorder, options)
+        raise
+    return _finish(prepared, results, recorder, reporter)
+
+
+def _finish(
+    prepared: Prepared,
+    results: dict[str, TaskResult],
+    recorder: Recorder | None,
+    reporter: Reporter,
+) -> BuildResult:
+    """The build's result, after make's closing lines and the summary."""
+    options = prepared.options
+    result = BuildResult(results, prepared.goals, time.perf_counter() - prepared.started)
+    keep_going = options.keep_going and not options.pretend
+    _report_goals(prepared.graph, prepared.goals, result, reporter, keep_going)
+    if prepared.disk.skewed:
         reporter.warning("warning:  Clock skew detected.  Your build may be incomplete.")
     reporter.summary(result)
-    return attrs.evolve(result, timings=_keep_timings(recorder, timings, trace, root))
-
-
-def _declared(
-    tasks: str | os.PathLike[str] | Iterable[Task],
-    path: str | None,
-    variables: dict[str, str],
-    rerun: tuple[str, ...] | None,
-) -> tuple[list[Task], tuple[str, ...]]:
-    """The tasks, and the run's rerun triggers: ``rerun`` (the command line's), else what the
-    tasks file set with ``rerun_triggers()``, else make's rule."""
-    if path is None:
-        return list(tasks), rerun or ("mtime",)  # type: ignore[arg-type]
-    declared = load_tasks(path, variables)
-    return declared, rerun or load_triggers(path, variables) or ("mtime",)
-
-
-def _triggers(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    try:
-        return check_triggers(value) or None
-    except ValueError as error:
-        raise UsageError(f"--rerun-triggers: {error}") from error
+    return attrs.evolve(result, timings=_keep_timings(recorder, options))
 
 
 @contextlib.contextmanager
@@ -242,39 +320,33 @@ def _settle(journal: Journal, graph: Graph, disk: Disk, reporter: Reporter) -> N
 
 
 def _recording(
-    graph: Graph,
-    selected: set[str],
-    kind: str,
-    runner: Runner,
-    reporter: Reporter,
-    wanted: object,
+    prepared: Prepared, runner: Runner, reporter: Reporter
 ) -> tuple[Recorder | None, Reporter]:
-    """A Recorder of the build's timings beside ``reporter``, when ``wanted``."""
-    if not wanted:
+    """A Recorder of the build's timings beside ``reporter``, when --timings or --trace ask."""
+    options = prepared.options
+    if not (options.timings or options.trace):
         return None, reporter
     # Under -n and -t no recipe runs anywhere: say so rather than name the executor.
-    executor = kind if runner.status is Status.RAN else f"none ({runner.status.label})"
-    recorder = Recorder({name: list(graph.dag.predecessors(name)) for name in selected}, executor)
+    ran = runner.status is Status.RAN
+    executor = options.executor_kind if ran else f"none ({runner.status.label})"
+    needs = {name: list(prepared.graph.dag.predecessors(name)) for name in prepared.selected}
+    recorder = Recorder(needs, executor)
     return recorder, Tee(recorder, reporter)
 
 
-def _keep_timings(
-    recorder: Recorder | None,
-    timings: bool | str | os.PathLike[str],
-    trace: str | os.PathLike[str] | None,
-    root: str,
-) -> Run | None:
+def _keep_timings(recorder: Recorder | None, options: Options) -> Run | None:
     """Write the recorded run's page and trace, as asked; returns the record."""
     if recorder is None or recorder.run is None:
         return None
-    if timings:
+    if options.timings:
         from minimake.timings_page import FOLDER, save
 
-        save(recorder.run, os.path.join(root, FOLDER) if timings is True else os.fspath(timings))
-    if trace:
+        folder = options.timings
+        save(recorder.run, os.path.join(options.folder, FOLDER) if folder is True else folder)
+    if options.trace:
         from minimake.chrome_trace import write_trace
 
-        write_trace(recorder.run, trace)
+        write_trace(recorder.run, options.trace)
     return recorder.run
 
 
@@ -296,75 +368,70 @@ def _first_missing(errors: list[NoRuleError]) -> dict[str, NoRuleError]:
     return found
 
 
-_EXECUTORS = ("process", "thread", "dask")
-
-
-def _executor_kind(
-    executor: object, scheduler: str | None, scheduler_file: str | os.PathLike[str] | None
-) -> str:
-    """ "process", "thread", "dask", or "instance" (an Executor of the caller's)."""
-    if isinstance(executor, str):
-        if executor not in _EXECUTORS:
-            raise UsageError(f"Unknown executor '{executor}': choose process, thread or dask.")
-        kind = executor
-    elif executor is None:
-        kind = "dask" if scheduler or scheduler_file else "process"
-    else:  # a Dask Client or ClientExecutor, recognised without importing distributed
-        kind = "dask" if type(executor).__module__.split(".")[0] == "distributed" else "instance"
-    if scheduler and scheduler_file:
-        raise UsageError("Give a Dask scheduler address or a scheduler file, not both.")
-    if (scheduler or scheduler_file) and kind != "dask":
-        raise UsageError(f"A Dask scheduler needs the dask executor (got '{kind}').")
-    method = os.environ.get("MINIMAKE_START_METHOD")
-    if kind == "process" and method:
-        _check_start_method(method)
-    return kind
-
-
-def _check_start_method(method: str | None) -> None:
-    """MINIMAKE_START_METHOD, checked before anything runs rather than deep in the pool."""
-    import multiprocessing
-
-    methods = multiprocessing.get_all_start_methods()
-    if method and method not in methods:
-        raise UsageError(
-            f"MINIMAKE_START_METHOD is '{method}': choose {', '.join(methods[:-1])} "
-            f"or {methods[-1]}."
-        )
-
-
-def _runner(
-    graph: Graph,
-    selected: set[str],
-    disk: Disk,
-    jobs: int,
-    pretend: bool,
-    touch: bool,
-    executor: object,
-    variables: dict[str, str],
-    remote: dict[str, Any] | None = None,
-    ignore_errors: bool = False,
-    silent: bool = False,
-    trigger: Mapping[str, str] | None = None,
-    started: Callable[[str, int], None] | None = None,
-    preload: tuple[str, ...] = (),
-) -> Runner:
-    if pretend:
-        return DryTouchRunner() if touch else DryRunner()
-    if touch:
-        return TouchRunner(disk)
+def make_runner(prepared: Prepared) -> Runner:
+    """What carries out the build's recipes: a pretending runner under -n, -q and -t, else
+    recipes on the executor the options name (a process pool by default)."""
+    options, root = prepared.options, prepared.disk.root
+    if options.pretend:
+        return DryTouchRunner() if options.touch else DryRunner()
+    if options.touch:
+        return TouchRunner(prepared.disk)
+    executor, jobs = options.executor, options.jobs or 1
     in_process = isinstance(executor, ThreadPoolExecutor) or executor == "thread"
-    dumps: Callable[[Any], bytes] = pickle.dumps
-    if remote is not None:
+    if options.executor_kind == "dask":
         from minimake import dask
 
-        dumps = dask.dumps  # by value: a worker may not be able to import the recipe's module
-    payloads = {} if in_process else _payloads(graph, selected, dumps)
-    trigger = trigger or {}
-    names = tuple(sorted(variables.items()))
-    env = tuple(variables.items())
-    # On Dask, output is captured where the recipe runs and comes back as text.
-    capture = _lazy_capture(disk.root) if remote is None else lambda: Capture(None, False)
+        # Python recipes go by value: a worker may not be able to import the recipe's module.
+        payloads = _payloads(prepared.graph, prepared.selected, dask.dumps)
+        # On Dask, output is captured where the recipe runs and comes back as text.
+        spec_of = _specs(prepared, payloads, lambda: Capture(None, False), in_process=False)
+        return dask.DaskRunner.open(spec_of, root, **_remote(prepared))
+    payloads = {} if in_process else _payloads(prepared.graph, prepared.selected)
+    spec_of = _specs(prepared, payloads, _lazy_capture(root), in_process=in_process)
+    # Each shell recipe's group, and each pool worker's (it leads one), goes to the journal as
+    # it starts, so that a run after this one dies can stop what it left running.
+    started = prepared.journal.spawned if prepared.journal.writable else None
+    if executor == "thread":
+        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=root, started=started)
+    if isinstance(executor, Executor):
+        return LocalRunner(spec_of, executor, root=root, started=started)
+
+    preload = load_preload(options.file, dict(options.variables)) if options.file else ()
+
+    def pool() -> Executor:
+        from minimake.pool import process_pool  # multiprocessing only once a recipe needs it
+
+        return process_pool(jobs, spawned=started, preload=preload)
+
+    return LocalRunner(spec_of, pool, root=root, started=started)
+
+
+def _remote(prepared: Prepared) -> dict[str, Any]:
+    """The Dask runner's settings: the cluster to reach or start, and what tasks ask for."""
+    options = prepared.options
+    return {
+        "executor": None if isinstance(options.executor, str) else options.executor,
+        "scheduler": options.scheduler,
+        "scheduler_file": options.scheduler_file,
+        "jobs": options.jobs,
+        "latency_wait": options.latency_wait,
+        "requests": _requests(prepared.graph, prepared.selected),
+    }
+
+
+def _specs(
+    prepared: Prepared,
+    payloads: Mapping[str, bytes],
+    capture: Callable[[], Capture],
+    *,
+    in_process: bool,
+) -> Callable[[Task], RecipeSpec]:
+    """How to describe each task's recipe to the executor that runs it."""
+    options, root = prepared.options, prepared.disk.root
+    trigger = triggers(prepared.graph, prepared.goals)
+    names = tuple(sorted(options.variables))
+    env = options.variables
+    ignore_errors, echo = options.ignore_errors, not options.silent
 
     def spec_of(task: Task) -> RecipeSpec:
         outputs = task.outputs
@@ -372,7 +439,7 @@ def _runner(
             commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
             return ShellSpec(
                 task.name,
-                disk.root,
+                root,
                 commands,
                 capture(),
                 env=(*env, *_automatic(task, trigger.get(task.name))),
@@ -380,32 +447,18 @@ def _runner(
                 outputs=outputs,
                 ignore_errors=ignore_errors,
                 where=where(task) if ignore_errors else "",
-                echo=not silent,
+                echo=echo,
             )
         if in_process:
             call = (task.recipe, task.args, task.keyword_arguments)
-            return PythonSpec(task.name, disk.root, capture(), outputs, call=call)
+            return PythonSpec(task.name, root, capture(), outputs, call=call)
         if task.source is not None:
             return PythonSpec(
-                task.name, disk.root, capture(), outputs, source=task.source, variables=names
+                task.name, root, capture(), outputs, source=task.source, variables=names
             )
-        return PythonSpec(task.name, disk.root, capture(), outputs, payload=payloads[task.name])
+        return PythonSpec(task.name, root, capture(), outputs, payload=payloads[task.name])
 
-    if remote is not None:
-        return dask.DaskRunner.open(spec_of, disk.root, **remote)
-    if executor == "thread":
-        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=disk.root, started=started)
-    if isinstance(executor, Executor):
-        return LocalRunner(spec_of, executor, root=disk.root, started=started)
-
-    def pool() -> Executor:
-        from minimake.pool import process_pool  # multiprocessing only once a recipe needs it
-
-        return process_pool(jobs, spawned=started, preload=preload)
-
-    # Each shell recipe's group, and each pool worker's (it leads one), goes to the journal as
-    # it starts, so that a run after this one dies can stop what it left running.
-    return LocalRunner(spec_of, pool, root=disk.root, started=started)
+    return spec_of
 
 
 def _lazy_capture(root: str) -> Callable[[], Capture]:

@@ -1,0 +1,139 @@
+"""What one build is asked to do: make's flags and minimake's options, as one checked value."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+from minimake.errors import UsageError
+from minimake.resources import limits as resource_limits
+from minimake.task import Task, check_triggers
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from distributed import Client
+
+EXECUTORS = ("process", "thread", "dask")
+
+
+def _absolute(path: str | os.PathLike[str] | None) -> str | None:
+    return None if path is None else os.path.abspath(os.fspath(path))
+
+
+def _path(path: str | os.PathLike[str] | None) -> str | None:
+    return None if path is None else os.fspath(path)
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _tasks(values: Iterable[Task]) -> tuple[Task, ...]:
+    return tuple(values)
+
+
+def _pairs(
+    value: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> tuple[tuple[str, str], ...]:
+    return tuple(dict(value or {}).items())
+
+
+def _limits(
+    value: Mapping[str, float] | Iterable[tuple[str, float]] | None,
+) -> tuple[tuple[str, float], ...]:
+    return tuple(resource_limits(dict(value or {})).items())
+
+
+def _triggers(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    try:
+        return check_triggers(value) or None
+    except ValueError as error:
+        raise UsageError(f"--rerun-triggers: {error}") from error
+
+
+def _folder_or_flag(value: bool | str | os.PathLike[str]) -> bool | str:
+    return value if isinstance(value, bool) else os.fspath(value)
+
+
+@attrs.frozen
+class Options:
+    """One build's options, checked when made: the CLI makes one from its flags, ``build()``
+    from its keywords (their meanings are documented there and in the README).
+
+    The tasks are a tasks ``file`` (its folder is the build's root) or ``tasks`` given in code
+    (then paths are relative to ``root``, default the current folder).
+    """
+
+    file: str | None = attrs.field(default=None, converter=_absolute)
+    tasks: tuple[Task, ...] = attrs.field(default=(), converter=_tasks)
+    root: str | None = attrs.field(default=None, converter=_path)
+    goals: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    jobs: int | None = attrs.field(default=None)
+    dry_run: bool = False
+    question: bool = False
+    touch: bool = False
+    always_make: bool = False
+    keep_going: bool = False
+    ignore_errors: bool = False
+    silent: bool = False
+    what_if: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    old: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    # NAME=value pairs in the order given (the recipes' environment): a tuple keeps it frozen.
+    variables: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    resources: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_limits)
+    executor: str | Executor | Client | None = None
+    scheduler: str | None = None
+    scheduler_file: str | None = attrs.field(default=None, converter=_path)
+    latency_wait: float | None = None
+    # "process", "thread", "dask", or "instance" (an Executor of the caller's).
+    executor_kind: str = attrs.field(init=False)
+    rerun_triggers: tuple[str, ...] | None = attrs.field(default=None, converter=_triggers)
+    timings: bool | str = attrs.field(default=False, converter=_folder_or_flag)
+    trace: str | None = attrs.field(default=None, converter=_path)
+    journal: bool = True
+    # The build's folder: the tasks file's, else ``root``'s, made absolute when the options are.
+    folder: str = attrs.field(init=False)
+
+    @jobs.validator
+    def _check_jobs(self, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and value < 1:
+            raise UsageError(f"'jobs' must be at least 1 (got {value})")
+
+    @executor_kind.default
+    def _kind(self) -> str:
+        return kind_of(self.executor, self.scheduler, self.scheduler_file)
+
+    @folder.default
+    def _folder(self) -> str:
+        if self.file is not None:
+            return os.path.dirname(self.file)
+        return os.path.abspath(self.root or os.getcwd())
+
+    @property
+    def pretend(self) -> bool:
+        """-n and -q: nothing changes; the journal is read, and no lock is taken."""
+        return self.dry_run or self.question
+
+
+def kind_of(executor: object, scheduler: str | None, scheduler_file: str | None) -> str:
+    """ "process", "thread", "dask", or "instance" (an Executor of the caller's); raises
+    UsageError for an unknown executor, or a Dask scheduler without the dask executor."""
+    if isinstance(executor, str):
+        if executor not in EXECUTORS:
+            raise UsageError(f"Unknown executor '{executor}': choose process, thread or dask.")
+        kind = executor
+    elif executor is None:
+        kind = "dask" if scheduler or scheduler_file else "process"
+    else:  # a Dask Client or ClientExecutor, recognised without importing distributed
+        kind = "dask" if type(executor).__module__.split(".")[0] == "distributed" else "instance"
+    if scheduler and scheduler_file:
+        raise UsageError("Give a Dask scheduler address or a scheduler file, not both.")
+    if (scheduler or scheduler_file) and kind != "dask":
+        raise UsageError(f"A Dask scheduler needs the dask executor (got '{kind}').")
+    return kind
