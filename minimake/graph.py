@@ -129,8 +129,7 @@ def resolve_goals(
         elif exists(goal):
             files.append(goal)
         else:
-            candidates = list(graph.producer)
-            raise NoRuleError(goal, suggestions=difflib.get_close_matches(goal, candidates, n=3))
+            raise NoRuleError(goal, suggestions=_close_matches(graph, goal))
     return names, files
 
 
@@ -181,6 +180,11 @@ def triggers(graph: Graph, goals: Sequence[str]) -> dict[str, str]:
 _SUGGESTED = 10
 
 
+def _close_matches(graph: Graph, path: str) -> list[str]:
+    """The targets closest to ``path``, for a "did you mean" (as Ninja suggests them)."""
+    return difflib.get_close_matches(path, list(graph.producer), n=3)
+
+
 def missing_inputs(
     graph: Graph, selected: Iterable[str], exists: Callable[[str], bool]
 ) -> list[NoRuleError]:
@@ -195,9 +199,7 @@ def missing_inputs(
             continue
         for dep in declared.deps + declared.order_only:
             if dep not in producer and not exists(dep):
-                close = []
-                if len(errors) < _SUGGESTED:
-                    close = difflib.get_close_matches(dep, list(producer), n=3)
+                close = _close_matches(graph, dep) if len(errors) < _SUGGESTED else []
                 errors.append(NoRuleError(dep, needed_by=name, suggestions=close))
     return errors
 
