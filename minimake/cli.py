@@ -46,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Bring targets up to date by running the recipes in tasks.py, as make does.",
         epilog="Variables: NAME=value arguments are read in tasks.py with minimake.var('NAME').",
     )
+    _add_make_flags(parser)
+    _add_make_modes(parser)
+    _add_minimake_options(parser)
+    _add_cluster_options(parser)
+    parser.add_argument("--version", action="version", version=f"minimake {__version__}")
+    return parser
+
+
+def _add_make_flags(parser: argparse.ArgumentParser) -> None:
+    """make's flags for what to build, from where, and how many recipes at once."""
     add = parser.add_argument
     add("targets", nargs="*", metavar="target", help="goals to build, and NAME=value variables")
     add("-f", "--file", default="tasks.py", metavar="FILE", help="read FILE (default tasks.py)")
@@ -67,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run N recipes at once (default 1, or a Dask cluster's worker threads; "
         "bare -j: one per core)",
     )
+
+
+def _add_make_modes(parser: argparse.ArgumentParser) -> None:
+    """make's flags that change what a run does: pretend, force, go on, touch, assume."""
+    add = parser.add_argument
     add(
         "-n",
         "--dry-run",
@@ -110,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="treat FILE as very old and do not remake it",
     )
+
+
+def _add_minimake_options(parser: argparse.ArgumentParser) -> None:
+    """What minimake adds: reasons, memory between runs, inspection and reports."""
+    add = parser.add_argument
     add(
         "-v",
         "--verbose",
@@ -151,9 +171,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FORMAT",
         help="print the goals' DAG as Graphviz dot (default) or mermaid, and run nothing",
     )
-    _add_cluster_options(parser)
-    add("--version", action="version", version=f"minimake {__version__}")
-    return parser
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -226,18 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     command = argv is None  # this process is the minimake command, not a caller's
     argv = list(sys.argv[1:] if argv is None else argv)
-    options = parser.parse_args(argv)
-    goals, variables = _split(options.targets)
-    if options.graph and _VARIABLE.match(options.graph):  # `--graph GRID=small`
-        goals, variables = _split([options.graph, *options.targets])
-        options.graph = "dot"
-    words = argv[: argv.index("--")] if "--" in argv else argv
-    try:
-        jobs = _jobs(options.jobs, goals, any(_JOBS_ATTACHED.match(w) for w in words))
-    except _BadJobs:
-        print(f"{PROGRAM}: the '-j' option requires a positive integer argument", file=sys.stderr)
-        parser.print_usage(sys.stderr)
+    read = _read(parser, argv)
+    if read is None:
         return EXIT_ERROR
+    options, goals, variables, jobs = read
     from minimake.errors import MinimakeError
     from minimake.progress import for_cli
 
@@ -277,6 +286,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             # object at exit (a tenth of a second each for a 50,000-task graph): objects are
             # still freed as their last reference goes, and atexit handlers still run.
             gc.freeze()
+
+
+def _read(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[argparse.Namespace, list[str], dict[str, str], int | None] | None:
+    """The flags, the goals, the NAME=value variables and -j's count; None (after make's
+    message) when -j's count is no positive integer."""
+    args = parser.parse_args(argv)
+    goals, variables = _split(args.targets)
+    if args.graph and _VARIABLE.match(args.graph):  # `--graph GRID=small`
+        goals, variables = _split([args.graph, *args.targets])
+        args.graph = "dot"
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    try:
+        jobs = _jobs(args.jobs, goals, any(_JOBS_ATTACHED.match(w) for w in words))
+    except _BadJobs:
+        print(f"{PROGRAM}: the '-j' option requires a positive integer argument", file=sys.stderr)
+        parser.print_usage(sys.stderr)
+        return None
+    return args, goals, variables, jobs
 
 
 def _stdout_closed() -> int:

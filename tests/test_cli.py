@@ -273,3 +273,24 @@ def test_off_a_terminal_each_event_is_a_plain_line_on_stderr(tmp_path: Path) -> 
     assert "[1/2] FAILED bad" in run.stderr
     assert "[2/2] done ok" in run.stderr
     assert "\x1b" not in run.stdout + run.stderr  # no control codes
+
+
+def test_explain_builds_the_graph_once(
+    chain: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--explain reads the same prepared build as its dry run: one graph, not one per step."""
+    from minimake import cli as minimake_cli
+    from minimake import graph
+
+    built: list[int] = []
+    real = graph._build_graph
+
+    def counted(tasks):  # type: ignore[no-untyped-def]
+        built.append(1)
+        return real(tasks)
+
+    monkeypatch.setattr(graph, "_build_graph", counted)
+    monkeypatch.chdir(chain)
+    assert minimake_cli.main(["--progress", "off", "--explain", "c.txt"]) == 0
+    assert capsys.readouterr().out.startswith("'c.txt' is stale: ")
+    assert len(built) == 1
