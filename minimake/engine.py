@@ -1,4 +1,4 @@
-"""The importable engine: load, plan and run a build, and return its result."""
+"""The importable engine: assemble a build once (prepare), run it (execute), return the result."""
 
 from __future__ import annotations
 
@@ -29,14 +29,12 @@ from minimake.load import load_preload, load_tasks, load_triggers
 from minimake.lock import ProjectLock
 from minimake.options import Options
 from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
-from minimake.recorder import Recorder, Tee
 from minimake.resources import Amounts
 from minimake.resources import check as check_resources
 from minimake.result import BuildResult, Status, TaskResult
 from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task, normal_path
-from minimake.timings import Run
 from minimake.ui import NullReporter, Reporter, where
 
 # Statuses that mean a recipe really was (or would be) carried out for a goal.
@@ -326,6 +324,8 @@ def _recording(
     options = prepared.options
     if not (options.timings or options.trace):
         return None, reporter
+    from minimake.recorder import Recorder, Tee  # its timings model only when asked for
+
     # Under -n and -t no recipe runs anywhere: say so rather than name the executor.
     ran = runner.status is Status.RAN
     executor = options.executor_kind if ran else f"none ({runner.status.label})"
@@ -540,5 +540,8 @@ def _report_goals(
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from minimake.recorder import Recorder
+    from minimake.timings import Run
 
 __all__ = ["BuildInterrupted", "build"]
