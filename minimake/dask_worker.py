@@ -22,8 +22,9 @@ import time
 import attrs
 
 from minimake import __version__, recipes
-from minimake.groups import death, kill_groups
+from minimake.groups import kill_groups
 from minimake.recipes import Outcome, RecipeSpec
+from minimake.words import death
 
 
 def _failure(error: BaseException) -> Outcome:

@@ -99,15 +99,3 @@ def stop_groups(
     groups = set(groups)
     kill_groups(groups, signum)
     return wait_gone(groups, within)
-
-
-def signal_name(signum: int) -> str:
-    """The C library's description of a signal, as make prints it ("Killed", "Terminated")."""
-    return signal.strsignal(signum) or f"Signal {signum}"
-
-
-def death(code: int | None) -> str:
-    """How a process ended, from its returncode-style status: a signal (negative) or an exit."""
-    if code is not None and code < 0:
-        return f"killed by signal {-code}, {signal_name(-code)}"
-    return f"exit code {code}"

@@ -13,10 +13,9 @@ import os
 import re
 import shutil
 
-from minimake.report import duration
 from minimake.result import TaskResult
 from minimake.task import Task, describe_recipe
-from minimake.ui import failure_text
+from minimake.words import duration, failure_text
 
 FOLDER = os.path.join(".minimake", "logs")
 

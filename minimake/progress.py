@@ -26,16 +26,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from minimake.report import (
-    Counts,
-    duration,
-    failure_report,
-    json_document,
-    summary_lines,
-)
+from minimake.report import Counts, failure_report, json_document, summary_lines
 from minimake.result import BuildResult, Status, TaskResult
 from minimake.ui import ConsoleReporter, PlainConsole, console, is_plain, replay, write_line
 from minimake.uptodate import detailed
+from minimake.words import duration
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import failure_text, raised_at
 from minimake.uptodate import detailed
+from minimake.words import duration, failure_text, raised_at, shown
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -77,17 +76,6 @@ class Counts:
             parts.append((self.interrupted, "interrupted"))
         parts.append((self.skipped, "skipped"))
         return ", ".join(f"{count} {label}" for count, label in parts)
-
-
-def duration(seconds: float) -> str:
-    """A short human duration: "0.4s", "12.3s", "2m05s", "1h02m03s"."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{rest:02d}s"
 
 
 def task_seconds(result: BuildResult) -> float:
@@ -193,12 +181,6 @@ def _names(names: list[str], shown: int = 8) -> str:
     if len(names) > shown:
         text += f" and {len(names) - shown} more"
     return text
-
-
-def shown(path: str) -> str:
-    """A path as the user best reads it: relative to where they are, unless that climbs out."""
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
 
 
 def json_document(result: BuildResult, error: str | None = None) -> dict[str, Any]:

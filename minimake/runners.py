@@ -18,10 +18,11 @@ import attrs
 from minimake import recipes, spawn
 from minimake.capture import per_thread_streams
 from minimake.disk import Disk
-from minimake.groups import death, kill_groups, stop_groups
+from minimake.groups import kill_groups, stop_groups
 from minimake.recipes import Outcome, RecipeSpec, ShellSpec
 from minimake.result import Status
 from minimake.task import Task, describe_recipe
+from minimake.words import death
 
 
 class Runner(Protocol):

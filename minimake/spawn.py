@@ -25,8 +25,8 @@ from typing import Any
 import attrs
 
 from minimake.capture import Capture, FilePool
-from minimake.groups import signal_name
 from minimake.recipes import Outcome, ShellSpec
+from minimake.words import exit_words
 
 # make's rule: a line with none of the shell's special characters, whose first word is no
 # shell keyword or builtin, is exec'd directly, which saves starting /bin/sh for each simple
@@ -188,8 +188,8 @@ class _Job:
             self.failed = status
         if status != 0 and self.spec.ignore_errors:
             # make says so right after the failing line, before the next one runs.
-            text = f"Error {status}" if status > 0 else signal_name(-status)
-            os.write(self.err, f"minimake: {self.spec.where} {text} (ignored)\n".encode())
+            said = f"minimake: {self.spec.where} {exit_words(status)} (ignored)\n"
+            os.write(self.err, said.encode())
 
     def outcome(self) -> Outcome:
         captured = self.captured

@@ -13,10 +13,10 @@ import shutil
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from minimake.report import duration
 from minimake.result import Status
 from minimake.timings import Run, Span, critical_path
 from minimake.timings_svg import chart, ended, kind, shorten, timeline
+from minimake.words import duration
 
 FOLDER = os.path.join(".minimake", "timings")
 LATEST = "minimake-timing.html"

@@ -11,9 +11,9 @@ from html import escape
 
 import attrs
 
-from minimake.report import duration
 from minimake.result import Status
 from minimake.timings import Run, Span, Step, concurrency, lanes
+from minimake.words import death, duration
 
 WIDTH = 1200  # the drawings' coordinate width; they scale to the window
 GUTTER = 130  # room for the lane labels
@@ -211,7 +211,7 @@ def _group_tip(bar: _Bar) -> str:
 
 def ended(span: Span) -> str:
     if span.signal is not None:
-        return f"killed by signal {span.signal}"
+        return death(-span.signal)
     if span.returncode is not None:
         return f"exit {span.returncode}"
     if span.error:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sys
 import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Protocol, cast
+
+from minimake.words import PROGRAM, failure_text, raised_at, where
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
     from minimake.errors import MinimakeError, NoRuleError
     from minimake.result import BuildResult, TaskResult
     from minimake.task import Task
-
-PROGRAM = "minimake"
 
 
 class Reporter(Protocol):
@@ -45,52 +44,6 @@ class Reporter(Protocol):
     def waiting_for_lock(self, pid: int | None, since: float | None) -> None: ...
     def recorded(self, result: TaskResult) -> None: ...
     def summary(self, result: BuildResult) -> None: ...
-
-
-def where(task: Task) -> str:
-    """make's bracketed "[tasks.py:14: target]"."""
-    return f"[{task.location}: {task.name}]" if task.location else f"[{task.name}]"
-
-
-def failure_text(result: TaskResult) -> str:
-    """How a failed recipe ended, in make's words: "Error 2", "Killed", "ValueError: bad"."""
-    from minimake.groups import signal_name
-
-    outcome = result.outcome
-    if outcome is None:
-        return result.error or "Error"
-    if outcome.crashed:
-        text = outcome.error or "worker process died"
-        return text[:1].upper() + text[1:]
-    if outcome.signal is not None:
-        return signal_name(outcome.signal)
-    if outcome.returncode is not None:
-        return f"Error {outcome.returncode}"
-    return outcome.error or "Error"
-
-
-_FRAME = re.compile(r'^  File "(?P<file>.+)", line (?P<line>\d+), in (?P<function>.+)$')
-
-
-def raised_at(task: Task, traceback: str) -> str | None:
-    """Where in the tasks file a Python recipe raised: "tasks.py:22, in fit: raise ...".
-
-    The innermost frame of the tasks file that declared ``task``; None when no frame is there.
-    """
-    shown = task.location.rpartition(":")[0] if task.location else None
-    source = task.source or shown
-    if source is None:
-        return None
-    found = None
-    lines = traceback.splitlines()
-    for index, line in enumerate(lines):
-        match = _FRAME.match(line)
-        if match and os.path.abspath(match["file"]) == os.path.abspath(source):
-            code = lines[index + 1].strip() if index + 1 < len(lines) else ""
-            found = f"{shown or source}:{match['line']}, in {match['function']}"
-            if code and not code.startswith(("File ", "^", "~")):
-                found += f": {code}"
-    return found
 
 
 def replay(result: TaskResult, out: IO[str], err: IO[str]) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from minimake import recipes, spawn
 from minimake.capture import Capture
-from minimake.groups import signal_name
 from minimake.recipes import Outcome, PythonSpec, ShellSpec
+from minimake.words import signal_name
 
 
 def shell(tmp_path: Path, commands: tuple[str, ...], **kw: object) -> ShellSpec:

@@ -15,15 +15,14 @@ from minimake.logs import Logs, log_name
 from minimake.recipes import Outcome
 from minimake.report import (
     Counts,
-    duration,
     failure_report,
     json_document,
     slowest,
     summary_lines,
 )
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import raised_at
 from minimake.uptodate import Reason
+from minimake.words import duration, raised_at
 
 
 def ran(name: str, seconds: float, output: str = "") -> TaskResult:
