@@ -35,7 +35,8 @@ from minimake.result import BuildResult, Status, TaskResult
 from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task, normal_path
-from minimake.ui import NullReporter, Reporter, where
+from minimake.ui import NullReporter, Reporter
+from minimake.words import where
 
 # Statuses that mean a recipe really was (or would be) carried out for a goal.
 _WORKED = (Status.RAN, Status.WOULD_RUN, Status.TOUCHED, Status.FAILED)
