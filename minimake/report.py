@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from minimake.result import BuildResult, Status, TaskResult
+from minimake.result import CARRIED_OUT, WORKED, BuildResult, Status, TaskResult
 from minimake.uptodate import detailed
 from minimake.words import duration, failure_text, raised_at, shown
 
@@ -47,21 +47,18 @@ class Counts:
                 tally[task.status] += 1
             else:
                 no_recipe += 1
-        return cls(
-            ran=tally[Status.RAN],
-            up_to_date=tally[Status.UP_TO_DATE],
-            would_run=tally[Status.WOULD_RUN],
-            touched=tally[Status.TOUCHED],
-            failed=tally[Status.FAILED],
-            skipped=tally[Status.SKIPPED],
-            interrupted=interrupted,
-            no_recipe=no_recipe,
-        )
+        counted = {status.value: count for status, count in tally.items()}
+        return cls(**counted, interrupted=interrupted, no_recipe=no_recipe)
+
+    def count(self, status: Status) -> int:
+        """How many tasks ended with ``status`` (each field is named by its status's value)."""
+        tasks: int = getattr(self, status.value)
+        return tasks
 
     @property
     def worked(self) -> int:
-        """Tasks whose recipe ran, would run, was touched or failed."""
-        return self.ran + self.would_run + self.touched + self.failed + self.interrupted
+        """Tasks whose recipe ran, would run, was touched or failed (an interrupt included)."""
+        return sum(self.count(status) for status in WORKED) + self.interrupted
 
     def describe(self, done: str = "ran") -> str:
         """The counts as "3 ran, 7 up to date, 1 failed, 2 skipped".
@@ -69,7 +66,7 @@ class Counts:
         ``done`` names this run's kind of work ("ran", "would run" for -n, "touched" for -t);
         it is always shown, first; the other kinds only when not zero.
         """
-        worked = {"ran": self.ran, "would run": self.would_run, "touched": self.touched}
+        worked = {status.label: self.count(status) for status in CARRIED_OUT}
         parts = [(worked.pop(done), done)] + [(n, label) for label, n in worked.items() if n]
         parts += [(self.up_to_date, "up to date"), (self.failed, "failed")]
         if self.interrupted:

@@ -32,6 +32,13 @@ class Status(enum.Enum):
         return self.value.replace("_", " ")
 
 
+# The statuses of a task whose recipe this run carried out in its own way: ran it, or under -n
+# counted it as one that would run, or under -t touched its outputs instead.
+CARRIED_OUT = (Status.RAN, Status.WOULD_RUN, Status.TOUCHED)
+# ...or at least started: a task with one of these and a recipe did work. make's "Nothing to be
+# done", -q's answer and the summary's counts all ask this one question.
+WORKED = (*CARRIED_OUT, Status.FAILED)
+
 # The error of a task whose recipe Ctrl-C or SIGTERM stopped.
 INTERRUPTED = "interrupted"
 
@@ -57,6 +64,11 @@ class TaskResult:
         """Whether an interrupt stopped this task's recipe (it counts as failed)."""
         return self.status is Status.FAILED and self.error == INTERRUPTED
 
+    @property
+    def worked(self) -> bool:
+        """Whether its recipe ran, would run (-n), was touched (-t) or failed."""
+        return self.has_recipe and self.status in WORKED
+
 
 @attrs.frozen
 class BuildResult:
@@ -81,5 +93,4 @@ class BuildResult:
     @property
     def stale(self) -> bool:
         """Whether anything ran or would run (``-q``'s question)."""
-        work = (Status.RAN, Status.WOULD_RUN, Status.TOUCHED, Status.FAILED)
-        return any(r.status in work and r.has_recipe for r in self.tasks.values())
+        return any(r.worked for r in self.tasks.values())
