@@ -12,11 +12,9 @@ from collections.abc import Callable
 import attrs
 
 from minimake.graph import Graph
-from minimake.result import BuildResult, Status
+from minimake.result import CARRIED_OUT, BuildResult, Status
 from minimake.task import Task
 from minimake.uptodate import detailed, format_mtime, format_mtimes
-
-_STALE = (Status.WOULD_RUN, Status.RAN, Status.TOUCHED)
 
 
 @attrs.frozen
@@ -76,7 +74,7 @@ def _step(
         producer = graph.task_of(dep)
         if producer is None or not (reason == "phony" or reason.startswith(f"'{dep}' ")):
             continue
-        if result.tasks[producer].status in _STALE:
+        if result.tasks[producer].status in CARRIED_OUT:
             return step, producer
     return step, None
 
