@@ -17,7 +17,6 @@ make's, so pipes and the make-differential tests see no change):
 from __future__ import annotations
 
 import codecs
-import json
 import math
 import statistics
 import sys
@@ -26,9 +25,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from minimake.report import Counts, failure_report, json_document, summary_lines
+from minimake.report import JsonReport, RunReport
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import ConsoleReporter, PlainConsole, console, is_plain, replay, write_line
+from minimake.ui import (
+    ConsoleReporter,
+    NullReporter,
+    PlainConsole,
+    Reporter,
+    Tee,
+    console,
+    is_plain,
+    replay,
+    write_line,
+)
 from minimake.uptodate import detailed
 from minimake.words import duration
 
@@ -156,51 +165,50 @@ class Board:
         return Group(*rows)
 
 
-class ProgressReporter(ConsoleReporter):
-    """The command line's reporter: make's messages plus progress, reasons and the reports.
+def progress_mode(asked: str, *, terminal: bool, silent: bool, pretend: bool) -> str:
+    """What the progress part shows: "live", "plain" or "off"; the one place that decides.
 
-    ``mode`` is "live" (the display on ``err``, a terminal), "plain" (one line per event) or
-    "off" (make's output only); under ``-n`` the events are the reasons, and a live display is
-    never needed. ``stdout`` is the console for the ``--json`` document (when ``as_json``) and
-    for listings (default ``out``, which ``--json`` moves to stderr). ``dry_run`` is ``-n``, and
-    ``pretend`` any run that carries out no recipe (``-n``, ``-t``). ``root`` is the project
-    folder that holds ``.minimake/logs``.
+    ``asked`` is ``--progress``: "auto" is "live" when stderr is a ``terminal``, else "plain".
+    ``silent`` (-s, -q) turns it "off", for make's output only; a run that carries out no
+    recipe (``pretend``: -n, -t) never needs a live display, and is "plain".
+    """
+    if silent:
+        return "off"
+    if asked not in MODES or asked == "auto":
+        asked = "live" if terminal else "plain"
+    return "plain" if asked == "live" and pretend else asked
+
+
+class ProgressDisplay(NullReporter):
+    """The progress part: the board, and by ``mode`` the live display on ``err`` (a terminal)
+    or one plain line per finished, failed or skipped task with a recipe; the reasons before
+    each echo under ``-n`` (``dry_run``), and in a real run under ``-v``. ``pretend``: a run
+    that carries out no recipe prints no line per task.
     """
 
     def __init__(
         self,
-        out: Console | None = None,
-        err: Console | None = None,
+        err: Console,
         *,
-        mode: str = "plain",
-        stdout: Console | None = None,
-        as_json: bool = False,
-        silent: bool = False,
-        quiet: bool = False,
+        mode: str,
         verbose: bool = False,
         dry_run: bool = False,
         pretend: bool = False,
-        root: str = ".",
         clock: Callable[[], float] = time.monotonic,
         auto_refresh: bool = True,
     ) -> None:
-        super().__init__(out, err, silent=silent, quiet=quiet, verbose=verbose)
-        self.stdout, self.as_json = stdout or self.out, as_json
-        self.dry_run, self.root = dry_run, root
-        self.pretend = pretend or dry_run
-        if self.silent:
-            mode = "off"
-        elif mode == "live" and self.pretend:
-            mode = "plain"
-        self.mode = mode
+        self.err, self.mode = err, mode
+        self.verbose, self.dry_run, self.pretend = verbose, dry_run, pretend
         self.board = Board(clock)
         self.auto_refresh = auto_refresh
+        self._plain = is_plain(err)
         self._live: Live | None = None
         self._next_redraw = -math.inf
-        self._failed: dict[str, Task | None] = {}  # None: a missing input, no recipe ran
-        self._json_sent = False
 
-    # --- the live display
+    @property
+    def showing(self) -> bool:
+        """Whether the live display is on the screen now."""
+        return self._live is not None
 
     def _start_live(self) -> None:
         if self._live is not None or self.mode != "live":
@@ -232,8 +240,6 @@ class ProgressReporter(ConsoleReporter):
             live, self._live = self._live, None
             live.stop()
 
-    # --- the Reporter hooks
-
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         self.board.begin(total, jobs, expected)
 
@@ -242,32 +248,79 @@ class ProgressReporter(ConsoleReporter):
         if self.verbose or (self.dry_run and self.mode != "off"):
             verb = "would run" if self.dry_run else "run"
             said = f": {detailed(reason)}"
-            if is_plain(self.err):  # a plain line, not a rich Text per task of a long -n
-                write_line(self.err, f"{verb} {task.name}{said}")
+            if self._plain:  # a plain line, not a rich Text per task of a long -n
+                write_line(self.err, f"{verb} {task.name}{said}", plain=True)
             else:
                 from rich.text import Text
 
                 line = Text.assemble((f"{verb} ", "dim"), (task.name, "bold"), said)
-                write_line(self.err, line)
+                write_line(self.err, line, plain=False)
         self._start_live()
-        if self._live is not None and self.out is self.err and not self.silent and lines:
-            self.out.out("\n".join(lines), highlight=False)  # one block, never split by a refresh
-        else:
-            super().started(task, reason, lines)
         self._refresh()
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
         self.board.finish(task.name, result.seconds)
-        outcome = result.outcome
-        if outcome is not None and not outcome.ok:
-            self._failed[task.name] = task
-        if self._live is None:
+        self._refresh()
+
+    def recorded(self, result: TaskResult) -> None:
+        count = self.board.record(result)
+        if self._live is not None:
+            self._refresh()
+            return
+        if self.mode != "plain" or self.pretend or not result.has_recipe:
+            return
+        line = _event_line(result)
+        if line is not None:
+            write_line(self.err, f"[{count}/{self.board.total}] {line}", self._plain)
+
+    def summary(self, result: BuildResult) -> None:
+        self.close()
+
+
+def _event_line(result: TaskResult) -> str | None:
+    if result.status is Status.RAN:
+        ignored = result.outcome is not None and not result.outcome.ok
+        took = duration(result.seconds)
+        return f"done {result.name} ({took}{', error ignored' if ignored else ''})"
+    if result.status is Status.FAILED:
+        return f"FAILED {result.name} ({duration(result.seconds)})"
+    if result.status is Status.SKIPPED and result.blocked_by is None:
+        return f"not started {result.name} (the build stopped)"
+    if result.status is Status.SKIPPED:
+        return f"skipped {result.name} (blocked by {result.blocked_by})"
+    return None
+
+
+class LiveLines(ConsoleReporter):
+    """make's lines beside the live display: a recipe's echo as one block, and each finished
+    task as one block (a ✓ or ✗ header with its time, its output, its errors) that a redraw of
+    the display never splits. While the display is down, make's lines as ever."""
+
+    def __init__(
+        self,
+        out: Console,
+        err: Console,
+        display: ProgressDisplay,
+        *,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(out, err, verbose=verbose)
+        self.display = display
+
+    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+        if self.display.showing and self.out is self.err and lines:
+            self.out.out("\n".join(lines), highlight=False)  # one block, never split by a refresh
+        else:
+            super().started(task, reason, lines)
+
+    def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
+        if not self.display.showing:
             super().finished(task, result, ignored)
             return
         from rich.console import Group
         from rich.text import Text
 
-        complaints = self.complaints(task, result, ignored)
+        outcome = result.outcome
         mark, style = ("✓", "green") if outcome is None or outcome.ok else ("✗", "red")
         header = Text.assemble((f"{mark} ", style), (task.name, "bold"))
         header.append(f"  {duration(result.seconds)}", style="dim")
@@ -286,74 +339,89 @@ class ProgressReporter(ConsoleReporter):
                     self.out.out(chunk, end="", highlight=False)
         elif size:
             replay(result, self.out.file, self.err.file)
-        block += [Text(line, style="red") for line in complaints]
+        block += [Text(line, style="red") for line in self.complaints(task, result, ignored)]
         self.err.print(Group(*block), soft_wrap=True)  # one block, never split by a refresh
-        self._refresh()
 
-    def recorded(self, result: TaskResult) -> None:
-        count = self.board.record(result)
-        if result.status is Status.FAILED and result.name not in self._failed:
-            self._failed[result.name] = None
-        if self._live is not None:
-            self._refresh()
-            return
-        if self.mode != "plain" or self.pretend or not result.has_recipe:
-            return
-        line = self._event_line(result)
-        if line is not None:
-            write_line(self.err, f"[{count}/{self.board.total}] {line}")
 
-    @staticmethod
-    def _event_line(result: TaskResult) -> str | None:
-        if result.status is Status.RAN:
-            ignored = result.outcome is not None and not result.outcome.ok
-            took = duration(result.seconds)
-            return f"done {result.name} ({took}{', error ignored' if ignored else ''})"
-        if result.status is Status.FAILED:
-            return f"FAILED {result.name} ({duration(result.seconds)})"
-        if result.status is Status.SKIPPED and result.blocked_by is None:
-            return f"not started {result.name} (the build stopped)"
-        if result.status is Status.SKIPPED:
-            return f"skipped {result.name} (blocked by {result.blocked_by})"
-        return None
+class ProgressReporter(Tee):
+    """The command line's reporter: make's lines, the progress part and the run report, in a
+    Tee; and what the command line says itself (``fatal``, ``note``, ``show``, ``close``).
 
-    def summary(self, result: BuildResult) -> None:
-        self.close()
+    ``mode`` is ``--progress`` (see progress_mode); ``stdout`` is the console for the
+    ``--json`` document (when ``as_json``) and for listings (default ``out``, which ``--json``
+    moves to stderr). ``dry_run`` is ``-n``, and ``pretend`` any run that carries out no recipe
+    (``-n``, ``-t``).
+    """
+
+    def __init__(
+        self,
+        out: Console | None = None,
+        err: Console | None = None,
+        *,
+        mode: str = "plain",
+        stdout: Console | None = None,
+        as_json: bool = False,
+        silent: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
+        dry_run: bool = False,
+        pretend: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        auto_refresh: bool = True,
+    ) -> None:
+        self.out = out or console(sys.stdout)
+        self.err = err or console(sys.stderr)
+        self.stdout = stdout or self.out
+        pretend = pretend or dry_run
+        terminal = self.err.is_terminal and not self.err.is_dumb_terminal
+        self.mode = progress_mode(mode, terminal=terminal, silent=silent or quiet, pretend=pretend)
+        self.display = ProgressDisplay(
+            self.err,
+            mode=self.mode,
+            verbose=verbose,
+            dry_run=dry_run,
+            pretend=pretend,
+            clock=clock,
+            auto_refresh=auto_refresh,
+        )
+        self.board = self.display.board
+        if self.mode == "live":
+            self.lines: ConsoleReporter = LiveLines(
+                self.out, self.err, self.display, verbose=verbose
+            )
+        else:
+            self.lines = ConsoleReporter(
+                self.out, self.err, silent=silent, quiet=quiet, verbose=verbose
+            )
+        parts: list[Reporter] = [self.display, self.lines]
         if self.mode != "off":
-            self._print_summary(result)
-        if self.as_json and not self._json_sent:
-            self._send_json(json_document(result))
-
-    def _print_summary(self, result: BuildResult) -> None:
-        counts = Counts.of(result)
-        if not (counts.worked or counts.skipped or result.interrupted or self.dry_run):
-            return  # a null build: make's "up to date" line says it all
-        done = "would run" if self.dry_run else "touched" if self.pretend else "ran"
-        for line in summary_lines(result, done):
-            self.err.print(line, soft_wrap=True)
-        tasks = {name: task for name, task in self._failed.items() if task is not None}
-        for line in failure_report(result, tasks):
-            self.err.print(line, soft_wrap=True)
+            work = Status.WOULD_RUN if dry_run else Status.TOUCHED if pretend else Status.RAN
+            parts.append(RunReport(self.err, work))
+        self.document = JsonReport(self.stdout) if as_json else None
+        if self.document is not None:
+            parts.append(self.document)
+        super().__init__(*parts)
 
     def fatal(self, error: MinimakeError) -> None:
+        """make's fatal error (and under ``--json``, a document that says it)."""
         self.close()
-        super().fatal(error)
-        if self.as_json and not self._json_sent:
-            empty = BuildResult({}, ())
-            self._send_json(json_document(empty, error=str(error)))
+        self.lines.fatal(error)
+        if self.document is not None:
+            self.document.failed(error)
 
-    def _send_json(self, document: dict[str, Any]) -> None:
-        self._json_sent = True
-        # Straight to the file: rich would split a 100,000-task document into a Text per line
-        # (seconds of work) to print it unchanged, and no display is up by now.
-        self.stdout.file.write(json.dumps(document, indent=2) + "\n")
-        self.stdout.file.flush()
+    def note(self, text: str) -> None:
+        """make's "minimake: Entering directory '...'" and the like, on stdout."""
+        self.lines.note(text)
 
     def show(self, lines: list[str]) -> None:
         """Print what was asked for (``--list``, ``--graph``, ``--explain``) on stdout."""
         # Written as rich writes unstyled text, without rich's work per line (seconds for the
         # 100,000 lines of a big --list on a terminal).
         PlainConsole(self.stdout.file).out("\n".join(lines))
+
+    def close(self) -> None:
+        """Take the live display off the screen (safe to call twice)."""
+        self.display.close()
 
 
 MODES = ("auto", "live", "plain", "off")
@@ -371,18 +439,15 @@ def for_cli(
 ) -> ProgressReporter:
     """The reporter for the command line, on the real stdout and stderr.
 
-    ``mode`` "auto" is "live" when stderr is a terminal, else "plain": one line per event on
-    stderr, no control codes, while stdout stays exactly make's. "off" prints only make's
-    lines, for scripts that compare stderr with make's too. When
-    the display is live and stdout is the same terminal, make's stdout lines go through the
-    display's console too, so they scroll above it.
+    When the display is live and stdout is the same terminal, make's stdout lines go through
+    the display's console too, so they scroll above it; ``--json`` moves them to stderr, as
+    the document takes stdout.
     """
     err = console(sys.stderr)
     stdout = console(sys.stdout)
-    if mode not in MODES or mode == "auto":
-        mode = "live" if err.is_terminal and not err.is_dumb_terminal else "plain"
-    live = mode == "live" and not (silent or quiet or pretend)
-    out = err if as_json or (live and stdout.is_terminal) else stdout
+    terminal = err.is_terminal and not err.is_dumb_terminal
+    mode = progress_mode(mode, terminal=terminal, silent=silent or quiet, pretend=pretend)
+    out = err if as_json or (mode == "live" and stdout.is_terminal) else stdout
     return ProgressReporter(
         out,
         err,

@@ -1,5 +1,5 @@
-"""The listener that records a build's timings from the engine's reporter events, and the Tee
-that runs it beside the user's reporter (the engine prints only through one reporter)."""
+"""The listener that records a build's timings from the engine's reporter events (the engine
+runs it beside the user's reporter, in a ui.Tee)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from minimake.timings import Run, Span
 from minimake.ui import NullReporter
 
 if TYPE_CHECKING:
-    from minimake.errors import MinimakeError, NoRuleError
     from minimake.task import Task
-    from minimake.ui import Reporter
 
 
 class Recorder(NullReporter):
@@ -111,71 +109,3 @@ class Recorder(NullReporter):
             worker=self.workers.get(name),
             deps=tuple(d for d in self.deps.get(name, ()) if d in known),
         )
-
-
-
-class Tee:
-    """A reporter that passes every event on to several, in the order given."""
-
-    def __init__(self, *reporters: Reporter) -> None:
-        self.reporters = reporters
-
-    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
-        for reporter in self.reporters:
-            reporter.begin(total, jobs, expected)
-
-    def started(self, task: Task, reason: str, lines: list[str]) -> None:
-        for reporter in self.reporters:
-            reporter.started(task, reason, lines)
-
-    def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
-        for reporter in self.reporters:
-            reporter.finished(task, result, ignored)
-
-    def missing(self, error: NoRuleError) -> None:
-        for reporter in self.reporters:
-            reporter.missing(error)
-
-    def deleting(self, path: str) -> None:
-        for reporter in self.reporters:
-            reporter.deleting(path)
-
-    def waiting(self) -> None:
-        for reporter in self.reporters:
-            reporter.waiting()
-
-    def interrupted(self, task: Task) -> None:
-        for reporter in self.reporters:
-            reporter.interrupted(task)
-
-    def goal_done(self, goal: str, result: BuildResult, phony_or_no_recipe: bool) -> None:
-        for reporter in self.reporters:
-            reporter.goal_done(goal, result, phony_or_no_recipe)
-
-    def not_remade(self, goal: str) -> None:
-        for reporter in self.reporters:
-            reporter.not_remade(goal)
-
-    def fatal(self, error: MinimakeError) -> None:
-        for reporter in self.reporters:
-            reporter.fatal(error)
-
-    def note(self, text: str) -> None:
-        for reporter in self.reporters:
-            reporter.note(text)
-
-    def warning(self, text: str) -> None:
-        for reporter in self.reporters:
-            reporter.warning(text)
-
-    def waiting_for_lock(self, pid: int | None, since: float | None) -> None:
-        for reporter in self.reporters:
-            reporter.waiting_for_lock(pid, since)
-
-    def recorded(self, result: TaskResult) -> None:
-        for reporter in self.reporters:
-            reporter.recorded(result)
-
-    def summary(self, result: BuildResult) -> None:
-        for reporter in self.reporters:
-            reporter.summary(result)

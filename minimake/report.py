@@ -1,19 +1,24 @@
-"""The end of a run: counts and timings, the failure report, task logs and the JSON document."""
+"""The end of a run: counts and timings, the failure report and the JSON document, and the
+reporter parts that print them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from minimake.result import CARRIED_OUT, WORKED, BuildResult, Status, TaskResult
+from minimake.ui import NullReporter
 from minimake.uptodate import detailed
 from minimake.words import duration, failure_text, raised_at, shown
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.text import Text
 
+    from minimake.errors import MinimakeError
     from minimake.task import Task
 
 SLOWEST = 3  # tasks named in the summary's "slowest" line
@@ -213,3 +218,52 @@ def _json_task(task: TaskResult) -> dict[str, Any]:
         "blocked_by": task.blocked_by,
         "log": shown(task.log) if task.log else None,
     }
+
+
+class RunReport(NullReporter):
+    """The run report part: at the summary, on ``err``, the counts and timings, then after
+    failures the failure report. ``work`` is this run's kind of work: Status.RAN,
+    Status.WOULD_RUN (-n) or Status.TOUCHED (-t)."""
+
+    def __init__(self, err: Console, work: Status = Status.RAN) -> None:
+        self.err, self.work = err, work
+        self._failed: dict[str, Task] = {}  # for the tasks.py line of each failure
+
+    def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
+        if result.outcome is not None and not result.outcome.ok:
+            self._failed[task.name] = task
+
+    def summary(self, result: BuildResult) -> None:
+        counts = Counts.of(result)
+        dry_run = self.work is Status.WOULD_RUN
+        if not (counts.worked or counts.skipped or result.interrupted or dry_run):
+            return  # a null build: make's "up to date" line says it all
+        for line in summary_lines(result, self.work.label):
+            self.err.print(line, soft_wrap=True)
+        for line in failure_report(result, self._failed):
+            self.err.print(line, soft_wrap=True)
+
+
+class JsonReport(NullReporter):
+    """The ``--json`` part: the run as one JSON document on ``stdout``, at the summary; or one
+    that names the error, when the command line stops with a fatal error first. Sent once."""
+
+    def __init__(self, stdout: Console) -> None:
+        self.stdout = stdout
+        self.sent = False
+
+    def summary(self, result: BuildResult) -> None:
+        self._send(json_document(result))
+
+    def failed(self, error: MinimakeError) -> None:
+        """The command line stopped with ``error``: a document with no tasks that names it."""
+        self._send(json_document(BuildResult({}, ()), error=str(error)))
+
+    def _send(self, document: dict[str, Any]) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        # Straight to the file: rich would split a 100,000-task document into a Text per line
+        # (seconds of work) to print it unchanged, and no display is up by now.
+        self.stdout.file.write(json.dumps(document, indent=2) + "\n")
+        self.stdout.file.flush()

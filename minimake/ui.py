@@ -1,9 +1,11 @@
 """Everything minimake prints: make's messages, echoed recipes and captured output, via rich
-(on a terminal; off one, plain writes that print the same)."""
+(on a terminal; off one, plain writes that print the same); and the reporters' base, the
+Reporter protocol with its null object, and the Tee that composes them."""
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sys
 import time
@@ -26,7 +28,8 @@ class Reporter(Protocol):
 
     A build calls ``begin`` once, then per task ``started`` and ``finished`` when its recipe
     runs and ``recorded`` with every task's result, then ``summary`` once at the end (also
-    after an interrupt).
+    after an interrupt). What the command line says itself (a fatal error, "Entering
+    directory", a listing) is no event: it holds its own reporter for that.
     """
 
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
@@ -38,12 +41,89 @@ class Reporter(Protocol):
     def interrupted(self, task: Task) -> None: ...
     def goal_done(self, goal: str, result: BuildResult, phony_or_no_recipe: bool) -> None: ...
     def not_remade(self, goal: str) -> None: ...
-    def fatal(self, error: MinimakeError) -> None: ...
-    def note(self, text: str) -> None: ...
     def warning(self, text: str) -> None: ...
     def waiting_for_lock(self, pid: int | None, since: float | None) -> None: ...
     def recorded(self, result: TaskResult) -> None: ...
     def summary(self, result: BuildResult) -> None: ...
+
+
+class NullReporter:
+    """Hears every event and prints nothing: for API users who only want the result value, and
+    the base of every reporter, which overrides the events it shows."""
+
+    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
+    def started(self, task: Task, reason: str, lines: list[str]) -> None: ...
+    def finished(self, task: Task, result: TaskResult, ignored: bool) -> None: ...
+    def missing(self, error: NoRuleError) -> None: ...
+    def deleting(self, path: str) -> None: ...
+    def waiting(self) -> None: ...
+    def interrupted(self, task: Task) -> None: ...
+    def goal_done(self, goal: str, result: BuildResult, phony_or_no_recipe: bool) -> None: ...
+    def not_remade(self, goal: str) -> None: ...
+    def warning(self, text: str) -> None: ...
+    def waiting_for_lock(self, pid: int | None, since: float | None) -> None: ...
+    def recorded(self, result: TaskResult) -> None: ...
+    def summary(self, result: BuildResult) -> None: ...
+
+
+class Tee(NullReporter):
+    """A reporter made of others: every event goes to each part, in the order given (the
+    command line's make's lines, progress and report; a timing recorder beside a reporter)."""
+
+    def __init__(self, *parts: Reporter) -> None:
+        self.parts = parts
+
+    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
+        for part in self.parts:
+            part.begin(total, jobs, expected)
+
+    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+        for part in self.parts:
+            part.started(task, reason, lines)
+
+    def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
+        for part in self.parts:
+            part.finished(task, result, ignored)
+
+    def missing(self, error: NoRuleError) -> None:
+        for part in self.parts:
+            part.missing(error)
+
+    def deleting(self, path: str) -> None:
+        for part in self.parts:
+            part.deleting(path)
+
+    def waiting(self) -> None:
+        for part in self.parts:
+            part.waiting()
+
+    def interrupted(self, task: Task) -> None:
+        for part in self.parts:
+            part.interrupted(task)
+
+    def goal_done(self, goal: str, result: BuildResult, phony_or_no_recipe: bool) -> None:
+        for part in self.parts:
+            part.goal_done(goal, result, phony_or_no_recipe)
+
+    def not_remade(self, goal: str) -> None:
+        for part in self.parts:
+            part.not_remade(goal)
+
+    def warning(self, text: str) -> None:
+        for part in self.parts:
+            part.warning(text)
+
+    def waiting_for_lock(self, pid: int | None, since: float | None) -> None:
+        for part in self.parts:
+            part.waiting_for_lock(pid, since)
+
+    def recorded(self, result: TaskResult) -> None:
+        for part in self.parts:
+            part.recorded(result)
+
+    def summary(self, result: BuildResult) -> None:
+        for part in self.parts:
+            part.summary(result)
 
 
 def replay(result: TaskResult, out: IO[str], err: IO[str]) -> None:
@@ -66,7 +146,6 @@ class PlainConsole:
 
     is_terminal = False
     is_dumb_terminal = False
-    _minimake_plain = True
 
     def __init__(self, file: IO[str]) -> None:
         self.file = file
@@ -105,31 +184,33 @@ def console(file: IO[str]) -> Console:
         terminal = False
     if not (terminal or any(name in os.environ for name in _RICH_SWITCHES)):
         return cast("Console", PlainConsole(file))
+    return _rich_console()(file=file, highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def _rich_console() -> type[Console]:
+    """rich's Console, less its exit on a closed pipe (the class is made once rich is needed)."""
     from rich.console import Console
 
-    made = Console(file=file, highlight=False, soft_wrap=True)
+    class ClosablePipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # nothing more goes to it, whatever is still to be said
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
-    def closed() -> None:
-        made.quiet = True  # nothing more goes to it, whatever is still to be said
-        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
-
-    made.on_broken_pipe = closed  # type: ignore[method-assign]
-    return made
+    return ClosablePipeConsole
 
 
 def is_plain(console: Console) -> bool:
-    """Whether ``console`` is off a terminal, so that a line is its plain text (asked once)."""
-    plain = getattr(console, "_minimake_plain", None)
-    if plain is None:
-        plain = not console.is_terminal
-        console._minimake_plain = plain  # type: ignore[attr-defined]
-    return plain
+    """Whether ``console`` is off a terminal, so that a line is its plain text. rich asks the
+    file each time: a reporter asks once, for the lines of a whole build."""
+    return not console.is_terminal
 
 
-def write_line(console: Console, text: str | Text) -> None:
-    """One line on ``console``. Off a terminal rich would only strip styles, at a quarter of a
-    millisecond a line, which is most of a 10,000-task ``-n``: write the plain text at once."""
-    if is_plain(console):
+def write_line(console: Console, text: str | Text, plain: bool | None = None) -> None:
+    """One line on ``console``; ``plain``: is_plain(console), when the caller knows it. Off a
+    terminal rich would only strip styles, at a quarter of a millisecond a line, which is most
+    of a 10,000-task ``-n``: write the plain text at once."""
+    if is_plain(console) if plain is None else plain:
         console.file.write((text if isinstance(text, str) else text.plain) + "\n")
     elif isinstance(text, str):
         console.out(text, highlight=False)
@@ -137,11 +218,12 @@ def write_line(console: Console, text: str | Text) -> None:
         console.print(text, soft_wrap=True)
 
 
-class ConsoleReporter:
+class ConsoleReporter(NullReporter):
     """make's output on two rich consoles: recipes and their output on stdout, errors on stderr.
 
     ``silent`` (-s) drops the echo and the "up to date" lines; ``quiet`` (-q) prints no more
-    than errors; ``verbose`` adds a Python recipe's traceback.
+    than errors; ``verbose`` adds a Python recipe's traceback. ``fatal`` and ``note`` are no
+    engine events: the command line calls them for what it says itself.
     """
 
     def __init__(
@@ -156,12 +238,13 @@ class ConsoleReporter:
         self.out = out or console(sys.stdout)
         self.err = err or console(sys.stderr)
         self.silent, self.quiet, self.verbose = silent or quiet, quiet, verbose
+        self._plain_out, self._plain_err = is_plain(self.out), is_plain(self.err)
 
     def _say(self, text: str) -> None:
-        write_line(self.out, text)
+        write_line(self.out, text, self._plain_out)
 
     def _complain(self, text: str) -> None:
-        write_line(self.err, text)
+        write_line(self.err, text, self._plain_err)
 
     def started(self, task: Task, reason: str, lines: list[str]) -> None:
         if not self.silent:
@@ -234,28 +317,3 @@ class ConsoleReporter:
         who = f"pid {pid}" if pid is not None else "another process"
         when = f" (since {time.strftime('%H:%M:%S', time.localtime(since))})" if since else ""
         self._complain(f"{PROGRAM}: waiting for the build running as {who}{when}")
-
-    # make prints nothing of these; the progress reporter (minimake.progress) does.
-    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
-    def recorded(self, result: TaskResult) -> None: ...
-    def summary(self, result: BuildResult) -> None: ...
-
-
-class NullReporter:
-    """Prints nothing: for API users who only want the result value."""
-
-    def started(self, task: Task, reason: str, lines: list[str]) -> None: ...
-    def finished(self, task: Task, result: TaskResult, ignored: bool) -> None: ...
-    def missing(self, error: NoRuleError) -> None: ...
-    def deleting(self, path: str) -> None: ...
-    def waiting(self) -> None: ...
-    def interrupted(self, task: Task) -> None: ...
-    def goal_done(self, goal: str, result: BuildResult, phony_or_no_recipe: bool) -> None: ...
-    def not_remade(self, goal: str) -> None: ...
-    def fatal(self, error: MinimakeError) -> None: ...
-    def note(self, text: str) -> None: ...
-    def warning(self, text: str) -> None: ...
-    def waiting_for_lock(self, pid: int | None, since: float | None) -> None: ...
-    def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
-    def recorded(self, result: TaskResult) -> None: ...
-    def summary(self, result: BuildResult) -> None: ...

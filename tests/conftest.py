@@ -122,12 +122,6 @@ class RecordingReporter(NullReporter):
     def not_remade(self, goal):  # type: ignore[no-untyped-def]
         self.events.append(("not_remade", goal))
 
-    def fatal(self, error):  # type: ignore[no-untyped-def]
-        self.events.append(("fatal", str(error)))
-
-    def note(self, text):  # type: ignore[no-untyped-def]
-        self.events.append(("note", text))
-
     def warning(self, text):  # type: ignore[no-untyped-def]
         self.events.append(("warning", text))
 

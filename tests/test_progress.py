@@ -18,9 +18,10 @@ from rich.console import Console
 import minimake
 from minimake import Task
 from minimake.logs import Logs
-from minimake.progress import Board, ProgressReporter
+from minimake.progress import Board, ProgressReporter, progress_mode
 from minimake.recipes import Outcome
 from minimake.result import BuildResult, Status, TaskResult
+from minimake.ui import NullReporter, Reporter, Tee
 from minimake.uptodate import Reason
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -53,7 +54,7 @@ def written(target: Console) -> str:
 
 @pytest.fixture(autouse=True)
 def _in_a_fresh_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A reporter's root defaults to ".": failure logs go under tmp_path, not the checkout."""
+    """Failure logs the tests keep or build go under tmp_path, not the checkout."""
     monkeypatch.chdir(tmp_path)
 
 
@@ -200,7 +201,7 @@ class TestPlain:
         assert written(shown.err) == ""
 
     def test_summary_and_failure_report_at_the_end(self, tmp_path: Path) -> None:
-        shown, _ = reporter("plain", root=str(tmp_path))
+        shown, _ = reporter("plain")
         shown.begin(3, 2)
         shown.started(A, "r", ["make a"])
         shown.started(B, "r", ["make b"])
@@ -296,7 +297,7 @@ class TestLive:
         shown.close()  # a second close is harmless
 
     def test_failed_task_block_holds_output_and_error(self, tmp_path: Path) -> None:
-        shown, _ = reporter("live", root=str(tmp_path))
+        shown, _ = reporter("live")
         shown.begin(1, 1)
         shown.started(A, "r", ["make a"])
         shown.finished(A, failed(A, 1.0, "boom\n"), ignored=False)
@@ -342,7 +343,7 @@ def test_a_real_build_through_the_reporter(tmp_path: Path) -> None:
         Task.create("all", deps=["c", "a"], phony=True),
     ]
     out = console()
-    shown, _ = reporter("plain", out=out, root=str(tmp_path))
+    shown, _ = reporter("plain", out=out)
     with ThreadPoolExecutor(2) as pool:
         result = minimake.build(
             tasks, ["all"], root=tmp_path, reporter=shown, executor=pool, keep_going=True
@@ -440,3 +441,48 @@ class TestCostPerEvent:
             return calls(board.eta)
 
         assert eta_after(10) == eta_after(99_990)
+
+
+EVENTS = sorted(name for name in vars(Reporter) if not name.startswith("_"))
+
+
+class TestComposition:
+    def test_the_protocol_holds_only_what_the_engine_says(self) -> None:
+        assert "summary" in EVENTS
+        # What the command line says itself is no event: the engine could not call it.
+        assert not {"fatal", "note", "show", "close"} & set(EVENTS)
+
+    @pytest.mark.parametrize("made", [NullReporter, Tee])
+    def test_every_event_is_its_own(self, made: type) -> None:
+        """NullReporter answers every event, and a Tee passes each on: none is left to a base
+        class that would drop it."""
+        assert [name for name in EVENTS if name not in vars(made)] == []
+
+    def test_the_command_line_reporter_is_a_tee_of_parts(self) -> None:
+        shown, _ = reporter("plain", as_json=True)
+        kinds = [type(part).__name__ for part in shown.parts]
+        assert kinds == ["ProgressDisplay", "ConsoleReporter", "RunReport", "JsonReport"]
+        live, _ = reporter("live")
+        assert [type(part).__name__ for part in live.parts][:2] == ["ProgressDisplay", "LiveLines"]
+        off, _ = reporter("off")
+        assert [type(part).__name__ for part in off.parts] == ["ProgressDisplay", "ConsoleReporter"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "terminal", "silent", "pretend", "mode"),
+    [
+        ("auto", True, False, False, "live"),
+        ("auto", False, False, False, "plain"),
+        ("auto", True, True, False, "off"),
+        ("auto", True, False, True, "plain"),
+        ("live", False, False, False, "live"),
+        ("live", True, False, True, "plain"),
+        ("plain", True, False, False, "plain"),
+        ("off", True, False, False, "off"),
+        ("plain", False, True, False, "off"),
+    ],
+)
+def test_progress_mode_is_decided_in_one_place(
+    asked: str, terminal: bool, silent: bool, pretend: bool, mode: str
+) -> None:
+    assert progress_mode(asked, terminal=terminal, silent=silent, pretend=pretend) == mode

@@ -19,12 +19,13 @@ import pytest
 from minimake.chrome_trace import trace_events, write_trace
 from minimake.engine import build
 from minimake.recipes import Outcome
-from minimake.recorder import Recorder, Tee
+from minimake.recorder import Recorder
 from minimake.result import BuildResult, Status, TaskResult
 from minimake.task import Task
 from minimake.timings import Run, Span, concurrency, critical_path, lanes
 from minimake.timings_page import LATEST, TABLE_ROWS, page, save
 from minimake.timings_svg import BAR_BUDGET, short_names
+from minimake.ui import Tee
 from tests.conftest import RecordingReporter, cli
 
 
@@ -314,10 +315,10 @@ def test_tee_passes_every_event_to_each_reporter() -> None:
     tee = Tee(first, second)
     tee.begin(1, 1)
     tee.started(Task("a", recipe="true"), "why", [])
-    tee.note("hello")
+    tee.warning("hello")
     tee.summary(BuildResult({}, ()))
     assert first.events == second.events
-    assert [event[0] for event in first.events] == ["begin", "started", "note", "summary"]
+    assert [event[0] for event in first.events] == ["begin", "started", "warning", "summary"]
 
 
 def test_build_api_records_and_writes_the_page_and_the_trace(tmp_path: Path) -> None:
