@@ -35,7 +35,7 @@ from minimake.result import WORKED, BuildResult, Status, TaskResult
 from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
 from minimake.scheduler import BuildInterrupted, Scheduler, Settings
 from minimake.task import Task, normal_path
-from minimake.ui import NullReporter, Reporter
+from minimake.ui import NullReporter, Reporter, Tee
 from minimake.words import where
 
 
@@ -322,7 +322,7 @@ def _recording(
     options = prepared.options
     if not (options.timings or options.trace):
         return None, reporter
-    from minimake.recorder import Recorder, Tee  # its timings model only when asked for
+    from minimake.recorder import Recorder  # its timings model only when asked for
 
     # Under -n and -t no recipe runs anywhere: say so rather than name the executor.
     ran = runner.status is Status.RAN
