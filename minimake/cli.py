@@ -334,7 +334,6 @@ def _build(
         else:
             reporter.fatal(MinimakeError(f"{args.file}: No such file or directory."))
         return EXIT_ERROR
-    reporter.root = os.path.dirname(os.path.abspath(args.file))
     try:
         if args.list or args.graph or args.explain:
             return _inspect(args, _inspected(args, goals, variables), reporter)
@@ -399,7 +398,7 @@ def _run(args: argparse.Namespace, options: Options, reporter: ProgressReporter)
 
     result = run(options, reporter)
     if args.timings and result.timings is not None:
-        _saved(reporter, result.timings)
+        _saved(reporter, options.folder, result.timings)
     if not result.ok:
         return EXIT_ERROR
     if args.question and result.stale:
@@ -407,15 +406,13 @@ def _run(args: argparse.Namespace, options: Options, reporter: ProgressReporter)
     return EXIT_OK
 
 
-def _saved(reporter: ProgressReporter, run: Run) -> None:
+def _saved(reporter: ProgressReporter, folder: str, run: Run) -> None:
     from minimake.timings_page import FOLDER, page_path
     from minimake.ui import write_line
+    from minimake.words import shown
 
-    path = page_path(os.path.join(reporter.root, FOLDER), run)
-    relative = os.path.relpath(path)
-    write_line(
-        reporter.err, f"Timing report saved to {path if relative.startswith('..') else relative}"
-    )
+    path = page_path(os.path.join(folder, FOLDER), run)
+    write_line(reporter.err, f"Timing report saved to {shown(path)}")
 
 
 def _inspect(args: argparse.Namespace, options: Options, reporter: ProgressReporter) -> int:
