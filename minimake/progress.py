@@ -1,7 +1,9 @@
 """What a user sees while a build runs: progress, the reasons under -n, the end-of-run report.
 
-make's own messages stay as ui.ConsoleReporter prints them. Where things go (stdout stays
-make's, so pipes and the make-differential tests see no change):
+The command line's reporter (ProgressReporter) is a ui.Tee of parts, each told every event:
+the progress part (ProgressDisplay), make's lines (ui.ConsoleReporter, or LiveLines beside
+the live display) and the run report (report.RunReport, and report.JsonReport for --json).
+Where things go (stdout stays make's, so pipes and the make-differential tests see no change):
 
 - stdout: echoed recipes, their output and make's goal lines, as make prints them; under
   ``--json`` the one JSON document instead (the echoes move to stderr).
@@ -54,6 +56,7 @@ BAR_WIDTH = 30
 # event: a redraw costs about a millisecond, and a mostly up-to-date 100,000-task build sends
 # an event per task. Its own refresh thread keeps it current in between.
 REDRAW_EVERY = 0.25
+MODES = ("auto", "live", "plain", "off")  # --progress's choices
 
 
 class Board:
@@ -422,9 +425,6 @@ class ProgressReporter(Tee):
     def close(self) -> None:
         """Take the live display off the screen (safe to call twice)."""
         self.display.close()
-
-
-MODES = ("auto", "live", "plain", "off")
 
 
 def for_cli(
