@@ -14,6 +14,11 @@ class MinimakeError(Exception):
 
     fatal = True
 
+    @property
+    def hint(self) -> str | None:
+        """A second line that says what to do, or None (the CLI prints it after the error)."""
+        return None
+
 
 class TaskDefinitionError(MinimakeError):
     """A task was declared with a bad value; names the task, the field and where."""
