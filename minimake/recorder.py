@@ -54,10 +54,9 @@ class Recorder(NullReporter):
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
         self.ends[task.name] = self._now()
-        # Only a Dask worker names itself; read leniently, as an Outcome from elsewhere may not.
-        worker = getattr(result.outcome, "worker", None)
-        if worker:
-            self.workers[task.name] = str(worker)
+        outcome = result.outcome
+        if outcome is not None and outcome.worker:  # only a Dask worker names itself
+            self.workers[task.name] = outcome.worker
 
     def interrupted(self, task: Task) -> None:
         self.ends.setdefault(task.name, self._now())

@@ -301,9 +301,8 @@ class ConsoleReporter(NullReporter):
     def fatal(self, error: MinimakeError) -> None:
         stop = "  Stop." if error.fatal else ""
         self._complain(f"{PROGRAM}: *** {error}{stop}")
-        hint = getattr(error, "hint", None)
-        if hint:
-            self._complain(f"{PROGRAM}: {hint}")
+        if error.hint:
+            self._complain(f"{PROGRAM}: {error.hint}")
 
     def note(self, text: str) -> None:
         if not self.silent:
