@@ -388,14 +388,11 @@ class ProgressReporter(Tee):
             auto_refresh=auto_refresh,
         )
         self.board = self.display.board
-        if self.mode == "live":
-            self.lines: ConsoleReporter = LiveLines(
-                self.out, self.err, self.display, verbose=verbose
-            )
-        else:
-            self.lines = ConsoleReporter(
-                self.out, self.err, silent=silent, quiet=quiet, verbose=verbose
-            )
+        self.lines = (
+            LiveLines(self.out, self.err, self.display, verbose=verbose)
+            if self.mode == "live"
+            else ConsoleReporter(self.out, self.err, silent=silent, quiet=quiet, verbose=verbose)
+        )
         parts: list[Reporter] = [self.display, self.lines]
         if self.mode != "off":
             work = Status.WOULD_RUN if dry_run else Status.TOUCHED if pretend else Status.RAN
