@@ -170,8 +170,7 @@ def triggers(graph: Graph, goals: Sequence[str]) -> dict[str, str]:
         declared = graph.tasks[name]
         if len(declared.targets) > 1:
             found[name] = path
-        needed = (*declared.deps, *declared.order_only)
-        stack.extend(dep for dep in reversed(needed) if dep in graph.producer)
+        stack.extend(dep for dep in reversed(declared.all_deps) if dep in graph.producer)
     return found
 
 
@@ -197,7 +196,7 @@ def missing_inputs(
     for name, declared in graph.tasks.items():
         if name not in wanted:
             continue
-        for dep in declared.deps + declared.order_only:
+        for dep in declared.all_deps:
             if dep not in producer and not exists(dep):
                 close = _close_matches(graph, dep) if len(errors) < _SUGGESTED else []
                 errors.append(NoRuleError(dep, needed_by=name, suggestions=close))

@@ -33,7 +33,7 @@ def _nodes(graph: Graph, selected: set[str]) -> tuple[list[str], list[str]]:
     tasks = sorted(selected, key=graph.order.__getitem__)
     files: dict[str, None] = {}
     for name in tasks:
-        for dep in (*graph.tasks[name].deps, *graph.tasks[name].order_only):
+        for dep in graph.tasks[name].all_deps:
             if graph.task_of(dep) is None:
                 files[dep] = None
     return tasks, list(files)
@@ -45,7 +45,7 @@ def _edges(graph: Graph, tasks: list[str]) -> list[tuple[str, str, bool]]:
     for name in tasks:
         task = graph.tasks[name]
         normal = set(task.deps)
-        for dep in (*task.deps, *task.order_only):
+        for dep in task.all_deps:
             source = graph.task_of(dep) or dep
             edges[(source, name, dep not in normal)] = None
     return list(edges)

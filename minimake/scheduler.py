@@ -233,7 +233,7 @@ class Scheduler:
         return why_changed(recorded, current)
 
     def _blocker(self, task: Task) -> str | None:
-        for dep in (*task.deps, *task.order_only):
+        for dep in task.all_deps:
             producer = self.graph.task_of(dep)
             # A plain file, or a task left out of the build (its dependent was named by -o).
             result = self.results.get(producer) if producer is not None else None

@@ -198,6 +198,11 @@ class Task:
         return self.targets[0] if self.targets else "?"
 
     @property
+    def all_deps(self) -> tuple[str, ...]:
+        """Its deps, then its order-only deps: everything built before it."""
+        return self.deps + self.order_only
+
+    @property
     def outputs(self) -> tuple[str, ...]:
         """The files the task writes: its targets, or none for a phony task."""
         return () if self.phony else self.targets

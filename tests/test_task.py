@@ -27,6 +27,10 @@ class TestCallForms:
         assert declared.deps == ("a.txt",)
         assert declared.recipe == "sort a.txt > out/b.txt"
 
+    def test_all_deps_are_deps_then_order_only_deps(self) -> None:
+        declared = task("out", deps=["b", "a"], order_only=["dir"])
+        assert declared.all_deps == ("b", "a", "dir")
+
     def test_multi_target_recipe_list(self) -> None:
         """A list of targets is named by the first; a list recipe becomes a tuple of lines."""
         declared = task(["x.h", "x.c"], deps=["x.y"], recipe=["yacc x.y", "mv y.tab.c x.c"])
