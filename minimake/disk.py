@@ -50,6 +50,10 @@ class Disk:
         self._cache[name] = value
         return value
 
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists, or counts as existing (-o)."""
+        return self.mtime(name) is not None
+
     def assumed_old(self, names: Iterable[str]) -> bool:
         """Whether ``-o`` named every one of ``names`` (and there is one): a task writing them
         is not remade, and what it needs is not made for its sake."""

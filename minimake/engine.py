@@ -200,7 +200,7 @@ def _select(
 ) -> tuple[set[str], dict[str, NoRuleError]]:
     """The tasks the goals need (not what -o's old files need), and the inputs they lack:
     raised unless ``keep_going``, where the tasks that lack one are skipped."""
-    exists = lambda path: disk.mtime(path) is not None  # noqa: E731
+    exists = disk.exists
     names, _ = resolve_goals(graph, goals, exists)
     selected = select(graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs))
     missing = _first_missing(missing_inputs(graph, selected, exists))
