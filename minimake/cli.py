@@ -475,6 +475,6 @@ def _explain(args: argparse.Namespace, options: Options, reporter: ProgressRepor
     quiet = NullReporter()
     with prepare(probe, quiet) as prepared:
         result = execute(prepared, quiet)
-    steps = explain(prepared.graph, result, target, prepared.disk.mtime)
+    steps = explain(prepared.graph, result, target, prepared.disk.stamp)
     reporter.show(describe(steps, target))
     return EXIT_OK

@@ -3,14 +3,65 @@
 from __future__ import annotations
 
 import contextlib
-import math
+import enum
 import os
 import time
 from collections.abc import Callable, Iterable
 
+import attrs
+
+
+class StampKind(enum.Enum):
+    """What a dependent sees of a file: its mtime, or a state that no mtime stands for."""
+
+    FILE = "file"  # it exists: compare its mtime
+    MISSING = "missing"  # it does not exist: never newer than anything
+    OLD = "old"  # make's -o: older than any file
+    NEW = "new"  # make's -W: newer than any file
+    # The scheduler's, for the targets of a task that ran or would run, newer than any file:
+    PHONY = "phony"  # the target of a phony task
+    WILL_BE_REMADE = "will_be_remade"  # under -n, -q, -t: its task would run
+    REMADE = "remade"  # its task ran (or had nothing to run) and left it missing
+
+
+@attrs.frozen
+class Stamp:
+    """What a dependent sees of one file: a kind, and for a FILE its mtime in ns."""
+
+    kind: StampKind
+    mtime: int | None = None  # set for a FILE only, so `mtime is not None` means "compare it"
+
+    @classmethod
+    def file(cls, mtime: int) -> Stamp:
+        """The stamp of a file that exists, modified at ``mtime`` (ns)."""
+        return cls(StampKind.FILE, mtime)
+
+    @property
+    def newest(self) -> bool:
+        """Whether it is newer than any file (-W, a phony target, a target remade)."""
+        return self.kind in _NEWEST
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """A sort key, oldest first: missing and -o, then files by mtime, then the newest."""
+        if self.mtime is not None:
+            return (1, self.mtime)
+        return (2, 0) if self.kind in _NEWEST else (0, 0)
+
+
+_NEWEST = frozenset({StampKind.NEW, StampKind.PHONY, StampKind.WILL_BE_REMADE, StampKind.REMADE})
+_FILE = StampKind.FILE  # looked up once per stat of a 100,000-file build
+# One value for each kind without an mtime.
+MISSING = Stamp(StampKind.MISSING)
+ASSUMED_OLD = Stamp(StampKind.OLD)
+ASSUMED_NEW = Stamp(StampKind.NEW)
+PHONY = Stamp(StampKind.PHONY)
+WILL_BE_REMADE = Stamp(StampKind.WILL_BE_REMADE)
+REMADE = Stamp(StampKind.REMADE)
+
 
 class Disk:
-    """Cached mtimes (ns) of paths relative to ``root``; the seam tests replace.
+    """Cached stamps of paths relative to ``root``; the seam tests replace.
 
     ``what_if`` paths read as brand new (make's ``-W``), ``old`` paths as very old (``-o``).
     """
@@ -29,30 +80,33 @@ class Disk:
         self._warned: set[str] = set()
         self.skewed = False
         self._prefix = os.path.join(root, "")
-        self._overrides: dict[str, float] = {os.path.normpath(p): math.inf for p in what_if}
-        self._overrides.update({os.path.normpath(p): -math.inf for p in old})
-        self._any_old = -math.inf in self._overrides.values()
-        self._cache: dict[str, float | None] = {}
+        self._overrides = {os.path.normpath(p): ASSUMED_NEW for p in what_if}
+        self._overrides.update({os.path.normpath(p): ASSUMED_OLD for p in old})
+        self._any_old = ASSUMED_OLD in self._overrides.values()
+        self._cache: dict[str, Stamp] = {}
 
     def path(self, name: str) -> str:
         """The absolute path of ``name``."""
         # os.path.join's result, without its cost on each of a 100,000-file build's stats.
         return name if name.startswith("/") else self._prefix + name
 
-    def mtime(self, name: str) -> float | None:
-        """The mtime of ``name`` in ns, None when it does not exist."""
-        if name in self._cache:
-            return self._cache[name]
+    def stamp(self, name: str) -> Stamp:
+        """What ``name`` looks like: its mtime, missing, or assumed new (-W) or old (-o)."""
+        stamp = self._cache.get(name)
+        if stamp is not None:
+            return stamp
         # Without -W or -o there is nothing to look up: skip normalising every name.
-        value = self._overrides.get(os.path.normpath(name)) if self._overrides else None
-        if value is None or (value == math.inf and not os.path.lexists(self.path(name))):
-            value = self._stat(name)
-        self._cache[name] = value
-        return value
+        stamp = self._overrides.get(os.path.normpath(name)) if self._overrides else None
+        # -W makes a file new, never makes one exist; -o makes even a missing file old (make's).
+        if stamp is None or (stamp is ASSUMED_NEW and not os.path.lexists(self.path(name))):
+            mtime = self._stat(name)
+            stamp = Stamp(_FILE, mtime) if mtime is not None else MISSING
+        self._cache[name] = stamp
+        return stamp
 
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists, or counts as existing (-o)."""
-        return self.mtime(name) is not None
+        return self.stamp(name).kind is not StampKind.MISSING
 
     def assumed_old(self, names: Iterable[str]) -> bool:
         """Whether ``-o`` named every one of ``names`` (and there is one): a task writing them
@@ -60,10 +114,10 @@ class Disk:
         if not self._any_old:
             return False  # asked once per task: answer at once when -o named nothing
         names = list(names)
-        old = -math.inf
-        return bool(names) and all(self._overrides.get(os.path.normpath(n)) == old for n in names)
+        overrides = self._overrides
+        return bool(names) and all(overrides.get(os.path.normpath(n)) is ASSUMED_OLD for n in names)
 
-    def _stat(self, name: str) -> float | None:
+    def _stat(self, name: str) -> int | None:
         try:
             mtime = os.stat(self.path(name)).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
@@ -90,7 +144,7 @@ class Disk:
         """Whether ``name`` is a folder (make never deletes one after a failed recipe)."""
         return os.path.isdir(self.path(name))
 
-    def actual(self, name: str) -> float | None:
+    def actual(self, name: str) -> int | None:
         """The real mtime now, ignoring the cache and overrides (to see what a recipe changed)."""
         return self._stat(name)
 

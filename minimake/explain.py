@@ -6,15 +6,15 @@ with ``-n``) and walks from the target down the chain of deps that will be remad
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import attrs
 
+from minimake.disk import Stamp, StampKind
 from minimake.graph import Graph
 from minimake.result import CARRIED_OUT, BuildResult, Status
 from minimake.task import Task
-from minimake.uptodate import detailed, format_mtime, format_mtimes
+from minimake.uptodate import detailed, format_stamp, format_stamps
 
 
 @attrs.frozen
@@ -30,16 +30,17 @@ class Step:
 
 
 def explain(
-    graph: Graph, result: BuildResult, target: str, mtime: Callable[[str], float | None]
+    graph: Graph, result: BuildResult, target: str, stamp: Callable[[str], Stamp]
 ) -> list[Step]:
     """The chain from ``target`` to the first cause, from a dry run's ``result``.
 
-    ``mtime`` gives a file's mtime in ns (None when missing), for the up-to-date case.
+    ``stamp`` gives what the disk says of a file (``Disk.stamp``), for the up-to-date case.
     """
     name = graph.task_of(target)
     if name is None:
-        seen = mtime(target)
-        when = f"modified {format_mtime(seen)}" if seen is not None else "missing"
+        seen = stamp(target)
+        missing = seen.kind is StampKind.MISSING
+        when = "missing" if missing else f"modified {format_stamp(seen)}"
         return [Step(target, "is a source file", f"no task writes it ({when})")]
     steps: list[Step] = []
     visited: set[str] = set()
@@ -47,21 +48,21 @@ def explain(
     via = ""
     while next_name is not None and next_name not in visited:
         visited.add(next_name)
-        step, next_name = _step(graph, result, graph.tasks[next_name], mtime)
+        step, next_name = _step(graph, result, graph.tasks[next_name], stamp)
         steps.append(attrs.evolve(step, via=via))
         via = "and its dep" if step.reason == "phony" else "because"
     return steps
 
 
 def _step(
-    graph: Graph, result: BuildResult, task: Task, mtime: Callable[[str], float | None]
+    graph: Graph, result: BuildResult, task: Task, stamp: Callable[[str], Stamp]
 ) -> tuple[Step, str | None]:
     """This task's link, and the task the chain goes on to (None: this is the first cause)."""
     decided = result.tasks.get(task.name)
     if decided is None:
         return Step(task.name, "was not decided", "the build stopped before it"), None
     if decided.status is Status.UP_TO_DATE:
-        return Step(task.name, "is up to date", _fresh(task, mtime)), None
+        return Step(task.name, "is up to date", _fresh(task, stamp)), None
     if decided.status is Status.SKIPPED:
         return Step(task.name, "cannot be made", f"it needs '{decided.blocked_by}'"), (
             decided.blocked_by
@@ -79,17 +80,18 @@ def _step(
     return step, None
 
 
-def _fresh(task: Task, mtime: Callable[[str], float | None]) -> str:
+def _fresh(task: Task, stamp: Callable[[str], Stamp]) -> str:
     """Why an up-to-date task is: its newest dep is not newer than its oldest target."""
-    targets = [(mtime(path), path) for path in task.targets]
-    oldest, oldest_path = min(targets, key=lambda pair: -math.inf if pair[0] is None else pair[0])
-    deps = [(stamp, dep) for dep in task.deps if (stamp := mtime(dep)) is not None]
-    if oldest is None or oldest == -math.inf:
+    targets = [(stamp(path), path) for path in task.targets]
+    oldest, oldest_path = min(targets, key=lambda pair: pair[0].order)
+    if oldest.kind is StampKind.OLD or oldest.kind is StampKind.MISSING:
         return "its targets are assumed old (-o), so it is not remade"
+    deps = [(seen, dep) for dep in task.deps if (seen := stamp(dep)).kind is not StampKind.MISSING]
     if not deps:
         return f"'{oldest_path}' exists and it has no deps"
-    newest, newest_path = max(deps)
-    shown = format_mtimes(newest, oldest)
+    # The newest dep; between deps of one mtime, the last name in sort order.
+    newest, newest_path = max(deps, key=lambda pair: (pair[0].order, pair[1]))
+    shown = format_stamps(newest, oldest)
     return (
         f"its newest dep '{newest_path}' ({shown[0]}) is not newer than "
         f"'{oldest_path}' ({shown[1]})"

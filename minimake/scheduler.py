@@ -7,12 +7,11 @@ import signal
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from math import inf
 
 import attrs
 import networkx as nx
 
-from minimake.disk import Disk
+from minimake.disk import PHONY, REMADE, WILL_BE_REMADE, Disk, Stamp, StampKind
 from minimake.errors import NoRuleError
 from minimake.graph import Graph, priorities
 from minimake.journal import Journal, NullJournal
@@ -26,11 +25,7 @@ from minimake.signature import Signature
 from minimake.signature import of as signature_of
 from minimake.task import Task
 from minimake.ui import Reporter
-from minimake.uptodate import Stamp, why_changed, why_stale
-
-# What dependents see of a target that is (or would be) remade: one frozen value for all.
-_WILL_BE_REMADE = Stamp.newest("will be remade")
-_WAS_REMADE = Stamp.newest("was remade")
+from minimake.uptodate import why_changed, why_stale
 
 
 def _discard(outcome: Outcome) -> None:
@@ -68,7 +63,7 @@ class Settings:
 class _Running:
     task: Task
     reason: str
-    before: dict[str, float | None]  # the targets' mtimes before the recipe, to see what it changed
+    before: dict[str, int | None]  # the targets' mtimes before the recipe, to see what it changed
     started: float
     tries: int = 1
 
@@ -184,7 +179,7 @@ class Scheduler:
             self.reporter.missing(error)
             self._record(TaskResult(name, Status.FAILED, error=str(error), has_recipe=has_recipe))
             return
-        targets = {path: self.disk.mtime(path) for path in task.targets}
+        targets = {path: self.disk.stamp(path) for path in task.targets}
         reason = None
         # make's -o: "do not remake the file even if it is older than its prerequisites".
         if not self.disk.assumed_old(task.outputs):
@@ -200,8 +195,7 @@ class Scheduler:
             if reason is None and "recipe" in (task.rerun_triggers or self.settings.triggers):
                 reason = self._recipe_changed(task)
         if reason is None:
-            for path in task.targets:
-                self.stamps[path] = Stamp(targets[path])
+            self.stamps.update(targets)
             self._record(TaskResult(name, Status.UP_TO_DATE, has_recipe=has_recipe))
             return
         if task.recipe is None:
@@ -250,7 +244,7 @@ class Scheduler:
         for dep in task.deps:
             stamp = self.stamps.get(dep)
             if stamp is None:  # a plain file that no task writes: one Stamp for all its readers
-                stamp = self.stamps[dep] = Stamp(self.disk.mtime(dep))
+                stamp = self.stamps[dep] = self.disk.stamp(dep)
             stamps.append((dep, stamp))
         return stamps
 
@@ -258,30 +252,31 @@ class Scheduler:
         """Set what dependents see of a task that ran (or would have)."""
         for path in task.targets:
             if task.phony:
-                self.stamps[path] = Stamp.newest("is phony")
+                self.stamps[path] = PHONY
                 continue
             if self.runner.pretends:
-                self.stamps[path] = _WILL_BE_REMADE
+                self.stamps[path] = WILL_BE_REMADE
                 continue
             # make's implicit restat: a recipe that left its target alone does not force others.
             self.disk.forget(path)
-            mtime = self.disk.mtime(path)
+            stamp = self.disk.stamp(path)
             # The worker's stat beats ours, which a network file system may serve from a cache.
-            if seen and seen.get(path) is not None and mtime is not None and abs(mtime) != inf:
-                mtime = seen[path]
-            self.stamps[path] = Stamp(mtime) if mtime is not None else _WAS_REMADE
+            mtime = seen.get(path) if seen else None
+            if mtime is not None and stamp.kind is StampKind.FILE:
+                stamp = Stamp.file(mtime)
+            self.stamps[path] = REMADE if stamp.kind is StampKind.MISSING else stamp
 
-    def _kept(self, task: Task, targets: Mapping[str, float | None]) -> None:
+    def _kept(self, task: Task, targets: Mapping[str, Stamp]) -> None:
         """What dependents see of a stale task with nothing to run (make's rule): a target that
-        exists keeps its mtime, a missing one counts as remade, and a phony one forces them."""
+        exists keeps its stamp, a missing one counts as remade, and a phony one forces them."""
         for path in task.targets:
-            mtime = targets[path]
+            stamp = targets[path]
             if task.phony:
-                self.stamps[path] = Stamp.newest("is phony")
-            elif mtime is not None:
-                self.stamps[path] = Stamp(mtime)
+                self.stamps[path] = PHONY
+            elif stamp.kind is not StampKind.MISSING:
+                self.stamps[path] = stamp
             else:
-                self.stamps[path] = _WILL_BE_REMADE if self.runner.pretends else _WAS_REMADE
+                self.stamps[path] = WILL_BE_REMADE if self.runner.pretends else REMADE
 
     def _finish(self, running: _Running, outcome: Outcome) -> bool:
         """Record a finished recipe; False when it failed (and the failure counts)."""

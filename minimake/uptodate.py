@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Mapping
 
-import attrs
-
+from minimake.disk import Stamp, StampKind
 from minimake.signature import Signature, changes
 from minimake.task import Task
 
 
-@attrs.frozen
-class Stamp:
-    """What a dependent sees of one file: its mtime in ns, or ±inf with why.
-
-    ``math.inf`` means "treat as brand new" (a phony dep, a dep that was or will be remade and is
-    missing or assumed new, ``-W``); ``-math.inf`` means "very old" (``-o``).
-    """
-
-    mtime: float | None
-    note: str | None = None  # "is phony", "will be remade", "is assumed new (-W)", ...
-
-    @classmethod
-    def newest(cls, note: str) -> Stamp:
-        return cls(math.inf, note)
-
-
 def why_stale(
     task: Task,
-    targets: Mapping[str, float | None],
+    targets: Mapping[str, Stamp],
     deps: Iterable[tuple[str, Stamp]],
     *,
     always_make: bool = False,
@@ -39,7 +21,7 @@ def why_stale(
     """Why ``task`` must run, or None when it is up to date.
 
     Args:
-        targets: the current mtime of each of the task's targets (None when missing).
+        targets: the Stamp of each of the task's targets, as the disk has it.
         deps: each normal dep (never order-only ones) with the Stamp its dependents see.
         interrupted: the pid of an earlier run that started the recipe and never saw it end
             (the journal's start marker): stale whatever the mtimes say.
@@ -51,19 +33,37 @@ def why_stale(
     if interrupted is not None:
         return f"was being written when an earlier run stopped (pid {interrupted})"
     for path in task.targets:
-        if targets.get(path) is None:
+        if targets[path].kind is StampKind.MISSING:
             return f"'{path}' does not exist"
     # A multi-target task is judged by its oldest target, as make's grouped targets are.
-    oldest_path = min(task.targets, key=lambda p: targets[p])  # type: ignore[arg-type, return-value]
+    if len(task.targets) == 1:
+        oldest_path = task.targets[0]
+    else:
+        oldest_path = min(task.targets, key=lambda path: targets[path].order)
     oldest = targets[oldest_path]
-    assert oldest is not None
+    at = oldest.mtime  # None: -W or -o names the target
+    if at is None and oldest.newest:
+        return None  # -W: no dep is newer (with -o, any dep that is there is)
     for path, stamp in deps:
-        if stamp.mtime is not None and stamp.mtime > oldest:
-            if stamp.note:
-                return f"'{path}' {stamp.note}"
-            newer, older = format_mtimes(stamp.mtime, oldest)
+        mtime = stamp.mtime
+        if mtime is not None:
+            if at is None or mtime > at:
+                newer, older = format_stamps(stamp, oldest)
+                return Reason(f"'{path}' is newer than '{oldest_path}'", f"{newer} > {older}")
+        elif stamp.kind in _NOTES:
+            return f"'{path}' {_NOTES[stamp.kind]}"
+        elif stamp.kind is StampKind.NEW:
+            newer, older = format_stamps(stamp, oldest)
             return Reason(f"'{path}' is newer than '{oldest_path}'", f"{newer} > {older}")
     return None
+
+
+# What a dependent says of a dep that is newer than any file, by how it came to be.
+_NOTES = {
+    StampKind.PHONY: "is phony",
+    StampKind.WILL_BE_REMADE: "will be remade",
+    StampKind.REMADE: "was remade",
+}
 
 
 def why_changed(recorded: str | None, current: Signature | None) -> str | None:
@@ -96,20 +96,27 @@ def detailed(reason: str) -> str:
     return f"{reason} ({times})" if times else str(reason)
 
 
-def format_mtime(mtime: float, digits: int = 3) -> str:
+def format_mtime(mtime: int, digits: int = 3) -> str:
     """An mtime in ns as local time with ``digits`` decimals ("2024-05-01 12:00:01.250")."""
-    if mtime == math.inf:
-        return "assumed new"
-    if mtime == -math.inf:
-        return "assumed very old"
-    seconds, nanoseconds = divmod(int(mtime), 1_000_000_000)
+    seconds, nanoseconds = divmod(mtime, 1_000_000_000)
     text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
     return f"{text}.{nanoseconds:09d}"[: len(text) + 1 + digits] if digits else text
 
 
-def format_mtimes(newer: float, older: float) -> tuple[str, str]:
-    """Two mtimes at the least precision (ms, else ns) that still tells them apart."""
-    pair = format_mtime(newer), format_mtime(older)
+def format_stamp(stamp: Stamp, digits: int = 3) -> str:
+    """A stamp for people: its mtime, "assumed new" or "assumed very old"."""
+    if stamp.mtime is not None:
+        return format_mtime(stamp.mtime, digits)
+    if stamp.newest:
+        return "assumed new"
+    if stamp.kind is StampKind.OLD:
+        return "assumed very old"
+    return "missing"
+
+
+def format_stamps(newer: Stamp, older: Stamp) -> tuple[str, str]:
+    """Two stamps at the least precision (ms, else ns) that still tells them apart."""
+    pair = format_stamp(newer), format_stamp(older)
     if pair[0] == pair[1]:
-        pair = format_mtime(newer, 9), format_mtime(older, 9)
+        pair = format_stamp(newer, 9), format_stamp(older, 9)
     return pair

@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from minimake.disk import Disk
+from minimake.disk import ASSUMED_NEW, ASSUMED_OLD, MISSING, Disk, Stamp, StampKind
 from tests.conftest import BASE, touch
 
 
 def test_mtime_is_cached_until_forgotten(tmp_path: Path) -> None:
     touch(tmp_path / "f", 1)
     disk = Disk(str(tmp_path))
-    assert disk.mtime("f") == (BASE + 1) * 10**9
+    assert disk.stamp("f") == Stamp(StampKind.FILE, (BASE + 1) * 10**9)
     touch(tmp_path / "f", 2)
-    assert disk.mtime("f") == (BASE + 1) * 10**9  # one stat per file per run
+    assert disk.stamp("f") == Stamp.file((BASE + 1) * 10**9)  # one stat per file per run
     assert disk.actual("f") == (BASE + 2) * 10**9
     disk.forget("f")
-    assert disk.mtime("f") == (BASE + 2) * 10**9
+    assert disk.stamp("f") == Stamp.file((BASE + 2) * 10**9)
 
 
 def test_missing_file_reads_none(tmp_path: Path) -> None:
-    assert Disk(str(tmp_path)).mtime("nope/deeper") is None
+    assert Disk(str(tmp_path)).stamp("nope/deeper") == MISSING
+    assert Disk(str(tmp_path)).stamp("nope/deeper").mtime is None
 
 
 def test_what_if_reads_brand_new_and_old_reads_very_old(tmp_path: Path) -> None:
     touch(tmp_path / "new", 1)
     touch(tmp_path / "old", 1)
     disk = Disk(str(tmp_path), what_if=["./new"], old=["old"])
-    assert disk.mtime("new") == math.inf
-    assert disk.mtime("old") == -math.inf
+    assert disk.stamp("new") == ASSUMED_NEW
+    assert disk.stamp("old") == ASSUMED_OLD
     assert disk.assumed_old(["old"])
     assert not disk.assumed_old(["new"])
     assert not disk.assumed_old(["old", "new"])  # a task is kept only when -o names all it writes
@@ -37,14 +37,24 @@ def test_what_if_reads_brand_new_and_old_reads_very_old(tmp_path: Path) -> None:
 
 
 def test_what_if_on_a_missing_file_keeps_it_missing(tmp_path: Path) -> None:
-    assert Disk(str(tmp_path), what_if=["ghost"]).mtime("ghost") is None
+    assert Disk(str(tmp_path), what_if=["ghost"]).stamp("ghost") == MISSING
+
+
+def test_stamps_sort_old_then_files_by_mtime_then_new() -> None:
+    stamps = [ASSUMED_NEW, Stamp.file(20), ASSUMED_OLD, Stamp.file(10)]
+    assert sorted(stamps, key=lambda stamp: stamp.order) == [
+        ASSUMED_OLD,
+        Stamp.file(10),
+        Stamp.file(20),
+        ASSUMED_NEW,
+    ]
 
 
 def test_touch_creates_and_remove_deletes(tmp_path: Path) -> None:
     disk = Disk(str(tmp_path))
-    assert disk.mtime("t") is None
+    assert not disk.exists("t")
     disk.touch("t")
-    assert disk.mtime("t") is not None
+    assert disk.exists("t")
     assert disk.remove("t")
     assert not disk.remove("t")
-    assert disk.mtime("t") is None
+    assert not disk.exists("t")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import minimake
 from minimake import Task
-from minimake.disk import Disk
+from minimake.disk import Disk, Stamp
 from minimake.explain import Step, describe, explain
 from minimake.graph import build_graph
-from minimake.uptodate import format_mtime, format_mtimes
+from minimake.uptodate import format_mtime, format_stamps
 from tests.conftest import BASE, touch
 
 NS = 1_000_000_000
@@ -29,7 +29,7 @@ def explain_in(tmp_path: Path, tasks: list[Task], target: str, **options: object
         keep_going=True,
         **options,  # type: ignore[arg-type]
     )
-    return explain(build_graph(tasks), result, target, Disk(str(tmp_path)).mtime)
+    return explain(build_graph(tasks), result, target, Disk(str(tmp_path)).stamp)
 
 
 CHAIN = [sh("app", ("main.o", "util.o")), sh("main.o", ("main.c",)), sh("util.o", ("util.c",))]
@@ -40,7 +40,7 @@ def test_chain_is_followed_to_the_newer_source(tmp_path: Path) -> None:
         touch(tmp_path / name, seconds)
     touch(tmp_path / "main.c", 10)
     steps = explain_in(tmp_path, CHAIN, "app")
-    newer, older = format_mtimes((BASE + 10) * NS, (BASE + 2) * NS)
+    newer, older = format_stamps(Stamp.file((BASE + 10) * NS), Stamp.file((BASE + 2) * NS))
     assert steps == [
         Step("app", "is stale", "'main.o' will be remade"),
         Step(
@@ -67,7 +67,7 @@ def test_up_to_date_target_names_its_newest_dep(tmp_path: Path) -> None:
     for seconds, name in enumerate(["main.c", "util.c", "main.o", "util.o", "app"]):
         touch(tmp_path / name, seconds)
     steps = explain_in(tmp_path, CHAIN, "app")
-    newest, target = format_mtimes((BASE + 3) * NS, (BASE + 4) * NS)
+    newest, target = format_stamps(Stamp.file((BASE + 3) * NS), Stamp.file((BASE + 4) * NS))
     assert steps == [
         Step(
             "app",

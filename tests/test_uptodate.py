@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from minimake import Task
-from minimake.uptodate import Stamp, why_stale
+from minimake.disk import ASSUMED_OLD, MISSING, PHONY, WILL_BE_REMADE, Stamp
+from minimake.uptodate import why_stale
 
 T = Task.create("t", deps=["d"], recipe="x")
 MULTI = Task.create(["t1", "t2"], deps=["d"], recipe="x")
-PHONY = Task.create("all", deps=["d"], phony=True)
+PHONY_TASK = Task.create("all", deps=["d"], phony=True)
+F = Stamp.file
 
 
 @pytest.mark.parametrize(
     ("task", "targets", "deps", "always", "expected"),
     [
-        (T, {"t": None}, [("d", Stamp(5))], False, "'t' does not exist"),
-        (T, {"t": 10}, [("d", Stamp(5))], False, None),
+        (T, {"t": MISSING}, [("d", F(5))], False, "'t' does not exist"),
+        (T, {"t": F(10)}, [("d", F(5))], False, None),
         # Equal mtimes are up to date (make compares strictly).
-        (T, {"t": 10}, [("d", Stamp(10))], False, None),
-        (T, {"t": 10}, [("d", Stamp(11))], False, "'d' is newer than 't'"),
-        (T, {"t": 10}, [("d", Stamp.newest("will be remade"))], False, "'d' will be remade"),
-        (T, {"t": 10}, [("d", Stamp.newest("is phony"))], False, "'d' is phony"),
-        (T, {"t": 10}, [("d", Stamp(-math.inf))], False, None),  # -o: very old
-        (T, {"t": 10}, [("d", Stamp(5))], True, "forced by -B"),
-        (PHONY, {"all": None}, [], False, "phony"),
+        (T, {"t": F(10)}, [("d", F(10))], False, None),
+        (T, {"t": F(10)}, [("d", F(11))], False, "'d' is newer than 't'"),
+        (T, {"t": F(10)}, [("d", WILL_BE_REMADE)], False, "'d' will be remade"),
+        (T, {"t": F(10)}, [("d", PHONY)], False, "'d' is phony"),
+        (T, {"t": F(10)}, [("d", ASSUMED_OLD)], False, None),  # -o: very old
+        (T, {"t": F(10)}, [("d", F(5))], True, "forced by -B"),
+        (PHONY_TASK, {"all": MISSING}, [], False, "phony"),
         # A multi-target task is judged by its oldest target.
-        (MULTI, {"t1": 20, "t2": 8}, [("d", Stamp(10))], False, "'d' is newer than 't2'"),
-        (MULTI, {"t1": 20, "t2": 12}, [("d", Stamp(10))], False, None),
-        (MULTI, {"t1": 20, "t2": None}, [("d", Stamp(10))], False, "'t2' does not exist"),
+        (MULTI, {"t1": F(20), "t2": F(8)}, [("d", F(10))], False, "'d' is newer than 't2'"),
+        (MULTI, {"t1": F(20), "t2": F(12)}, [("d", F(10))], False, None),
+        (MULTI, {"t1": F(20), "t2": MISSING}, [("d", F(10))], False, "'t2' does not exist"),
     ],
 )
 def test_why_stale(task: Task, targets: dict, deps: list, always: bool, expected: str | None):
@@ -39,5 +39,5 @@ def test_why_stale(task: Task, targets: dict, deps: list, always: bool, expected
 
 def test_first_newer_dep_is_the_reason() -> None:
     task = Task.create("t", deps=["a", "b"], recipe="x")
-    reason = why_stale(task, {"t": 10}, [("a", Stamp(5)), ("b", Stamp(12))])
+    reason = why_stale(task, {"t": F(10)}, [("a", F(5)), ("b", F(12))])
     assert reason == "'b' is newer than 't'"
