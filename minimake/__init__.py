@@ -20,6 +20,8 @@ _LAZY = {
     "BuildResult": "minimake.result",
     "TaskResult": "minimake.result",
     "Status": "minimake.result",
+    "Reason": "minimake.uptodate",
+    "ReasonKind": "minimake.uptodate",
     "MinimakeError": "minimake.errors",
     "process_pool": "minimake.pool",
     "ConsoleReporter": "minimake.ui",
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from minimake.result import BuildResult, Status, TaskResult
     from minimake.scheduler import BuildInterrupted
     from minimake.ui import ConsoleReporter, NullReporter
+    from minimake.uptodate import Reason, ReasonKind
 
 
 def __getattr__(name: str) -> Any:
@@ -52,6 +55,8 @@ __all__ = [
     "ConsoleReporter",
     "MinimakeError",
     "NullReporter",
+    "Reason",
+    "ReasonKind",
     "Status",
     "Task",
     "TaskResult",

@@ -14,7 +14,7 @@ from minimake.disk import Stamp, StampKind
 from minimake.graph import Graph
 from minimake.result import CARRIED_OUT, BuildResult, Status
 from minimake.task import Task
-from minimake.uptodate import detailed, format_stamp, format_stamps
+from minimake.uptodate import ReasonKind, format_stamp, format_stamps
 
 
 @attrs.frozen
@@ -48,10 +48,18 @@ def explain(
     via = ""
     while next_name is not None and next_name not in visited:
         visited.add(next_name)
-        step, next_name = _step(graph, result, graph.tasks[next_name], stamp)
+        task = graph.tasks[next_name]
+        step, next_name = _step(graph, result, task, stamp)
         steps.append(attrs.evolve(step, via=via))
-        via = "and its dep" if step.reason == "phony" else "because"
+        via = "and its dep" if _phony(result, task.name) else "because"
     return steps
+
+
+def _phony(result: BuildResult, name: str) -> bool:
+    """Whether the task is stale for being phony: the next link is one of its deps."""
+    decided = result.tasks.get(name)
+    reason = decided.reason if decided is not None else None
+    return reason is not None and reason.kind is ReasonKind.PHONY
 
 
 def _step(
@@ -69,13 +77,16 @@ def _step(
         )
     if decided.status is Status.FAILED:
         return Step(task.name, "cannot be made", decided.error or "its recipe failed"), None
-    reason = decided.reason or "stale"
-    step = Step(task.name, "is stale", detailed(reason))
-    for dep in task.deps:
+    reason = decided.reason
+    if reason is None:
+        return Step(task.name, "is stale", "stale"), None
+    step = Step(task.name, "is stale", reason.detailed())
+    # On to the dep the reason names, or below a phony task (stale by itself) to the first of
+    # its deps: when a task makes it and that task will be remade.
+    deps = task.deps if reason.kind is ReasonKind.PHONY else (reason.dep,) if reason.dep else ()
+    for dep in deps:
         producer = graph.task_of(dep)
-        if producer is None or not (reason == "phony" or reason.startswith(f"'{dep}' ")):
-            continue
-        if result.tasks[producer].status in CARRIED_OUT:
+        if producer is not None and result.tasks[producer].status in CARRIED_OUT:
             return step, producer
     return step, None
 

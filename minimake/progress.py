@@ -40,7 +40,6 @@ from minimake.ui import (
     replay,
     write_line,
 )
-from minimake.uptodate import detailed
 from minimake.words import duration
 
 if TYPE_CHECKING:
@@ -250,7 +249,7 @@ class ProgressDisplay(NullReporter):
         self.board.start(task.name)
         if self.verbose or (self.dry_run and self.mode != "off"):
             verb = "would run" if self.dry_run else "run"
-            said = f": {detailed(reason)}"
+            said = f": {reason.detailed()}"
             if self._plain:  # a plain line, not a rich Text per task of a long -n
                 write_line(self.err, f"{verb} {task.name}{said}", plain=True)
             else:

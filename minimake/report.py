@@ -11,7 +11,6 @@ import attrs
 
 from minimake.result import CARRIED_OUT, WORKED, BuildResult, Status, TaskResult
 from minimake.ui import NullReporter
-from minimake.uptodate import detailed
 from minimake.words import duration, failure_text, raised_at, shown
 
 if TYPE_CHECKING:
@@ -209,7 +208,8 @@ def _json_task(task: TaskResult) -> dict[str, Any]:
     return {
         "name": task.name,
         "status": task.status.name.lower(),
-        "reason": detailed(task.reason) if task.reason else None,
+        "reason": task.reason.detailed() if task.reason else None,
+        "reason_kind": task.reason.kind.value if task.reason else None,
         "seconds": round(task.seconds, 6),
         "has_recipe": task.has_recipe,
         "returncode": outcome.returncode if outcome else None,

@@ -12,6 +12,7 @@ from minimake.recipes import Outcome
 
 if TYPE_CHECKING:
     from minimake.timings import Run
+    from minimake.uptodate import Reason
 
 
 class Status(enum.Enum):
@@ -49,7 +50,7 @@ class TaskResult:
 
     name: str
     status: Status
-    reason: str | None = None  # why it was stale, for RAN / WOULD_RUN / TOUCHED / FAILED
+    reason: Reason | None = None  # why it was stale, for RAN / WOULD_RUN / TOUCHED / FAILED
     seconds: float = 0.0
     outcome: Outcome | None = None
     blocked_by: str | None = None  # the failed task that kept a SKIPPED task from running

@@ -25,7 +25,7 @@ from minimake.signature import Signature
 from minimake.signature import of as signature_of
 from minimake.task import Task
 from minimake.ui import Reporter
-from minimake.uptodate import why_changed, why_stale
+from minimake.uptodate import Reason, why_changed, why_stale
 
 
 def _discard(outcome: Outcome) -> None:
@@ -62,7 +62,7 @@ class Settings:
 @attrs.define
 class _Running:
     task: Task
-    reason: str
+    reason: Reason
     before: dict[str, int | None]  # the targets' mtimes before the recipe, to see what it changed
     started: float
     tries: int = 1
@@ -217,7 +217,7 @@ class Scheduler:
         future = self.runner.start(task)
         self.running[future] = _Running(task, reason, before, time.perf_counter())
 
-    def _recipe_changed(self, task: Task) -> str | None:
+    def _recipe_changed(self, task: Task) -> Reason | None:
         """What changed in an up-to-date task's recipe since it last finished, if anything."""
         current = signature_of(task)
         recorded = self.journal.signature(task.name)

@@ -1,13 +1,89 @@
-"""The stale decision, make's mtime rule as a pure function that returns a human reason."""
+"""The stale decision: make's mtime rule as a pure function that returns a Reason, a value."""
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Iterable, Mapping
+
+import attrs
 
 from minimake.disk import Stamp, StampKind
 from minimake.signature import Signature, changes
 from minimake.task import Task
+
+
+class ReasonKind(enum.Enum):
+    """Why a task must run; the value is the word ``--json`` gives as ``reason_kind``."""
+
+    ALWAYS_MAKE = "always_make"  # -B
+    PHONY = "phony"  # the task is phony
+    INTERRUPTED = "interrupted"  # the journal: an earlier run stopped while its recipe ran
+    MISSING = "missing"  # ``path``, a target, does not exist
+    # ``path``, a dep, against ``target``, the task's oldest target:
+    NEWER = "newer"  # its mtime is newer
+    WHAT_IF = "what_if"  # -W names it: it is assumed new
+    PHONY_DEP = "phony_dep"  # a phony task makes it
+    WILL_BE_REMADE = "will_be_remade"  # under -n, -q, -t: its task would run
+    REMADE = "remade"  # its task ran (or had nothing to run) and left it missing
+    RECIPE_CHANGED = "recipe_changed"  # --rerun-triggers recipe: the recipe changed
+
+
+@attrs.frozen
+class Reason:
+    """Why a task must run: its kind, the paths and times behind it; ``str()`` for people."""
+
+    kind: ReasonKind
+    path: str | None = None  # the target (MISSING) or the dep (the dep kinds) it names
+    target: str | None = None  # the dep kinds: the oldest target the dep is judged against
+    stamps: tuple[Stamp, Stamp] | None = None  # NEWER, WHAT_IF: the dep's and the target's
+    pid: int | None = None  # INTERRUPTED: the earlier run's
+    change: str | None = None  # RECIPE_CHANGED: what changed, in words
+
+    def __str__(self) -> str:
+        return _TEXTS[self.kind].format(
+            path=self.path, target=self.target, pid=self.pid, change=self.change
+        )
+
+    @property
+    def dep(self) -> str | None:
+        """The dep that makes the task stale, when one does."""
+        return self.path if self.kind in _BY_DEP else None
+
+    @property
+    def times(self) -> str | None:
+        """The dep's time against the target's ("... > ..."), for a reason that compares them."""
+        if self.stamps is None:
+            return None
+        newer, older = format_stamps(*self.stamps)
+        return f"{newer} > {older}"
+
+    def detailed(self) -> str:
+        """The reason with the times behind it, when it has them (``-n``, ``--explain``)."""
+        times = self.times
+        return f"{self} ({times})" if times else str(self)
+
+
+_TEXTS = {
+    ReasonKind.ALWAYS_MAKE: "forced by -B",
+    ReasonKind.PHONY: "phony",
+    ReasonKind.INTERRUPTED: "was being written when an earlier run stopped (pid {pid})",
+    ReasonKind.MISSING: "'{path}' does not exist",
+    ReasonKind.NEWER: "'{path}' is newer than '{target}'",
+    ReasonKind.WHAT_IF: "'{path}' is newer than '{target}'",  # make says no more of -W
+    ReasonKind.PHONY_DEP: "'{path}' is phony",
+    ReasonKind.WILL_BE_REMADE: "'{path}' will be remade",
+    ReasonKind.REMADE: "'{path}' was remade",
+    ReasonKind.RECIPE_CHANGED: "{change}",
+}
+# What a dep that is newer than any file, and no file, makes its dependents stale by.
+_DEP_KINDS = {
+    StampKind.NEW: ReasonKind.WHAT_IF,
+    StampKind.PHONY: ReasonKind.PHONY_DEP,
+    StampKind.WILL_BE_REMADE: ReasonKind.WILL_BE_REMADE,
+    StampKind.REMADE: ReasonKind.REMADE,
+}
+_BY_DEP = frozenset({ReasonKind.NEWER, *_DEP_KINDS.values()})
 
 
 def why_stale(
@@ -17,8 +93,8 @@ def why_stale(
     *,
     always_make: bool = False,
     interrupted: int | None = None,
-) -> str | None:
-    """Why ``task`` must run, or None when it is up to date.
+) -> Reason | None:
+    """Why ``task`` must run, or None when it is up to date (no Reason is made then).
 
     Args:
         targets: the Stamp of each of the task's targets, as the disk has it.
@@ -27,14 +103,14 @@ def why_stale(
             (the journal's start marker): stale whatever the mtimes say.
     """
     if always_make:
-        return "forced by -B"
+        return Reason(ReasonKind.ALWAYS_MAKE)
     if task.phony:
-        return "phony"
+        return Reason(ReasonKind.PHONY)
     if interrupted is not None:
-        return f"was being written when an earlier run stopped (pid {interrupted})"
+        return Reason(ReasonKind.INTERRUPTED, pid=interrupted)
     for path in task.targets:
         if targets[path].kind is StampKind.MISSING:
-            return f"'{path}' does not exist"
+            return Reason(ReasonKind.MISSING, path)
     # A multi-target task is judged by its oldest target, as make's grouped targets are.
     if len(task.targets) == 1:
         oldest_path = task.targets[0]
@@ -48,52 +124,23 @@ def why_stale(
         mtime = stamp.mtime
         if mtime is not None:
             if at is None or mtime > at:
-                newer, older = format_stamps(stamp, oldest)
-                return Reason(f"'{path}' is newer than '{oldest_path}'", f"{newer} > {older}")
-        elif stamp.kind in _NOTES:
-            return f"'{path}' {_NOTES[stamp.kind]}"
-        elif stamp.kind is StampKind.NEW:
-            newer, older = format_stamps(stamp, oldest)
-            return Reason(f"'{path}' is newer than '{oldest_path}'", f"{newer} > {older}")
+                return Reason(ReasonKind.NEWER, path, oldest_path, (stamp, oldest))
+        elif stamp.kind in _DEP_KINDS:
+            kind = _DEP_KINDS[stamp.kind]
+            # Only a -W dep is shown with times, as a newer file is ("assumed new > ...").
+            stamps = (stamp, oldest) if kind is ReasonKind.WHAT_IF else None
+            return Reason(kind, path, oldest_path, stamps)
     return None
 
 
-# What a dependent says of a dep that is newer than any file, by how it came to be.
-_NOTES = {
-    StampKind.PHONY: "is phony",
-    StampKind.WILL_BE_REMADE: "will be remade",
-    StampKind.REMADE: "was remade",
-}
-
-
-def why_changed(recorded: str | None, current: Signature | None) -> str | None:
+def why_changed(recorded: str | None, current: Signature | None) -> Reason | None:
     """Why a task whose recipe trigger is on must rerun although its files are up to date:
     what changed in its recipe since it last finished. No recorded signature is no reason."""
     old = Signature.loads(recorded)
     if old is None or current is None:
         return None
-    return changes(old, current)
-
-
-class Reason(str):
-    """A stale reason that also carries the mtimes behind it, for people (``-n``, ``--explain``).
-
-    It equals its plain text ("'d' is newer than 't'"), so the reason stays a short, stable
-    value; ``detailed`` adds the times.
-    """
-
-    times: str | None
-
-    def __new__(cls, text: str, times: str | None = None) -> Reason:
-        reason = super().__new__(cls, text)
-        reason.times = times
-        return reason
-
-
-def detailed(reason: str) -> str:
-    """``reason`` with the mtimes behind it, when it has them."""
-    times = getattr(reason, "times", None)
-    return f"{reason} ({times})" if times else str(reason)
+    change = changes(old, current)
+    return Reason(ReasonKind.RECIPE_CHANGED, change=change) if change is not None else None
 
 
 def format_mtime(mtime: int, digits: int = 3) -> str:

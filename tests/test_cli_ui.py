@@ -222,6 +222,7 @@ def test_json_run_is_one_document_on_stdout(chain: Path) -> None:
     assert document["counts"]["ran"] == 2
     assert [t["name"] for t in document["tasks"]] == ["b.txt", "c.txt", "all"]
     assert document["tasks"][0]["reason"] == "'b.txt' does not exist"
+    assert [t["reason_kind"] for t in document["tasks"]] == ["missing", "missing", "phony"]
     assert "sort a.txt > b.txt" in run.stderr  # the log lines moved to stderr
     assert "made c" in run.stderr
 

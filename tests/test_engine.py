@@ -35,7 +35,7 @@ class TestStale:
         result = build(tmp_path, tasks, "c", reporter=reporter)
         assert result.ok
         assert reporter.started_names() == ["a", "b", "c"]
-        assert result.tasks["a"].reason == "'a' does not exist"
+        assert str(result.tasks["a"].reason) == "'a' does not exist"
 
     def test_second_build_does_nothing(self, tmp_path: Path) -> None:
         touch(tmp_path / "src", 0)
@@ -53,7 +53,7 @@ class TestStale:
         touch(tmp_path / "src", 100)
         result = build(tmp_path, tasks, "b", "x")
         assert [r.name for r in result.with_status(Status.RAN)] == ["a", "b"]
-        assert result.tasks["a"].reason == "'src' is newer than 'a'"
+        assert str(result.tasks["a"].reason) == "'src' is newer than 'a'"
 
     def test_recipe_that_leaves_its_target_alone_does_not_force_dependents(
         self, tmp_path: Path
@@ -71,7 +71,7 @@ class TestStale:
         touch(tmp_path / "out", 0)
         tasks = [Task.create("force", phony=True), sh("out", ["force"])]
         result = build(tmp_path, tasks, "out")
-        assert result.tasks["out"].reason == "'force' is phony"
+        assert str(result.tasks["out"].reason) == "'force' is phony"
 
     def test_order_only_dep_is_built_but_never_compared(self, tmp_path: Path) -> None:
         touch(tmp_path / "out" / "f", 0)
@@ -91,7 +91,7 @@ class TestStale:
         touch(tmp_path / "out", 20)
         tasks = [Task.create("group", deps=["src"]), sh("out", ["group"])]
         result = build(tmp_path, tasks, "out")
-        assert result.tasks["group"].reason == "'src' is newer than 'group'"
+        assert str(result.tasks["group"].reason) == "'src' is newer than 'group'"
         assert result.tasks["out"].status is Status.UP_TO_DATE
 
     def test_missing_recipe_less_target_counts_as_remade(self, tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ class TestStale:
         touch(tmp_path / "out", 20)
         tasks = [Task.create("group", deps=["src"]), sh("out", ["group"])]
         result = build(tmp_path, tasks, "out")
-        assert result.tasks["out"].reason == "'group' was remade"
+        assert str(result.tasks["out"].reason) == "'group' was remade"
 
 
 class TestModes:
@@ -112,7 +112,7 @@ class TestModes:
         tasks = [Task.create("a", deps=["src"], recipe="true"), sh("b", ["a"])]
         result = build(tmp_path, tasks, "b", dry_run=True)
         assert [r.name for r in result.with_status(Status.WOULD_RUN)] == ["a", "b"]
-        assert result.tasks["b"].reason == "'a' will be remade"
+        assert str(result.tasks["b"].reason) == "'a' will be remade"
         assert sorted(os.listdir(tmp_path)) == ["a", "b", "src"]
         assert (tmp_path / "b").stat().st_mtime_ns == (1_000_000_020) * 10**9
 
@@ -129,7 +129,7 @@ class TestModes:
         touch(tmp_path / "src", 0)
         touch(tmp_path / "a", 10)
         result = build(tmp_path, [sh("a", ["src"])], "a", always_make=True)
-        assert result.tasks["a"].reason == "forced by -B"
+        assert str(result.tasks["a"].reason) == "forced by -B"
 
     def test_what_if_and_old_file(self, tmp_path: Path) -> None:
         for index, name in enumerate(["src", "a", "b"]):

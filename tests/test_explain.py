@@ -9,7 +9,7 @@ from minimake import Task
 from minimake.disk import Disk, Stamp
 from minimake.explain import Step, describe, explain
 from minimake.graph import build_graph
-from minimake.uptodate import format_mtime, format_stamps
+from minimake.uptodate import ReasonKind, format_mtime, format_stamp, format_stamps
 from tests.conftest import BASE, touch
 
 NS = 1_000_000_000
@@ -29,7 +29,9 @@ def explain_in(tmp_path: Path, tasks: list[Task], target: str, **options: object
         keep_going=True,
         **options,  # type: ignore[arg-type]
     )
-    return explain(build_graph(tasks), result, target, Disk(str(tmp_path)).stamp)
+    what_if, old = options.get("what_if", ()), options.get("old", ())
+    disk = Disk(str(tmp_path), what_if=what_if, old=old)  # type: ignore[arg-type]
+    return explain(build_graph(tasks), result, target, disk.stamp)
 
 
 CHAIN = [sh("app", ("main.o", "util.o")), sh("main.o", ("main.c",)), sh("util.o", ("util.c",))]
@@ -53,6 +55,40 @@ def test_chain_is_followed_to_the_newer_source(tmp_path: Path) -> None:
     assert describe(steps, "app") == [
         "'app' is stale: 'main.o' will be remade",
         f"  because 'main.o' is stale: 'main.c' is newer than 'main.o' ({newer} > {older})",
+    ]
+
+
+def test_each_link_is_the_dep_its_reason_names(tmp_path: Path) -> None:
+    for seconds, name in enumerate(["util.c", "util.o", "main.o", "app"]):
+        touch(tmp_path / name, seconds)
+    touch(tmp_path / "main.c", 10)
+    result = minimake.build(CHAIN, ["app"], root=tmp_path, dry_run=True)
+    app, main = result.tasks["app"].reason, result.tasks["main.o"].reason
+    assert app is not None
+    assert main is not None
+    assert (app.kind, app.dep, app.target) == (ReasonKind.WILL_BE_REMADE, "main.o", "app")
+    assert (main.kind, main.dep, main.target) == (ReasonKind.NEWER, "main.c", "main.o")
+    assert main.stamps == (Stamp.file((BASE + 10) * NS), Stamp.file((BASE + 2) * NS))
+    steps = explain(build_graph(CHAIN), result, "app", Disk(str(tmp_path)).stamp)
+    assert [step.name for step in steps] == ["app", "main.o"]
+
+
+def test_what_if_dep_is_shown_as_assumed_new(tmp_path: Path) -> None:
+    for seconds, name in enumerate(["main.c", "util.c", "main.o", "util.o", "app"]):
+        touch(tmp_path / name, seconds)
+    steps = explain_in(tmp_path, CHAIN, "main.o", what_if=["main.c"])
+    when = format_stamp(Stamp.file((BASE + 2) * NS))
+    assert steps == [
+        Step("main.o", "is stale", f"'main.c' is newer than 'main.o' (assumed new > {when})")
+    ]
+
+
+def test_target_assumed_old_is_up_to_date(tmp_path: Path) -> None:
+    touch(tmp_path / "main.c", 10)
+    touch(tmp_path / "main.o", 0)
+    steps = explain_in(tmp_path, CHAIN, "main.o", old=["main.o"])
+    assert steps == [
+        Step("main.o", "is up to date", "its targets are assumed old (-o), so it is not remade")
     ]
 
 

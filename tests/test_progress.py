@@ -17,12 +17,13 @@ from rich.console import Console
 
 import minimake
 from minimake import Task
+from minimake.disk import Stamp
 from minimake.logs import Logs
 from minimake.progress import Board, ProgressReporter, progress_mode
 from minimake.recipes import Outcome
 from minimake.result import BuildResult, Status, TaskResult
 from minimake.ui import NullReporter, Reporter, Tee
-from minimake.uptodate import Reason
+from minimake.uptodate import Reason, ReasonKind
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -79,12 +80,17 @@ B = Task.create("b.txt", deps=["a.txt"], recipe=["make b", "check b"])
 C = Task.create("c.txt", recipe="make c")
 
 
-def ran(task: Task, seconds: float, output: str = "", reason: str = "'x' does not exist"):  # type: ignore[no-untyped-def]
+# A reason for the tests where it is not shown.
+R = Reason(ReasonKind.ALWAYS_MAKE)
+X_MISSING = Reason(ReasonKind.MISSING, "x")
+
+
+def ran(task: Task, seconds: float, output: str = "", reason: Reason = X_MISSING):  # type: ignore[no-untyped-def]
     return TaskResult(task.name, Status.RAN, reason, seconds, Outcome(True, output))
 
 
 def failed(task: Task, seconds: float, output: str = "") -> TaskResult:
-    return TaskResult(task.name, Status.FAILED, "r", seconds, Outcome(False, output, returncode=2))
+    return TaskResult(task.name, Status.FAILED, R, seconds, Outcome(False, output, returncode=2))
 
 
 class TestBoard:
@@ -152,11 +158,11 @@ class TestPlain:
         out = console()
         shown, _ = reporter("plain", out=out)
         shown.begin(3, 1)
-        shown.started(A, "'a.txt' does not exist", ["make a"])
+        shown.started(A, Reason(ReasonKind.MISSING, "a.txt"), ["make a"])
         shown.finished(A, ran(A, 1.25, "made a\n"), ignored=False)
         shown.recorded(ran(A, 1.25, "made a\n"))
         shown.recorded(TaskResult("c.txt", Status.UP_TO_DATE))
-        shown.started(B, "'a.txt' was remade", ["make b", "check b"])
+        shown.started(B, Reason(ReasonKind.REMADE, "a.txt", "b.txt"), ["make b", "check b"])
         shown.finished(B, failed(B, 0.5, "oops\n"), ignored=False)
         shown.recorded(failed(B, 0.5, "oops\n"))
         assert written(out) == "make a\nmade a\nmake b\ncheck b\noops\n"
@@ -170,7 +176,7 @@ class TestPlain:
     def test_skipped_and_ignored(self) -> None:
         shown, _ = reporter("plain")
         shown.begin(2, 1)
-        ignored = TaskResult("a.txt", Status.RAN, "r", 0.1, Outcome(False, returncode=1))
+        ignored = TaskResult("a.txt", Status.RAN, R, 0.1, Outcome(False, returncode=1))
         shown.recorded(ignored)
         shown.recorded(TaskResult("b.txt", Status.SKIPPED, blocked_by="a.txt"))
         assert written(shown.err).splitlines() == [
@@ -182,7 +188,7 @@ class TestPlain:
         out = console()
         shown, _ = reporter("off", out=out)
         shown.begin(1, 1)
-        shown.started(A, "'a.txt' does not exist", ["make a"])
+        shown.started(A, Reason(ReasonKind.MISSING, "a.txt"), ["make a"])
         shown.finished(A, failed(A, 1.0), ignored=False)
         shown.recorded(failed(A, 1.0))
         shown.summary(BuildResult({"a.txt": failed(A, 1.0)}, ("a.txt",), 1.0))
@@ -193,7 +199,7 @@ class TestPlain:
         out = console()
         shown, _ = reporter("plain", out=out, silent=True)
         shown.begin(1, 1)
-        shown.started(A, "r", ["make a"])
+        shown.started(A, R, ["make a"])
         shown.finished(A, ran(A, 1.0), ignored=False)
         shown.recorded(ran(A, 1.0))
         shown.summary(BuildResult({"a.txt": ran(A, 1.0)}, ("a.txt",), 1.0))
@@ -203,8 +209,8 @@ class TestPlain:
     def test_summary_and_failure_report_at_the_end(self, tmp_path: Path) -> None:
         shown, _ = reporter("plain")
         shown.begin(3, 2)
-        shown.started(A, "r", ["make a"])
-        shown.started(B, "r", ["make b"])
+        shown.started(A, R, ["make a"])
+        shown.started(B, R, ["make b"])
         # The scheduler keeps the failed task's log and last lines before it reports the task.
         failure = failed(A, 2.0, "first\nsecond\n")
         log = Logs(str(tmp_path)).keep(A, failure)
@@ -238,7 +244,8 @@ class TestDryRun:
     def test_reason_before_each_echo_then_counts(self) -> None:
         out = console()
         shown, _ = reporter("plain", out=out, dry_run=True)
-        reason = Reason("'a.in' is newer than 'a.txt'", "2024-05-01 12:00:01.000 > 2024-05-01")
+        stamps = (Stamp.file(1_714_564_801_000_000_000), Stamp.file(1_714_564_800_000_000_000))
+        reason = Reason(ReasonKind.NEWER, "a.in", "a.txt", stamps)
         shown.begin(2, 1)
         shown.started(A, reason, ["make a"])
         shown.finished(A, TaskResult("a.txt", Status.WOULD_RUN, reason), ignored=False)
@@ -251,19 +258,19 @@ class TestDryRun:
         shown.summary(BuildResult(results, ("all",), 0.25))
         assert written(out) == "make a\n"
         assert written(shown.err).splitlines() == [
-            "would run a.txt: 'a.in' is newer than 'a.txt' (2024-05-01 12:00:01.000 > 2024-05-01)",
+            f"would run a.txt: 'a.in' is newer than 'a.txt' ({reason.times})",
             "Summary: 1 would run, 1 up to date, 0 failed, 0 skipped in 0.2s",
         ]
 
     def test_off_mode_keeps_dry_run_bare(self) -> None:
         shown, _ = reporter("off", dry_run=True)
-        shown.started(A, "r", ["make a"])
+        shown.started(A, R, ["make a"])
         shown.summary(BuildResult({"a.txt": TaskResult("a.txt", Status.WOULD_RUN)}, (), 0.1))
         assert written(shown.err) == ""
 
     def test_verbose_gives_reasons_in_a_real_run(self) -> None:
         shown, _ = reporter("off", verbose=True)
-        shown.started(A, "'a.txt' does not exist", ["make a"])
+        shown.started(A, Reason(ReasonKind.MISSING, "a.txt"), ["make a"])
         assert written(shown.err) == "run a.txt: 'a.txt' does not exist\n"
 
 
@@ -271,8 +278,8 @@ class TestLive:
     def test_display_appears_and_blocks_scroll_above_it(self) -> None:
         shown, clock = reporter("live")
         shown.begin(3, 2)
-        shown.started(A, "r", ["make a"])
-        shown.started(C, "r", ["make c"])
+        shown.started(A, R, ["make a"])
+        shown.started(C, R, ["make c"])
         clock.now += 1.5
         shown.finished(A, ran(A, 1.5, "a1\na2\n"), ignored=False)
         clock.now += 0.5  # the display is redrawn at most every REDRAW_EVERY seconds
@@ -287,7 +294,7 @@ class TestLive:
     def test_summary_takes_the_display_down_and_restores_the_cursor(self) -> None:
         shown, _ = reporter("live")
         shown.begin(1, 1)
-        shown.started(A, "r", ["make a"])
+        shown.started(A, R, ["make a"])
         shown.finished(A, ran(A, 1.0), ignored=False)
         shown.recorded(ran(A, 1.0))
         shown.summary(BuildResult({"a.txt": ran(A, 1.0)}, ("a.txt",), 1.0))
@@ -299,7 +306,7 @@ class TestLive:
     def test_failed_task_block_holds_output_and_error(self, tmp_path: Path) -> None:
         shown, _ = reporter("live")
         shown.begin(1, 1)
-        shown.started(A, "r", ["make a"])
+        shown.started(A, R, ["make a"])
         shown.finished(A, failed(A, 1.0, "boom\n"), ignored=False)
         text = ANSI.sub("", written(shown.err)).replace("\r", "")
         assert f"✗ a.txt  1.0s\nboom\nminimake: *** [{A.location}: a.txt] Error 2\n" in text
@@ -308,7 +315,7 @@ class TestLive:
     def test_no_display_for_a_dry_run_or_when_silent(self) -> None:
         for options in ({"dry_run": True}, {"silent": True}, {"pretend": True}):
             shown, _ = reporter("live", **options)
-            shown.started(A, "r", ["make a"])
+            shown.started(A, R, ["make a"])
             assert "done ·" not in written(shown.err)
 
 
@@ -316,7 +323,7 @@ class TestJson:
     def test_document_on_stdout_and_log_lines_elsewhere(self) -> None:
         data, err = console(), console()
         shown = ProgressReporter(err, err, stdout=data, as_json=True, mode="off")
-        shown.started(A, "r", ["make a"])
+        shown.started(A, R, ["make a"])
         shown.finished(A, ran(A, 1.0, "made\n"), ignored=False)
         shown.summary(BuildResult({"a.txt": ran(A, 1.0)}, ("a.txt",), 1.0))
         document = json.loads(written(data))
@@ -397,7 +404,7 @@ class TestCostPerEvent:
         shown, clock = reporter(mode)
         shown.begin(total, 4)
         if mode == "live":
-            shown.started(TASKS[0], "r", ["touch out/0"])  # the display is up from now on
+            shown.started(TASKS[0], R, ["touch out/0"])  # the display is up from now on
         board = shown.board
         for index in range(total - WINDOW):
             # What every earlier task did to the reporter's state; through the public calls
@@ -408,7 +415,7 @@ class TestCostPerEvent:
                 board.start(task.name)
                 board.finish(task.name, result.seconds)
             else:
-                shown.started(task, "r", [f"touch {task.name}"])
+                shown.started(task, R, [f"touch {task.name}"])
                 shown.finished(task, result, ignored=False)
             shown.recorded(result)
 
@@ -417,7 +424,7 @@ class TestCostPerEvent:
                 task = TASKS[index % len(TASKS)]
                 clock.now += 0.5  # each task a redraw of the display (every REDRAW_EVERY)
                 result = ran(task, Seconds(0.5))
-                shown.started(task, "r", [f"touch {task.name}"])
+                shown.started(task, R, [f"touch {task.name}"])
                 shown.finished(task, result, ignored=False)
                 shown.recorded(result)
 

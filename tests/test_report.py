@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from minimake import Task
+from minimake.disk import Stamp
 from minimake.logs import Logs, log_name
 from minimake.recipes import Outcome
 from minimake.report import (
@@ -21,12 +22,14 @@ from minimake.report import (
     summary_lines,
 )
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.uptodate import Reason
+from minimake.uptodate import Reason, ReasonKind
 from minimake.words import duration, raised_at
+
+X_MISSING = Reason(ReasonKind.MISSING, "x")
 
 
 def ran(name: str, seconds: float, output: str = "") -> TaskResult:
-    return TaskResult(name, Status.RAN, "'x' does not exist", seconds, Outcome(True, output))
+    return TaskResult(name, Status.RAN, X_MISSING, seconds, Outcome(True, output))
 
 
 def failed(
@@ -34,8 +37,7 @@ def failed(
 ) -> TaskResult:
     outcome = Outcome(False, output, returncode=code)
     tail = tuple(output.splitlines()[-10:])
-    reason = "'x' does not exist"
-    return TaskResult(name, Status.FAILED, reason, seconds, outcome, log=log, tail=tail)
+    return TaskResult(name, Status.FAILED, X_MISSING, seconds, outcome, log=log, tail=tail)
 
 
 def result_of(*tasks: TaskResult, seconds: float = 10.0, **kw: object) -> BuildResult:
@@ -63,7 +65,7 @@ def test_counts_put_tasks_without_a_recipe_apart() -> None:
         TaskResult("b", Status.UP_TO_DATE),
         failed("c"),
         TaskResult("d", Status.SKIPPED, blocked_by="c"),
-        TaskResult("all", Status.RAN, "phony", has_recipe=False),
+        TaskResult("all", Status.RAN, Reason(ReasonKind.PHONY), has_recipe=False),
     )
     counts = Counts.of(result)
     # Every task counted once, so --json's counts add up to its tasks.
@@ -88,7 +90,7 @@ def test_summary_gives_wall_time_work_parallelism_and_slowest() -> None:
 
 
 def test_summary_of_a_dry_run_has_only_counts() -> None:
-    result = result_of(TaskResult("a", Status.WOULD_RUN, "phony"), seconds=0.2)
+    result = result_of(TaskResult("a", Status.WOULD_RUN, Reason(ReasonKind.PHONY)), seconds=0.2)
     assert text(summary_lines(result, "would run")) == (
         "Summary: 1 would run, 0 up to date, 0 failed, 0 skipped in 0.2s\n"
     )
@@ -181,9 +183,8 @@ def test_a_kept_log_has_the_full_output_and_how_it_ended(tmp_path: Path) -> None
 
 
 def test_json_document_has_counts_timings_and_every_task() -> None:
-    reason = Reason(
-        "'a.txt' is newer than 'b'", "2024-01-01 10:00:01.000 > 2024-01-01 10:00:00.000"
-    )
+    stamps = (Stamp.file(1_704_103_201_000_000_000), Stamp.file(1_704_103_200_000_000_000))
+    reason = Reason(ReasonKind.NEWER, "a.txt", "b", stamps)
     result = result_of(
         TaskResult("b", Status.RAN, reason, 4.0, Outcome(True)),
         failed("c", seconds=1.0, log="logs/c.log"),
@@ -206,6 +207,8 @@ def test_json_document_has_counts_timings_and_every_task() -> None:
     b, c, d = document["tasks"]
     assert b["status"] == "ran"
     assert b["reason"] == f"{reason} ({reason.times})"
+    assert b["reason"].startswith("'a.txt' is newer than 'b' (")
+    assert (b["reason_kind"], c["reason_kind"], d["reason_kind"]) == ("newer", "missing", None)
     assert (c["status"], c["returncode"], c["log"]) == ("failed", 2, "logs/c.log")
     assert (d["status"], d["blocked_by"]) == ("skipped", "c")
 

@@ -10,7 +10,7 @@ import pytest
 
 from minimake.signature import Signature, changes, of
 from minimake.task import Task
-from minimake.uptodate import why_changed
+from minimake.uptodate import ReasonKind, why_changed
 
 
 def module(source: str) -> dict[str, Any]:
@@ -42,7 +42,11 @@ def change(old: Task, new: Task) -> str | None:
     assert before is not None
     assert after is not None
     # Through the journal's text form, as a later run sees it.
-    return why_changed(before.dumps(), after)
+    reason = why_changed(before.dumps(), after)
+    if reason is None:
+        return None
+    assert reason.kind is ReasonKind.RECIPE_CHANGED
+    return str(reason)
 
 
 @pytest.mark.parametrize(

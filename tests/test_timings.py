@@ -26,6 +26,7 @@ from minimake.timings import Run, Span, concurrency, critical_path, lanes
 from minimake.timings_page import LATEST, TABLE_ROWS, page, save
 from minimake.timings_svg import BAR_BUDGET, short_names
 from minimake.ui import Tee
+from minimake.uptodate import Reason, ReasonKind
 from tests.conftest import RecordingReporter, cli
 
 
@@ -69,7 +70,7 @@ def recorded_run(*, fail: str | None = None, worker_of: dict[str, str] | None = 
     def start(name: str, moment: float) -> None:
         at(moment)
         running[name] = moment
-        recorder.started(Task(name, recipe="true"), f"'{name}' does not exist", [])
+        recorder.started(Task(name, recipe="true"), Reason(ReasonKind.MISSING, name), [])
 
     def finish(name: str, moment: float) -> None:
         at(moment)
@@ -77,7 +78,7 @@ def recorded_run(*, fail: str | None = None, worker_of: dict[str, str] | None = 
         outcome = Outcome(ok=ok, returncode=0 if ok else 2, worker=(worker_of or {}).get(name))
         status = Status.RAN if ok else Status.FAILED
         result = TaskResult(
-            name, status, f"'{name}' does not exist", moment - running[name], outcome
+            name, status, Reason(ReasonKind.MISSING, name), moment - running[name], outcome
         )
         recorder.finished(Task(name, recipe="true"), result, ignored=False)
         decide(result, moment)
@@ -100,7 +101,8 @@ def recorded_run(*, fail: str | None = None, worker_of: dict[str, str] | None = 
     finish("fit2", 6)
     start("report", 6)
     finish("report", 7)
-    decide(TaskResult("all", Status.RAN, "'report' was remade", has_recipe=False), 7)
+    remade = Reason(ReasonKind.REMADE, "report", "all")
+    decide(TaskResult("all", Status.RAN, remade, has_recipe=False), 7)
     at(7.25)
     recorder.summary(BuildResult(results, ("all",), 7.25))
     assert recorder.run is not None
@@ -172,7 +174,7 @@ class TestRecordedRun:
         clock = FakeClock()
         recorder = Recorder({"slow": []}, "process", clock)
         recorder.begin(1, 1)
-        recorder.started(Task("slow", recipe="sleep 9"), "'slow' does not exist", [])
+        recorder.started(Task("slow", recipe="sleep 9"), Reason(ReasonKind.MISSING, "slow"), [])
         clock.now += 2
         recorder.interrupted(Task("slow", recipe="sleep 9"))
         failed = TaskResult("slow", Status.FAILED, "'slow' does not exist", error="interrupted")
@@ -314,7 +316,7 @@ def test_tee_passes_every_event_to_each_reporter() -> None:
     first, second = RecordingReporter(), RecordingReporter()
     tee = Tee(first, second)
     tee.begin(1, 1)
-    tee.started(Task("a", recipe="true"), "why", [])
+    tee.started(Task("a", recipe="true"), Reason(ReasonKind.ALWAYS_MAKE), [])
     tee.warning("hello")
     tee.summary(BuildResult({}, ()))
     assert first.events == second.events
