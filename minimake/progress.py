@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from minimake.errors import MinimakeError
     from minimake.task import Task
+    from minimake.uptodate import Reason
 
 SHOWN_RUNNING = 8  # running tasks listed under the bar; the rest are counted
 BAR_WIDTH = 30
@@ -245,7 +246,7 @@ class ProgressDisplay(NullReporter):
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         self.board.begin(total, jobs, expected)
 
-    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+    def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         self.board.start(task.name)
         if self.verbose or (self.dry_run and self.mode != "off"):
             verb = "would run" if self.dry_run else "run"
@@ -309,7 +310,7 @@ class LiveLines(ConsoleReporter):
         super().__init__(out, err, verbose=verbose)
         self.display = display
 
-    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+    def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         if self.display.showing and self.out is self.err and lines:
             self.out.out("\n".join(lines), highlight=False)  # one block, never split by a refresh
         else:

@@ -16,6 +16,7 @@ from minimake.ui import NullReporter
 
 if TYPE_CHECKING:
     from minimake.task import Task
+    from minimake.uptodate import Reason
 
 
 class Recorder(NullReporter):
@@ -49,7 +50,7 @@ class Recorder(NullReporter):
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         self.jobs, self.origin, self.began = jobs, self.clock(), self.now()
 
-    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+    def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         self.starts[task.name] = self._now()
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:

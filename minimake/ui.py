@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from minimake.errors import MinimakeError, NoRuleError
     from minimake.result import BuildResult, TaskResult
     from minimake.task import Task
+    from minimake.uptodate import Reason
 
 
 class Reporter(Protocol):
@@ -33,7 +34,7 @@ class Reporter(Protocol):
     """
 
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
-    def started(self, task: Task, reason: str, lines: list[str]) -> None: ...
+    def started(self, task: Task, reason: Reason, lines: list[str]) -> None: ...
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None: ...
     def missing(self, error: NoRuleError) -> None: ...
     def deleting(self, path: str) -> None: ...
@@ -52,7 +53,7 @@ class NullReporter:
     the base of every reporter, which overrides the events it shows."""
 
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
-    def started(self, task: Task, reason: str, lines: list[str]) -> None: ...
+    def started(self, task: Task, reason: Reason, lines: list[str]) -> None: ...
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None: ...
     def missing(self, error: NoRuleError) -> None: ...
     def deleting(self, path: str) -> None: ...
@@ -77,7 +78,7 @@ class Tee(NullReporter):
         for part in self.parts:
             part.begin(total, jobs, expected)
 
-    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+    def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         for part in self.parts:
             part.started(task, reason, lines)
 
@@ -246,7 +247,7 @@ class ConsoleReporter(NullReporter):
     def _complain(self, text: str) -> None:
         write_line(self.err, text, self._plain_err)
 
-    def started(self, task: Task, reason: str, lines: list[str]) -> None:
+    def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         if not self.silent:
             for line in lines:
                 self._say(line)
