@@ -28,6 +28,8 @@ class ReasonKind(enum.Enum):
     REMADE = "remade"  # its task ran (or had nothing to run) and left it missing
     RECIPE_CHANGED = "recipe_changed"  # --rerun-triggers recipe: the recipe changed
 
+    __hash__ = object.__hash__  # as StampKind's: looked up per stale task
+
 
 @attrs.frozen
 class Reason:
