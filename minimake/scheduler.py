@@ -100,7 +100,7 @@ class Scheduler:
         self.missing = dict(missing or {})
         self.running: dict[Future[Outcome], _Running] = {}
         # The reason of each task decided to run that waits in the plan for resources.
-        self.held: dict[str, str] = {}
+        self.held: dict[str, Reason] = {}
         # Failed tasks' logs, for a runner that really runs recipes.
         self.logs = None if runner.pretends else Logs(disk.root)
         # Whether any task has failed or been skipped: until one has, nothing can be blocked,
@@ -207,7 +207,7 @@ class Scheduler:
             return
         self._start(task, reason)
 
-    def _start(self, task: Task, reason: str) -> None:
+    def _start(self, task: Task, reason: Reason) -> None:
         name = task.name
         self.reporter.started(task, reason, self.runner.echo(task))
         # What the recipe may change, to delete it if it fails; nothing runs when pretending.
