@@ -27,10 +27,10 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from minimake.chrome_trace import trace_events
 from minimake.result import Status
-from minimake.timings import Run, Span
-from minimake.timings_page import page
+from minimake.view.chrome_trace import trace_events
+from minimake.view.timings import Run, Span
+from minimake.view.timings_page import page
 
 
 def synthetic_run(count: int, jobs: int, seed: int = 1) -> Run:

@@ -23,21 +23,22 @@ _LAZY = {
     "Reason": "minimake.uptodate",
     "ReasonKind": "minimake.uptodate",
     "MinimakeError": "minimake.errors",
-    "process_pool": "minimake.pool",
-    "ConsoleReporter": "minimake.ui",
-    "NullReporter": "minimake.ui",
+    "process_pool": "minimake.execution.pool",
+    "ConsoleReporter": "minimake.view.ui",
+    "NullReporter": "minimake.events",
     "load_tasks": "minimake.load",
 }
 
 if TYPE_CHECKING:
     from minimake.engine import build
     from minimake.errors import MinimakeError
+    from minimake.events import NullReporter
+    from minimake.execution.pool import process_pool
     from minimake.load import load_tasks
-    from minimake.pool import process_pool
     from minimake.result import BuildResult, Status, TaskResult
     from minimake.scheduler import BuildInterrupted
-    from minimake.ui import ConsoleReporter, NullReporter
     from minimake.uptodate import Reason, ReasonKind
+    from minimake.view.ui import ConsoleReporter
 
 
 def __getattr__(name: str) -> Any:

@@ -18,8 +18,8 @@ from minimake import __version__
 if TYPE_CHECKING:
     from minimake.graph import Graph
     from minimake.options import Options
-    from minimake.progress import ProgressReporter
-    from minimake.timings import Run
+    from minimake.view.progress import ProgressReporter
+    from minimake.view.timings import Run
 
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     options, goals, variables, jobs = read
     from minimake.errors import MinimakeError
-    from minimake.progress import for_cli
+    from minimake.view.progress import for_cli
 
     pretend = options.dry_run or options.touch or options.question
     reporter = for_cli(
@@ -407,8 +407,8 @@ def _run(args: argparse.Namespace, options: Options, reporter: ProgressReporter)
 
 
 def _saved(reporter: ProgressReporter, folder: str, run: Run) -> None:
-    from minimake.timings_page import FOLDER, page_path
-    from minimake.ui import write_line
+    from minimake.view.timings_page import FOLDER, page_path
+    from minimake.view.ui import write_line
     from minimake.words import shown
 
     path = page_path(os.path.join(folder, FOLDER), run)
@@ -419,7 +419,7 @@ def _inspect(args: argparse.Namespace, options: Options, reporter: ProgressRepor
     """--list, --graph and --explain: read the tasks and print; run nothing."""
     from minimake.engine import load_graph
     from minimake.graph import default_goal
-    from minimake.render import list_tasks
+    from minimake.view.render import list_tasks
 
     if args.list:
         graph = load_graph(options)
@@ -435,7 +435,7 @@ def _graph(form: str, options: Options, graph: Graph, reporter: ProgressReporter
     from minimake.disk import Disk
     from minimake.errors import UsageError
     from minimake.graph import default_goal, resolve_goals, select
-    from minimake.render import GRAPH_FORMATS, render_graph
+    from minimake.view.render import GRAPH_FORMATS, render_graph
 
     goals = list(options.goals)
     if form not in GRAPH_FORMATS:
@@ -458,9 +458,9 @@ def _explain(args: argparse.Namespace, options: Options, reporter: ProgressRepor
     import attrs
 
     from minimake.engine import execute, prepare
-    from minimake.explain import describe, explain
+    from minimake.events import NullReporter
     from minimake.task import normal_path
-    from minimake.ui import NullReporter
+    from minimake.view.explain import describe, explain
 
     target = normal_path(args.explain)  # `./a.txt` is `a.txt`, as for any goal
     probe = attrs.evolve(

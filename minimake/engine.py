@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from minimake.capture import Capture, same_file
 from minimake.disk import Disk
 from minimake.errors import MinimakeError, NoRuleError, UnpicklableRecipeError, UsageError
+from minimake.events import NullReporter, Reporter, Tee
+from minimake.execution.capture import Capture, same_file
+from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
+from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
 from minimake.graph import (
     Graph,
     build_graph,
@@ -28,14 +31,11 @@ from minimake.journal import Journal, NullJournal, stop_orphans
 from minimake.load import load_preload, load_tasks, load_triggers
 from minimake.lock import ProjectLock
 from minimake.options import Options
-from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.resources import Amounts
 from minimake.resources import check as check_resources
 from minimake.result import WORKED, BuildResult, Status, TaskResult
-from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, Runner, TouchRunner
-from minimake.scheduler import BuildInterrupted, Scheduler, Settings
+from minimake.scheduler import BuildInterrupted, Runner, Scheduler, Settings
 from minimake.task import Task, normal_path
-from minimake.ui import NullReporter, Reporter, Tee
 from minimake.words import where
 
 
@@ -322,12 +322,12 @@ def _recording(
     options = prepared.options
     if not (options.timings or options.trace):
         return None, reporter
-    from minimake.recorder import Recorder  # its timings model only when asked for
+    from minimake.view.recorder import Recorder  # its timings model only when asked for
 
     # Under -n and -t no recipe runs anywhere: say so rather than name the executor.
     ran = runner.status is Status.RAN
     executor = options.executor_kind if ran else f"none ({runner.status.label})"
-    needs = {name: list(prepared.graph.dag.predecessors(name)) for name in prepared.selected}
+    needs = {name: prepared.graph.needs(name) for name in prepared.selected}
     recorder = Recorder(needs, executor)
     return recorder, Tee(recorder, reporter)
 
@@ -337,12 +337,12 @@ def _keep_timings(recorder: Recorder | None, options: Options) -> Run | None:
     if recorder is None or recorder.run is None:
         return None
     if options.timings:
-        from minimake.timings_page import FOLDER, save
+        from minimake.view.timings_page import FOLDER, save
 
         folder = options.timings
         save(recorder.run, os.path.join(options.folder, FOLDER) if folder is True else folder)
     if options.trace:
-        from minimake.chrome_trace import write_trace
+        from minimake.view.chrome_trace import write_trace
 
         write_trace(recorder.run, options.trace)
     return recorder.run
@@ -377,7 +377,7 @@ def make_runner(prepared: Prepared) -> Runner:
     executor, jobs = options.executor, options.jobs or 1
     in_process = isinstance(executor, ThreadPoolExecutor) or executor == "thread"
     if options.executor_kind == "dask":
-        from minimake import dask
+        from minimake.execution import dask
 
         # Python recipes go by value: a worker may not be able to import the recipe's module.
         payloads = _payloads(prepared.graph, prepared.selected, dask.dumps)
@@ -397,7 +397,9 @@ def make_runner(prepared: Prepared) -> Runner:
     preload = load_preload(options.file, dict(options.variables)) if options.file else ()
 
     def pool() -> Executor:
-        from minimake.pool import process_pool  # multiprocessing only once a recipe needs it
+        from minimake.execution.pool import (
+            process_pool,  # multiprocessing only once a recipe needs it
+        )
 
         return process_pool(jobs, spawned=started, preload=preload)
 
@@ -540,7 +542,7 @@ def _report_goals(
 if TYPE_CHECKING:
     from distributed import Client
 
-    from minimake.recorder import Recorder
-    from minimake.timings import Run
+    from minimake.view.recorder import Recorder
+    from minimake.view.timings import Run
 
 __all__ = ["BuildInterrupted", "build"]

@@ -37,6 +37,14 @@ class Graph:
         succ: Mapping[str, Iterable[str]] = self.dag._succ
         return succ
 
+    def needs(self, name: str) -> list[str]:
+        """The tasks ``name`` needs, directly."""
+        return list(self.dag.predecessors(name))
+
+    def in_order(self, names: Iterable[str]) -> list[str]:
+        """``names`` with every task after the tasks it needs (a topological order)."""
+        return list(nx.topological_sort(self.dag.subgraph(names)))
+
     def needed_counts(self, selected: set[str]) -> dict[str, int]:
         """How many selected tasks each selected task needs, directly."""
         dag = self.dag

@@ -7,30 +7,47 @@ import signal
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Protocol
 
 import attrs
-import networkx as nx
 
 from minimake.disk import PHONY, REMADE, WILL_BE_REMADE, Disk, Stamp, StampKind
 from minimake.errors import NoRuleError
+from minimake.events import Reporter
 from minimake.graph import Graph, priorities
 from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs
 from minimake.plan import Plan
-from minimake.recipes import Outcome
 from minimake.resources import Amounts, amounts
-from minimake.result import INTERRUPTED, BuildResult, Status, TaskResult
-from minimake.runners import Runner
+from minimake.result import INTERRUPTED, BuildResult, Outcome, Status, TaskResult
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
 from minimake.task import Task
-from minimake.ui import Reporter
 from minimake.uptodate import Reason, why_changed, why_stale
 
 
 def _discard(outcome: Outcome) -> None:
     if outcome.captured is not None:
         outcome.captured.discard()
+
+
+class Runner(Protocol):
+    """Carries out started tasks; every Future it returns resolves to an Outcome, never raises."""
+
+    status: Status  # what a task that succeeded under this runner is reported as
+    pretends: bool  # dependents must assume its targets became new (make's -n/-q/-t rule)
+    # How many tasks it runs at once by itself, the -j of a build that sets none (ninja's
+    # CanRunMore): a Dask cluster's worker threads; 1, make's default, elsewhere.
+    capacity: int
+
+    def echo(self, task: Task) -> list[str]: ...
+    def start(self, task: Task) -> Future[Outcome]: ...
+    def halt(self) -> None:
+        """The build stops after a failure (no -k): the scheduler starts nothing more and waits
+        for what runs, which a runner may end early where waiting costs much."""
+
+    def stop(self, signum: int) -> None: ...
+    def close(self, cancel: bool = False) -> None: ...
 
 
 class BuildInterrupted(KeyboardInterrupt):
@@ -373,7 +390,7 @@ class Scheduler:
         left = self.plan.remaining()
         if not left:
             return
-        for name in nx.topological_sort(self.graph.dag.subgraph(left)):
+        for name in self.graph.in_order(left):
             task = self.graph.tasks[name]
             blocker, has_recipe = self._blocker(task), task.recipe is not None
             self.results[name] = TaskResult(

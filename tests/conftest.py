@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from minimake.ui import NullReporter
+from minimake.events import NullReporter
 
 REPO = Path(__file__).resolve().parent.parent
 # Far in the past and well apart, so files a recipe writes "now" are always newer.

@@ -13,7 +13,7 @@ import pytest
 
 from minimake import Task
 from minimake.graph import build_graph
-from minimake.render import list_tasks, to_dot, to_mermaid
+from minimake.view.render import list_tasks, to_dot, to_mermaid
 from tests.conftest import REPO, cli, touch, write_tasks
 
 pexpect = pytest.importorskip("pexpect")

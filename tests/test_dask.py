@@ -27,9 +27,10 @@ import pytest
 
 import minimake
 from minimake import Task
-from minimake.capture import Capture
 from minimake.errors import MinimakeError
-from minimake.recipes import Outcome, ShellSpec
+from minimake.execution.capture import Capture
+from minimake.execution.recipes import ShellSpec
+from minimake.result import Outcome
 from tests.conftest import REPO, cli, write_tasks
 
 distributed = pytest.importorskip("distributed")
@@ -217,7 +218,7 @@ def test_recipes_built_in_code_travel_by_value(inproc: object, tmp_path: Path) -
 
 
 def test_timings_put_each_task_on_its_workers_lane(inproc: object, tmp_path: Path) -> None:
-    from minimake.timings import lanes
+    from minimake.view.timings import lanes
 
     write_tasks(tmp_path, PLACES)
     trace = tmp_path / "trace.json"
@@ -261,7 +262,7 @@ def test_a_resource_no_worker_has_is_an_error_before_anything_runs(
 def test_workers_that_cannot_see_the_project_are_refused(
     inproc: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from minimake import dask as backend
+    from minimake.execution import dask as backend
 
     real = backend.probe
 
@@ -280,7 +281,7 @@ def test_workers_that_cannot_see_the_project_are_refused(
 
 
 def test_a_task_started_twice_is_refused_the_second_time(tmp_path: Path) -> None:
-    from minimake import dask_worker as backend
+    from minimake.execution import dask_worker as backend
 
     capture = Capture(None, combined=True)
     spec = ShellSpec("a", str(tmp_path), ("echo ran >> log",), capture, outputs=("log",))
@@ -299,7 +300,7 @@ def test_a_task_started_twice_is_refused_the_second_time(tmp_path: Path) -> None
 
 
 def test_outputs_the_worker_saw_are_awaited_up_to_the_latency_wait(tmp_path: Path) -> None:
-    from minimake.dask import DaskRunner
+    from minimake.execution.dask import DaskRunner
 
     runner = DaskRunner(
         None,
@@ -334,7 +335,7 @@ class _Client:
 def test_halting_ends_the_recipes_on_the_workers_unless_a_signal_did(tmp_path: Path) -> None:
     """The scheduler halts the runner when a failure stops the build (no -k): on a cluster the
     running recipes get SIGTERM, then SIGKILL after the grace; after Ctrl-C, nothing more."""
-    from minimake.dask import GRACE, DaskRunner
+    from minimake.execution.dask import GRACE, DaskRunner
 
     client = _Client()
     runner = DaskRunner(client, lambda task: None, str(tmp_path), "b", capacity=3)  # type: ignore[arg-type, return-value]

@@ -7,9 +7,9 @@ from pathlib import Path
 import minimake
 from minimake import Task
 from minimake.disk import Disk, Stamp
-from minimake.explain import Step, describe, explain
 from minimake.graph import build_graph
 from minimake.uptodate import ReasonKind, format_mtime, format_stamp, format_stamps
+from minimake.view.explain import Step, describe, explain
 from tests.conftest import BASE, touch
 
 NS = 1_000_000_000

@@ -18,8 +18,8 @@ from minimake import Status, Task, cli
 from minimake.disk import Disk
 from minimake.errors import DuplicateOutputError, TaskDefinitionError
 from minimake.graph import build_graph
-from minimake.report import Counts, failure_report, summary_lines
 from minimake.result import INTERRUPTED, BuildResult, TaskResult
+from minimake.view.report import Counts, failure_report, summary_lines
 from tests.conftest import REPO, RecordingReporter, touch, write_tasks
 from tests.conftest import cli as run_cli
 
@@ -402,7 +402,7 @@ def test_with_keep_going_each_failure_lists_what_it_blocked(tmp_path: Path) -> N
 
 
 def _json(tmp_path: Path, result: BuildResult) -> dict:  # type: ignore[type-arg]
-    from minimake.report import json_document
+    from minimake.view.report import json_document
 
     return json.loads(json.dumps(json_document(result)))
 

@@ -18,12 +18,11 @@ from rich.console import Console
 import minimake
 from minimake import Task
 from minimake.disk import Stamp
+from minimake.events import NullReporter, Reporter, Tee
 from minimake.logs import Logs
-from minimake.progress import Board, ProgressReporter, progress_mode
-from minimake.recipes import Outcome
-from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import NullReporter, Reporter, Tee
+from minimake.result import BuildResult, Outcome, Status, TaskResult
 from minimake.uptodate import Reason, ReasonKind
+from minimake.view.progress import Board, ProgressReporter, progress_mode
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

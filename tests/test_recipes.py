@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from minimake import recipes, spawn
-from minimake.capture import Capture
-from minimake.recipes import Outcome, PythonSpec, ShellSpec
+from minimake.execution import recipes, spawn
+from minimake.execution.capture import Capture
+from minimake.execution.recipes import PythonSpec, ShellSpec
+from minimake.result import Outcome
 from minimake.words import signal_name
 
 

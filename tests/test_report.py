@@ -13,16 +13,15 @@ from rich.console import Console
 from minimake import Task
 from minimake.disk import Stamp
 from minimake.logs import Logs, log_name
-from minimake.recipes import Outcome
-from minimake.report import (
+from minimake.result import BuildResult, Outcome, Status, TaskResult
+from minimake.uptodate import Reason, ReasonKind
+from minimake.view.report import (
     Counts,
     failure_report,
     json_document,
     slowest,
     summary_lines,
 )
-from minimake.result import BuildResult, Status, TaskResult
-from minimake.uptodate import Reason, ReasonKind
 from minimake.words import duration, raised_at
 
 X_MISSING = Reason(ReasonKind.MISSING, "x")

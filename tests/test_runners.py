@@ -7,13 +7,14 @@ import pickle
 import signal
 from pathlib import Path
 
-from minimake import Task, recipes
-from minimake.capture import Capture
+from minimake import Task
 from minimake.disk import Disk
-from minimake.pool import process_pool
-from minimake.recipes import PythonSpec, RecipeSpec, ShellSpec
+from minimake.execution import recipes
+from minimake.execution.capture import Capture
+from minimake.execution.pool import process_pool
+from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
+from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
 from minimake.result import Status
-from minimake.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
 
 
 def test_dry_runner_succeeds_at_once_and_echoes_every_line() -> None:

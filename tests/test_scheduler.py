@@ -18,12 +18,11 @@ import pytest
 from minimake import Status, Task
 from minimake import scheduler as loop
 from minimake.disk import Disk
+from minimake.events import NullReporter
 from minimake.graph import build_graph, select
-from minimake.recipes import Outcome
-from minimake.result import TaskResult
+from minimake.result import Outcome, TaskResult
 from minimake.scheduler import Scheduler, Settings
 from minimake.task import describe_recipe
-from minimake.ui import NullReporter
 from tests.conftest import RecordingReporter
 
 

@@ -16,17 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from minimake.chrome_trace import trace_events, write_trace
 from minimake.engine import build
-from minimake.recipes import Outcome
-from minimake.recorder import Recorder
-from minimake.result import BuildResult, Status, TaskResult
+from minimake.events import Tee
+from minimake.result import BuildResult, Outcome, Status, TaskResult
 from minimake.task import Task
-from minimake.timings import Run, Span, concurrency, critical_path, lanes
-from minimake.timings_page import LATEST, TABLE_ROWS, page, save
-from minimake.timings_svg import BAR_BUDGET, short_names
-from minimake.ui import Tee
 from minimake.uptodate import Reason, ReasonKind
+from minimake.view.chrome_trace import trace_events, write_trace
+from minimake.view.recorder import Recorder
+from minimake.view.timings import Run, Span, concurrency, critical_path, lanes
+from minimake.view.timings_page import LATEST, TABLE_ROWS, page, save
+from minimake.view.timings_svg import BAR_BUDGET, short_names
 from tests.conftest import RecordingReporter, cli
 
 

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import attrs
 
-from minimake.groups import running
+from minimake.execution.groups import running
 
 FOLDER = os.path.join(".minimake", "out")
 _CHUNK = 1 << 20

@@ -24,8 +24,9 @@ from typing import Any
 
 import attrs
 
-from minimake.capture import Capture, FilePool
-from minimake.recipes import Outcome, ShellSpec
+from minimake.execution.capture import Capture, FilePool
+from minimake.execution.recipes import ShellSpec
+from minimake.result import Outcome
 from minimake.words import exit_words
 
 # make's rule: a line with none of the shell's special characters, whose first word is no

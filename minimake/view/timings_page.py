@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from minimake.result import Status
-from minimake.timings import Run, Span, critical_path
-from minimake.timings_svg import chart, ended, kind, shorten, timeline
+from minimake.view.timings import Run, Span, critical_path
+from minimake.view.timings_svg import chart, ended, kind, shorten, timeline
 from minimake.words import duration
 
 FOLDER = os.path.join(".minimake", "timings")

@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any
 
-from minimake.timings import Run, concurrency, critical_path, lanes
+from minimake.view.timings import Run, concurrency, critical_path, lanes
 
 _PID = 1
 

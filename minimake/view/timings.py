@@ -1,4 +1,4 @@
-"""Where a build's time went: the frozen record of when each task ran (minimake.recorder takes
+"""Where a build's time went: the frozen record of when each task ran (minimake.view.recorder takes
 it from the engine's reporter events), and the pure readings of it that the timing page and the
 trace draw: lanes, the critical path, concurrency over time.
 """

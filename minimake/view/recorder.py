@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from minimake.events import NullReporter
 from minimake.result import BuildResult, TaskResult
-from minimake.timings import Run, Span
-from minimake.ui import NullReporter
+from minimake.view.timings import Run, Span
 
 if TYPE_CHECKING:
     from minimake.task import Task

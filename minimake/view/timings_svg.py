@@ -12,7 +12,7 @@ from html import escape
 import attrs
 
 from minimake.result import Status
-from minimake.timings import Run, Span, Step, concurrency, lanes
+from minimake.view.timings import Run, Span, Step, concurrency, lanes
 from minimake.words import death, duration
 
 WIDTH = 1200  # the drawings' coordinate width; they scale to the window

@@ -11,37 +11,17 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import Protocol
 
 import attrs
 
-from minimake import recipes, spawn
-from minimake.capture import per_thread_streams
 from minimake.disk import Disk
-from minimake.groups import kill_groups, stop_groups
-from minimake.recipes import Outcome, RecipeSpec, ShellSpec
-from minimake.result import Status
+from minimake.execution import recipes, spawn
+from minimake.execution.capture import per_thread_streams
+from minimake.execution.groups import kill_groups, stop_groups
+from minimake.execution.recipes import RecipeSpec, ShellSpec
+from minimake.result import Outcome, Status
 from minimake.task import Task, describe_recipe
 from minimake.words import death
-
-
-class Runner(Protocol):
-    """Carries out started tasks; every Future it returns resolves to an Outcome, never raises."""
-
-    status: Status  # what a task that succeeded under this runner is reported as
-    pretends: bool  # dependents must assume its targets became new (make's -n/-q/-t rule)
-    # How many tasks it runs at once by itself, the -j of a build that sets none (ninja's
-    # CanRunMore): a Dask cluster's worker threads; 1, make's default, elsewhere.
-    capacity: int
-
-    def echo(self, task: Task) -> list[str]: ...
-    def start(self, task: Task) -> Future[Outcome]: ...
-    def halt(self) -> None:
-        """The build stops after a failure (no -k): the scheduler starts nothing more and waits
-        for what runs, which a runner may end early where waiting costs much."""
-
-    def stop(self, signum: int) -> None: ...
-    def close(self, cancel: bool = False) -> None: ...
 
 
 def _done(outcome: Outcome) -> Future[Outcome]:
@@ -223,7 +203,7 @@ class LocalRunner:
             pool, self._pool = self._pool, None
             self._generation += 1
             flights = {n: f for n, f in self._flights.items() if f.generation == generation}
-        from minimake.pool import ProcessPool
+        from minimake.execution.pool import ProcessPool
 
         assert isinstance(pool, ProcessPool)
         codes = pool.exit_codes()
@@ -287,7 +267,7 @@ class LocalRunner:
 
 
 def _python_function(pool: Executor) -> Callable[[recipes.PythonSpec], Outcome]:
-    from minimake import pool as pools
+    from minimake.execution import pool as pools
 
     if isinstance(pool, pools.ProcessPool):
         return pools.run
@@ -313,4 +293,4 @@ def _failure(error: BaseException) -> Outcome:
     return Outcome(ok=False, error=f"{type(error).__name__}: {error}")
 
 
-__all__ = ["DryRunner", "LocalRunner", "Runner", "TouchRunner", "threads_in"]
+__all__ = ["DryRunner", "LocalRunner", "TouchRunner", "threads_in"]

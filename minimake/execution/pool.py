@@ -19,8 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-from minimake import recipes
-from minimake.groups import kill_groups, running
+from minimake.execution import recipes
+from minimake.execution.groups import kill_groups, running
+from minimake.result import Outcome
 
 # Linux's prctl(PR_SET_PDEATHSIG): the kernel signals us when the process that started us ends.
 _PR_SET_PDEATHSIG = 1
@@ -83,7 +84,7 @@ def _watch(parent: int) -> None:
     _end_group(signal.SIGTERM, None)
 
 
-def run(spec: recipes.PythonSpec) -> recipes.Outcome:
+def run(spec: recipes.PythonSpec) -> Outcome:
     """In a worker: note which task runs here, then run it."""
     if _slots is not None:
         _slots[2 * _slot + 1] = spec.number

@@ -21,9 +21,11 @@ import time
 
 import attrs
 
-from minimake import __version__, recipes
-from minimake.groups import kill_groups
-from minimake.recipes import Outcome, RecipeSpec
+from minimake import __version__
+from minimake.execution import recipes
+from minimake.execution.groups import kill_groups
+from minimake.execution.recipes import RecipeSpec
+from minimake.result import Outcome
 from minimake.words import death
 
 
@@ -49,7 +51,7 @@ class _Child:
         outcome_in, outcome_out = os.pipe()
         # The worker's own sys.path, as multiprocessing's spawn passes it on.
         code = (
-            f"import sys; sys.path[:] = {sys.path!r}; import minimake.dask_worker as m; "
+            f"import sys; sys.path[:] = {sys.path!r}; import minimake.execution.dask_worker as m; "
             f"m._serve({spec_in}, {outcome_out}, {os.getpid()})"
         )
         try:

@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from minimake import __version__
-from minimake.dask_worker import end_build, probe, run_task, stop_build
 from minimake.errors import MinimakeError, UsageError
-from minimake.recipes import Outcome, RecipeSpec
+from minimake.execution.dask_worker import end_build, probe, run_task, stop_build
+from minimake.execution.recipes import RecipeSpec
 from minimake.resources import Amounts, ResourceError, text
-from minimake.result import Status
+from minimake.result import Outcome, Status
 from minimake.task import Task, describe_recipe
 
 if TYPE_CHECKING:

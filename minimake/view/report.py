@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from minimake.events import NullReporter
 from minimake.result import CARRIED_OUT, WORKED, BuildResult, Status, TaskResult
-from minimake.ui import NullReporter
 from minimake.words import duration, failure_text, raised_at, shown
 
 if TYPE_CHECKING:

@@ -27,14 +27,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from minimake.report import JsonReport, RunReport
+from minimake.events import NullReporter, Reporter, Tee
 from minimake.result import BuildResult, Status, TaskResult
-from minimake.ui import (
+from minimake.view.report import JsonReport, RunReport
+from minimake.view.ui import (
     ConsoleReporter,
-    NullReporter,
     PlainConsole,
-    Reporter,
-    Tee,
     console,
     is_plain,
     replay,

@@ -17,7 +17,8 @@ from typing import IO, Any, TypeAlias
 
 import attrs
 
-from minimake.capture import Capture, Captured, at_descriptors, in_this_thread
+from minimake.execution.capture import Capture, Captured, at_descriptors, in_this_thread
+from minimake.result import Outcome
 
 
 @attrs.frozen
@@ -63,34 +64,11 @@ class PythonSpec:
 RecipeSpec: TypeAlias = ShellSpec | PythonSpec
 
 
-@attrs.frozen
-class Outcome:
-    """How a recipe ended."""
-
-    ok: bool
-    output: str = ""  # the output as text, when it was captured on another machine
-    returncode: int | None = None  # a shell line's exit status
-    signal: int | None = None  # the signal that killed a shell line or the worker
-    error: str | None = None  # "ValueError: bad input" for a Python recipe
-    traceback: str | None = None
-    seconds: float = 0.0
-    crashed: bool = False  # the worker process died while running it
-    # Stopped because another recipe's worker died: it never ended on its own, run it again.
-    retry: bool = False
-    # Its failures were already told in its output, where they happened (-i's "(ignored)").
-    reported: bool = False
-    captured: Captured | None = None  # the output's files here
-    # (output, mtime_ns or None) as the worker saw them just after the recipe: on a cluster
-    # the client trusts these over its own, possibly stale, view of a shared file system.
-    mtimes: tuple[tuple[str, int | None], ...] = ()
-    worker: str | None = None  # the Dask worker that ran it (--timings draws a lane per worker)
-
-
 def run(spec: RecipeSpec) -> Outcome:
     """Run ``spec`` to its end in this worker process and stat its outputs; never raises for a
     recipe's failure. Executors of other kinds (Dask, a caller's pool) run this."""
     if isinstance(spec, ShellSpec):
-        from minimake import spawn
+        from minimake.execution import spawn
 
         outcome = spawn.run(spec)
     else:
