@@ -11,6 +11,7 @@ import attrs
 
 from minimake.events import NullReporter
 from minimake.result import CARRIED_OUT, WORKED, BuildResult, Status, TaskResult
+from minimake.view.ui import is_plain, write_line
 from minimake.words import duration, failure_text, raised_at, shown
 
 if TYPE_CHECKING:
@@ -90,40 +91,58 @@ def slowest(result: BuildResult, count: int = SLOWEST) -> list[TaskResult]:
     return sorted(timed, key=lambda task: -task.seconds)[:count]
 
 
-def summary_lines(result: BuildResult, done: str = "ran") -> list[Text]:
+@attrs.frozen
+class Line:
+    """One line of the report, as (text, style) spans: written as plain text off a terminal,
+    where importing rich would cost more than the build it reports; a rich Text on one."""
+
+    spans: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, text: str, style: str = "") -> Line:
+        return cls(((text, style),))
+
+    def __add__(self, other: Line) -> Line:
+        return Line(self.spans + other.spans)
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self.spans)
+
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
+        return Text.assemble(*self.spans)
+
+
+def summary_lines(result: BuildResult, done: str = "ran") -> list[Line]:
     """The closing lines: counts and wall time, then the work, the parallelism and the slowest.
 
     ``done`` is this run's kind of work, as Counts.describe takes it.
     """
-    from rich.text import Text
-
     counts = Counts.of(result)
-    head = Text("Interrupted: " if result.interrupted else "Summary: ", style="bold")
-    head.append(counts.describe(done), style="red" if counts.failed else "")
-    head.append(f" in {duration(result.seconds)}")
+    head = Line.of("Interrupted: " if result.interrupted else "Summary: ", "bold")
+    head += Line.of(counts.describe(done), "red" if counts.failed else "")
+    head += Line.of(f" in {duration(result.seconds)}")
     lines = [head]
     work = task_seconds(result)
     if counts.ran or counts.failed:
         parallelism = work / result.seconds if result.seconds > 0 else 1.0
-        lines.append(
-            Text(f"Task time {duration(work)}, parallelism {parallelism:.1f}x", style="dim")
-        )
+        lines.append(Line.of(f"Task time {duration(work)}, parallelism {parallelism:.1f}x", "dim"))
         top = slowest(result)
         if len(top) > 1:
             named = ", ".join(f"{task.name} ({duration(task.seconds)})" for task in top)
-            lines.append(Text(f"Slowest: {named}", style="dim"))
+            lines.append(Line.of(f"Slowest: {named}", "dim"))
     return lines
 
 
-def failure_report(result: BuildResult, tasks: Mapping[str, Task]) -> list[Text]:
+def failure_report(result: BuildResult, tasks: Mapping[str, Task]) -> list[Line]:
     """Each failed task: how it ended, its last lines, its log file and the tasks it blocked;
     then the recipes an interrupt stopped, and the tasks never started because the build
     stopped at a failure they do not depend on.
 
     ``tasks`` maps the failed tasks' names to their Task (for the tasks.py line).
     """
-    from rich.text import Text
-
     failed = [task for task in result.with_status(Status.FAILED) if not task.interrupted]
     stopped = [task.name for task in result.with_status(Status.FAILED) if task.interrupted]
     blocked: dict[str, list[str]] = {}
@@ -135,9 +154,9 @@ def failure_report(result: BuildResult, tasks: Mapping[str, Task]) -> list[Text]
             not_started.append(task.name)
     lines = _failures(failed, blocked, tasks) if failed else []
     if stopped:
-        lines.append(Text(f"Stopped by the interrupt: {_names(stopped)}", style="bold red"))
+        lines.append(Line.of(f"Stopped by the interrupt: {_names(stopped)}", "bold red"))
     if not_started and not result.interrupted:
-        lines.append(Text(f"Not started, the build stopped: {_names(not_started)}", style="yellow"))
+        lines.append(Line.of(f"Not started, the build stopped: {_names(not_started)}", "yellow"))
     return lines
 
 
@@ -145,25 +164,22 @@ def _failures(
     failed: list[TaskResult],
     blocked: Mapping[str, list[str]],
     tasks: Mapping[str, Task],
-) -> list[Text]:
-    from rich.text import Text
-
+) -> list[Line]:
     noun = "task" if len(failed) == 1 else "tasks"
-    lines = [Text(f"Failed: {len(failed)} {noun}", style="bold red")]
+    lines = [Line.of(f"Failed: {len(failed)} {noun}", "bold red")]
     for failure in failed:
         declared = tasks.get(failure.name)
-        line = Text("  ✗ ", style="red")
-        line.append(failure.name, style="bold")
+        line = Line.of("  ✗ ", "red") + Line.of(failure.name, "bold")
         if declared is not None and declared.location:
-            line.append(f" ({declared.location})", style="dim")
-        line.append(f": {_ended(failure, declared)}")
+            line += Line.of(f" ({declared.location})", "dim")
+        line += Line.of(f": {_ended(failure, declared)}")
         lines.append(line)
         for text in failure.tail:
-            lines.append(Text(f"    │ {text}", style="dim"))
+            lines.append(Line.of(f"    │ {text}", "dim"))
         if failure.log is not None:
-            lines.append(Text(f"    full output: {shown(failure.log)}"))
+            lines.append(Line.of(f"    full output: {shown(failure.log)}"))
         if failure.name in blocked:
-            lines.append(Text(f"    blocked: {_names(blocked[failure.name])}", style="yellow"))
+            lines.append(Line.of(f"    blocked: {_names(blocked[failure.name])}", "yellow"))
     return lines
 
 
@@ -238,10 +254,10 @@ class RunReport(NullReporter):
         dry_run = self.work is Status.WOULD_RUN
         if not (counts.worked or counts.skipped or result.interrupted or dry_run):
             return  # a null build: make's "up to date" line says it all
-        for line in summary_lines(result, self.work.label):
-            self.err.print(line, soft_wrap=True)
-        for line in failure_report(result, self._failed):
-            self.err.print(line, soft_wrap=True)
+        plain = is_plain(self.err)
+        lines = summary_lines(result, self.work.label) + failure_report(result, self._failed)
+        for line in lines:
+            write_line(self.err, line.plain if plain else line.__rich__(), plain)
 
 
 class JsonReport(NullReporter):
