@@ -325,7 +325,11 @@ class Scheduler:
         if ok:
             self._remade(task, seen=dict(outcome.mtimes))
             if not self.runner.pretends:
-                self.journal.finished(task.name, seconds, _dumps(signature_of(task)))
+                # The recipe's own time where the executor measured it: a pool worker that was
+                # still starting (importing what preload() names) must not teach the journal
+                # that its first recipe is slow.
+                learned = outcome.seconds if outcome.seconds > 0 else seconds
+                self.journal.finished(task.name, learned, _dumps(signature_of(task)))
         elif not self.runner.pretends:
             self.journal.ended(task.name)
         self._record(result)

@@ -20,6 +20,7 @@ from minimake import scheduler as loop
 from minimake.disk import Disk
 from minimake.events import NullReporter
 from minimake.graph import build_graph, select
+from minimake.journal import NullJournal
 from minimake.result import Outcome, TaskResult
 from minimake.scheduler import Scheduler, Settings
 from minimake.task import describe_recipe
@@ -102,6 +103,8 @@ class World:
         self.failing: set[str] = set()
         self.order: list[str] = []
         self.waited: list[int] = []  # how many tasks the scheduler waited on, at each wait
+        self.recipe_seconds: dict[str, float] = {}  # the recipe's own time, as a worker says
+        self.journal = LearningJournal()
         monkeypatch.setattr(loop, "wait", self._wait)
 
     def _wait(
@@ -114,7 +117,10 @@ class World:
         name = self.order.pop(0) if self.order else self.runner.started[pending[0]].name
         task = self.runner.started[by_name[name]]
         self.disk.write(*task.outputs)
-        by_name[name].set_result(Outcome(ok=name not in self.failing, returncode=1))
+        seconds = self.recipe_seconds.get(name, 0.0)
+        by_name[name].set_result(
+            Outcome(ok=name not in self.failing, returncode=1, seconds=seconds)
+        )
         done, not_done = real_wait(futures, return_when=return_when)
         return set(done), set(not_done)
 
@@ -128,8 +134,17 @@ class World:
             self.runner,  # type: ignore[arg-type]
             self.reporter,
             Settings(**settings),  # type: ignore[arg-type]
+            journal=self.journal,
         )
         return self.scheduler.run()
+
+
+class LearningJournal(NullJournal):
+    """Remembers the durations it is told, as the real journal does; writes nothing."""
+
+    def finished(self, name: str, seconds: float | None, signature: str | None) -> None:
+        if seconds is not None:
+            self.durations[name] = seconds
 
 
 def sh(name: str, *deps: str, **options: object) -> Task:
@@ -297,3 +312,15 @@ def test_the_recording_reporter_records_every_event_of_the_protocol() -> None:
     recorded = {name for name in vars(RecordingReporter) if not name.startswith("_")}
     assert events <= recorded
     assert "__getattr__" not in vars(RecordingReporter)
+
+
+def test_the_journal_learns_the_recipes_own_time_not_the_wait_for_its_worker(world) -> None:  # type: ignore[no-untyped-def]
+    """A worker that was still starting (importing what preload() names) when its first recipe
+    came must not make that recipe look slow next time: the journal learns the time the
+    executor measured around the recipe itself, and the build's wall where it measured none."""
+    w = world(sh("slow_start", "src"), sh("unmeasured", "src"))
+    w.disk.write("src")
+    w.recipe_seconds["slow_start"] = 0.25
+    results = w.build()
+    assert w.journal.durations["slow_start"] == 0.25
+    assert w.journal.durations["unmeasured"] == results["unmeasured"].seconds
