@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 
 from minimake import Task, phony, task, var
@@ -72,6 +76,27 @@ class TestCallForms:
         assert make_out.__name__ == "make_out"  # the function itself stays usable
 
 
+# Task.create builds a task with no args, kwargs, resources or triggers without the attrs
+# __init__: whatever it is given, it must give the Task (or the error) that __init__ gives.
+# (deps as a function: a fresh value for each of the two, so an iterator is read once.)
+_PLAIN = (
+    {"targets": "out/1", "deps": lambda: ["src/1", "prep.out"], "recipe": "touch out/1"},
+    {"targets": ["./a", "b/"], "deps": lambda: "x//y", "order_only": ["d/."], "recipe": ["a"]},
+    {"targets": Path("p"), "deps": lambda: (Path("q"),), "recipe": fit, "doc": "f", "default": 1},
+    {"targets": "all", "deps": lambda: iter(["a", "b"]), "phony": True, "doc": "d"},
+    {"targets": "a", "order_only": "o", "recipe": None},
+    {"targets": []},
+    {"targets": ["a", ""]},
+    {"targets": ["a", "b"], "phony": True},
+    {"targets": "a", "deps": lambda: 3},
+    {"targets": "a", "deps": lambda: ["b", None]},
+    {"targets": "a", "order_only": [None]},
+    {"targets": "a", "recipe": 42},
+    {"targets": "a", "recipe": "  "},
+    {"targets": "a", "recipe": ["echo", ""]},
+)
+
+
 class TestValidation:
     @pytest.mark.parametrize(
         ("kwargs", "field", "problem"),
@@ -95,6 +120,23 @@ class TestValidation:
     def test_phony_takes_one_name(self) -> None:
         with pytest.raises(TaskDefinitionError, match="single name"):
             Task.create(["a", "b"], phony=True)
+
+    @pytest.mark.parametrize("validate", [True, False])
+    @pytest.mark.parametrize("fields", _PLAIN)
+    def test_a_plain_task_is_what_attrs_init_makes(self, fields: dict, validate: bool) -> None:
+        def made(build: Callable[..., Task]) -> object:
+            given = {k: v() if k == "deps" else v for k, v in fields.items()}
+            with contextlib.nullcontext() if validate else attrs.validators.disabled():
+                try:
+                    declared = build(**given)
+                except TaskDefinitionError as error:
+                    return {"error": (error.task, error.field, error.problem), "at": error.location}
+            return attrs.asdict(declared, recurse=False)
+
+        created = made(Task.create)
+        location = created.get("location", created.get("at"))
+        assert created == made(functools.partial(Task, location=location))
+        assert location.endswith(f"{os.sep}test_task.py:{made.__code__.co_firstlineno + 4}")
 
     def test_tasks_are_frozen(self) -> None:
         declared = task("a")
