@@ -86,7 +86,8 @@ class Disk:
         self._prefix = os.path.join(root, "")
         self._overrides = {os.path.normpath(p): ASSUMED_NEW for p in what_if}
         self._overrides.update({os.path.normpath(p): ASSUMED_OLD for p in old})
-        self._any_old = ASSUMED_OLD in self._overrides.values()
+        # Whether -o named anything: without, no task is assumed old, and none is asked about.
+        self.assumes_old = ASSUMED_OLD in self._overrides.values()
         self._cache: dict[str, Stamp] = {}
 
     def path(self, name: str) -> str:
@@ -115,8 +116,8 @@ class Disk:
     def assumed_old(self, names: Iterable[str]) -> bool:
         """Whether ``-o`` named every one of ``names`` (and there is one): a task writing them
         is not remade, and what it needs is not made for its sake."""
-        if not self._any_old:
-            return False  # asked once per task: answer at once when -o named nothing
+        if not self.assumes_old:
+            return False
         names = list(names)
         overrides = self._overrides
         return bool(names) and all(overrides.get(os.path.normpath(n)) is ASSUMED_OLD for n in names)

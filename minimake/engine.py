@@ -206,7 +206,9 @@ def _select(
     raised unless ``keep_going``, where the tasks that lack one are skipped."""
     exists = disk.exists
     names, _ = resolve_goals(graph, goals, exists)
-    selected = select(graph, names, prune=lambda name: disk.assumed_old(graph.tasks[name].outputs))
+    # Without -o nothing is pruned: no call per task to ask.
+    prune = (lambda name: disk.assumed_old(graph.tasks[name].outputs)) if disk.assumes_old else None
+    selected = select(graph, names, prune=prune)
     missing = _first_missing(missing_inputs(graph, selected, exists))
     if missing and not keep_going:
         raise next(iter(missing.values()))
@@ -215,7 +217,8 @@ def _select(
 
 def _requests(graph: Graph, selected: set[str]) -> dict[str, Amounts]:
     """What each selected task asks for of the limited resources (tasks that ask)."""
-    return {name: graph.tasks[name].resources for name in selected if graph.tasks[name].resources}
+    tasks = graph.tasks
+    return {name: asked for name in selected if (asked := tasks[name].resources)}
 
 
 def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
@@ -243,7 +246,8 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
         prepared.missing,
         prepared.journal,
     )
-    total = sum(graph.tasks[name].recipe is not None for name in selected)
+    tasks = graph.tasks
+    total = sum(1 for name in selected if tasks[name].recipe is not None)
     reporter.begin(total, jobs, prepared.journal.durations_of(selected))
     try:
         results = loop.run()
@@ -484,9 +488,9 @@ def _payloads(
     """Pickle the Python recipes built in code now, so one that cannot reach a worker process
     is reported before anything runs (tasks from a tasks file are re-imported there instead)."""
     payloads = {}
-    for name in sorted(selected, key=graph.order.__getitem__):
-        task = graph.tasks[name]
-        if callable(task.recipe) and task.source is None:
+    # In declaration order (graph.tasks keeps it), which is cheaper than sorting the selection.
+    for name, task in graph.tasks.items():
+        if callable(task.recipe) and task.source is None and name in selected:
             try:
                 payloads[name] = dumps((task.recipe, task.args, task.keyword_arguments))
             except Exception as error:

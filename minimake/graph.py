@@ -151,13 +151,14 @@ def select(
     """
     selected: set[str] = set()
     stack = list(names)
-    predecessors = graph.dag.predecessors
+    # networkx's own adjacency dict, read only: predecessors() builds an iterator per call.
+    needs = graph.dag._pred
     while stack:
         name = stack.pop()
         if name not in selected:
             selected.add(name)
             if prune is None or not prune(name):
-                stack.extend(predecessors(name))
+                stack.extend(needs[name])
     return selected
 
 
@@ -204,10 +205,12 @@ def missing_inputs(
     for name, declared in graph.tasks.items():
         if name not in wanted:
             continue
-        for dep in declared.all_deps:
-            if dep not in producer and not exists(dep):
-                close = _close_matches(graph, dep) if len(errors) < _SUGGESTED else []
-                errors.append(NoRuleError(dep, needed_by=name, suggestions=close))
+        # deps, then order-only deps (all_deps, without making that tuple for every task)
+        for deps in (declared.deps, declared.order_only):
+            for dep in deps:
+                if dep not in producer and not exists(dep):
+                    close = _close_matches(graph, dep) if len(errors) < _SUGGESTED else []
+                    errors.append(NoRuleError(dep, needed_by=name, suggestions=close))
     return errors
 
 
