@@ -152,16 +152,17 @@ class Scheduler:
 
     def _steps(self, collecting: bool) -> None:
         stopping = False
+        plan, jobs = self.plan, self.settings.jobs
         while True:
-            while self.plan.has_ready() and len(self.running) < self.settings.jobs and not stopping:
-                name = self.plan.pop()
+            while plan.has_ready() and len(self.running) < jobs and not stopping:
+                name = plan.pop()
                 reason = self.held.pop(name, None) if self.held else None
                 if reason is None:
                     self._decide(name)
                 else:  # decided before, and now holding the resources it waited for
                     self._start(self.graph.tasks[name], reason)
             if not self.running:
-                if stopping or not self.plan.has_ready():
+                if stopping or not plan.has_ready():
                     break
                 continue
             # A pretending runner (-n, -q, -t) hands back futures that are already done:
@@ -191,15 +192,19 @@ class Scheduler:
                 TaskResult(name, Status.SKIPPED, blocked_by=blocker, has_recipe=has_recipe)
             )
             return
-        if name in self.missing:
+        if self.missing and name in self.missing:
             error = self.missing[name]
             self.reporter.missing(error)
             self._record(TaskResult(name, Status.FAILED, error=str(error), has_recipe=has_recipe))
             return
-        targets = {path: self.disk.stamp(path) for path in task.targets}
+        stamp = self.disk.stamp
+        if len(task.targets) == 1:  # nearly every task: no comprehension to call
+            targets = {task.targets[0]: stamp(task.targets[0])}
+        else:
+            targets = {path: stamp(path) for path in task.targets}
         reason = None
         # make's -o: "do not remake the file even if it is older than its prerequisites".
-        if not self.disk.assumed_old(task.outputs):
+        if not (self.disk.assumes_old and self.disk.assumed_old(task.outputs)):
             deps = self._dep_stamps(task)
             marker = self.journal.markers.get(name)
             reason = why_stale(
@@ -257,11 +262,11 @@ class Scheduler:
         return None
 
     def _dep_stamps(self, task: Task) -> list[tuple[str, Stamp]]:
-        stamps = []
+        stamps, known = [], self.stamps
         for dep in task.deps:
-            stamp = self.stamps.get(dep)
+            stamp = known.get(dep)
             if stamp is None:  # a plain file that no task writes: one Stamp for all its readers
-                stamp = self.stamps[dep] = self.disk.stamp(dep)
+                stamp = known[dep] = self.disk.stamp(dep)
             stamps.append((dep, stamp))
         return stamps
 
