@@ -26,6 +26,11 @@ class Graph:
     tasks: dict[str, Task]
     producer: dict[str, str]
     order: dict[str, int]  # declaration order, the tie-break among equally urgent tasks
+    # Every task after the tasks it needs: the walk that proved the graph acyclic, kept for
+    # the priorities (computed here for a Graph made without build_graph).
+    sorted_names: list[str] = attrs.field(
+        default=attrs.Factory(lambda graph: list(nx.topological_sort(graph.dag)), takes_self=True)
+    )
 
     def task_of(self, path: str) -> str | None:
         """The name of the task that writes ``path``, if any."""
@@ -101,10 +106,13 @@ def _build_graph(tasks: Iterable[Task]) -> Graph:
     dag.add_edges_from(normal)
     marked = [(s, n, {"order_only": True}) for s, n in order_only if not dag.has_edge(s, n)]
     dag.add_edges_from(marked)
-    if not nx.is_directed_acyclic_graph(dag):
-        raise CycleError(_cycle(dag))
+    try:
+        # The same walk as nx.is_directed_acyclic_graph, whose order priorities() reads.
+        sorted_names = list(nx.topological_sort(dag))
+    except nx.NetworkXUnfeasible:
+        raise CycleError(_cycle(dag)) from None
     order = {name: index for index, name in enumerate(by_name)}
-    return Graph(dag=dag, tasks=by_name, producer=producer, order=order)
+    return Graph(dag=dag, tasks=by_name, producer=producer, order=order, sorted_names=sorted_names)
 
 
 def _cycle(dag: nx.DiGraph) -> list[str]:
@@ -231,14 +239,14 @@ def priorities(
     1: the longest chain by count.
     """
     weight = _weights(graph, selected, durations or {})
-    # One networkx walk over the whole DAG, in an order that visits every task after all its
-    # dependents (DFS post-order along dep -> dependent edges), then one pass of plain dict
-    # lookups: linear, and no subgraph view, which would filter every neighbour lookup. The
-    # adjacency dict is read directly: successors() builds an iterator object per call.
+    # One pass over the topological order that build_graph's cycle check left, backwards, so
+    # that every task comes after all its dependents, with plain dict lookups: linear, and no
+    # subgraph view, which would filter every neighbour lookup. The adjacency dict is read
+    # directly: successors() builds an iterator object per call.
     succ = graph.dag._succ
     everything = len(selected) == len(succ)
     longest: dict[str, float] = {}
-    for name in nx.dfs_postorder_nodes(graph.dag):
+    for name in reversed(graph.sorted_names):
         if everything or name in selected:
             most = 0.0
             for successor in succ[name]:
