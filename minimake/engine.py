@@ -18,7 +18,7 @@ from minimake.events import NullReporter, Reporter, Tee
 from minimake.execution.capture import Capture, same_file
 from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
-from minimake.gcpause import paused
+from minimake.gcpause import kept, paused
 from minimake.graph import (
     Graph,
     build_graph,
@@ -155,7 +155,8 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
     if options.executor_kind == "process":
         _check_start_method(os.environ.get("MINIMAKE_START_METHOD"))
     root = options.folder
-    with _journal(root, options.journal, writable=not options.pretend, reporter=reporter) as memory:
+    journal = _journal(root, options.journal, writable=not options.pretend, reporter=reporter)
+    with journal as memory, contextlib.ExitStack() as after:
         # Loading, the graph and the first stat of every file allocate objects that all live
         # on: the cycle collector would walk them again each time the heap grew by a quarter.
         with paused():
@@ -167,6 +168,8 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
                 _settle(memory, graph, disk, reporter)
             selected, missing = _select(graph, goals, disk, options.keep_going)
             check_resources(_requests(graph, selected), dict(options.resources))
+            # Before the collector is back on, so that its first collection does not walk them.
+            after.enter_context(kept())
         yield Prepared(options, graph, goals, selected, missing, disk, memory, triggers, started)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -344,3 +345,29 @@ class TestScheduling:
         tasks = [sh("a", ["src"]), sh("b", ["a", "src"]), sh("c", ["a", "b", "src"])]
         build(tmp_path, tasks, "c")
         assert counts == {"src": 1, "a": 1, "b": 1, "c": 1}
+
+
+class TestCollector:
+    def test_a_build_freezes_nothing_for_good(self, tmp_path: Path) -> None:
+        """The objects a build set up are kept from the cycle collector while it runs (frozen),
+        and handed back to it afterwards: none stays frozen after the build."""
+        seen: list[int] = []
+
+        def frozen_now() -> None:
+            seen.append(gc.get_freeze_count())
+
+        assert gc.get_freeze_count() == 0
+        result = build(tmp_path, [Task.create("a", recipe=frozen_now)], executor="thread")
+        assert result.ok
+        assert len(seen) == 1
+        assert seen[0] > 0  # the recipe ran while the build's objects were frozen
+        assert gc.get_freeze_count() == 0
+
+    def test_a_callers_frozen_objects_stay_frozen(self, tmp_path: Path) -> None:
+        gc.freeze()
+        try:
+            frozen = gc.get_freeze_count()
+            assert build(tmp_path, [sh("a")]).ok
+            assert gc.get_freeze_count() == frozen
+        finally:
+            gc.unfreeze()
