@@ -63,6 +63,10 @@ class Tee(NullReporter):
 
     def __init__(self, *parts: Reporter) -> None:
         self.parts = parts
+        # recorded() comes once per task: only to the parts that hear it (not NullReporter's).
+        self._recording = tuple(
+            part for part in parts if getattr(type(part), "recorded", None) is not _UNHEARD
+        )
 
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         for part in self.parts:
@@ -109,9 +113,12 @@ class Tee(NullReporter):
             part.waiting_for_lock(pid, since)
 
     def recorded(self, result: TaskResult) -> None:
-        for part in self.parts:
+        for part in self._recording:
             part.recorded(result)
 
     def summary(self, result: BuildResult) -> None:
         for part in self.parts:
             part.summary(result)
+
+
+_UNHEARD = NullReporter.recorded

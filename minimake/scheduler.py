@@ -85,6 +85,10 @@ class _Running:
     tries: int = 1
 
 
+# Statuses read once per task: a member read through its Enum class costs a call of the
+# metaclass's attribute hook (Python 3.11).
+_UP_TO_DATE = Status.UP_TO_DATE
+_BLOCKING = (Status.FAILED, Status.SKIPPED)  # what its dependents cannot run after
 # Runs of one task cut short by other recipes' crashed workers before it counts as failed.
 RETRIES = 3
 # Lines of a failed task's output kept for the failure report.
@@ -218,7 +222,7 @@ class Scheduler:
                 reason = self._recipe_changed(task)
         if reason is None:
             self.stamps.update(targets)
-            self._record(TaskResult(name, Status.UP_TO_DATE, has_recipe=has_recipe))
+            self._record(TaskResult(name, _UP_TO_DATE, has_recipe=has_recipe))
             return
         if task.recipe is None:
             self._kept(task, targets)
@@ -387,7 +391,7 @@ class Scheduler:
             self.reporter.deleting(path)
 
     def _record(self, result: TaskResult) -> None:
-        if result.status is Status.FAILED or result.status is Status.SKIPPED:
+        if result.status in _BLOCKING:
             self.blocking = True
         self.results[result.name] = result
         self.plan.done(result.name)

@@ -55,6 +55,9 @@ BAR_WIDTH = 30
 # an event per task. Its own refresh thread keeps it current in between.
 REDRAW_EVERY = 0.25
 MODES = ("auto", "live", "plain", "off")  # --progress's choices
+# Statuses read once per recorded task: a member read through its Enum class costs a call of
+# the metaclass's attribute hook (Python 3.11).
+_FAILED, _UP_TO_DATE = Status.FAILED, Status.UP_TO_DATE
 
 
 class Board:
@@ -110,8 +113,9 @@ class Board:
         at total/total); returns how many are decided now."""
         with self._lock:
             self.decided += result.has_recipe
-            self.failed += result.status is Status.FAILED
-            self._taken(result.name)
+            self.failed += result.status is _FAILED
+            if self._pending:  # tasks with a recorded duration: none in a first build
+                self._taken(result.name)
             return self.decided
 
     def eta(self) -> float | None:
@@ -269,6 +273,8 @@ class ProgressDisplay(NullReporter):
             self._refresh()
             return
         if self.mode != "plain" or self.pretend or not result.has_recipe:
+            return
+        if result.status is _UP_TO_DATE:  # no line, and no look at what else it might be
             return
         line = _event_line(result)
         if line is not None:
