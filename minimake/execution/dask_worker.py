@@ -17,13 +17,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import attrs
 
 from minimake import __version__
 from minimake.execution import recipes
-from minimake.execution.groups import kill_groups
+from minimake.execution.groups import kill_groups, lead_group
 from minimake.execution.recipes import RecipeSpec
 from minimake.result import Outcome
 from minimake.words import death
@@ -90,11 +89,7 @@ class _Child:
 
 def _serve(spec_in: int, outcome_out: int, parent: int) -> None:
     """In a recipe process: run specs until the worker closes the pipe."""
-    with contextlib.suppress(OSError):
-        os.setsid()  # a group of our own: stop_build stops the recipe and all it started
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
-    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+    lead_group(parent)  # stop_build stops the recipe and all it started, as one group
     with os.fdopen(spec_in, "rb") as receive, os.fdopen(outcome_out, "wb") as send:
         while True:
             try:
@@ -107,14 +102,6 @@ def _serve(spec_in: int, outcome_out: int, parent: int) -> None:
                 outcome = _failure(error)
             pickle.dump(outcome, send)
             send.flush()
-
-
-def _watch(parent: int) -> None:
-    # If the worker dies (SIGKILL, out of memory) nobody else would stop the recipe, and a
-    # recipe whose task was already reported failed must not go on writing outputs.
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os.killpg(os.getpid(), signal.SIGKILL)
 
 
 @attrs.define(eq=False)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 # How often wait_gone looks again: killed processes vanish within milliseconds.
 _POLL = 0.005
@@ -99,3 +101,24 @@ def stop_groups(
     groups = set(groups)
     kill_groups(groups, signum)
     return wait_gone(groups, within)
+
+
+def lead_group(parent: int, on_term: Callable[[int, Any], None] | int = signal.SIG_DFL) -> None:
+    """In a process that runs recipes for minimake (a pool worker, a Dask worker's recipe
+    process): lead a session and process group of its own, so that a terminal's Ctrl-C reaches
+    minimake alone, which stops the group itself; SIGINT and SIGHUP at their defaults, SIGTERM
+    to ``on_term``; and the whole group killed once ``parent`` is gone, since nobody else would
+    stop a recipe whose task was already reported, and it must not go on writing its targets."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, on_term)
+    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    # A zombie parent counts as gone: it has stopped being minimake, though not reaped yet.
+    while running(parent):
+        time.sleep(0.5)
+    os.killpg(os.getpid(), signal.SIGKILL)

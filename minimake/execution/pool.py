@@ -13,14 +13,13 @@ import importlib
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from minimake.execution import recipes
-from minimake.execution.groups import kill_groups, running
+from minimake.execution.groups import kill_groups, lead_group
 from minimake.result import Outcome
 
 # Linux's prctl(PR_SET_PDEATHSIG): the kernel signals us when the process that started us ends.
@@ -34,15 +33,10 @@ def _start(slots: Any, taken: Any, parent: int, preload: tuple[str, ...] = ()) -
     """Pool initializer: lead a process group, die with the parent, take a slot, import the
     tasks file's ``preload()`` modules."""
     global _slots, _slot
-    with contextlib.suppress(OSError):
-        os.setsid()
-    # Workers lead their own session, so a terminal's Ctrl-C reaches only minimake, which then
-    # stops each worker's group itself. SIGTERM (the pool's own, or ours) ends the whole group:
-    # the recipe's child processes must not outlive their recipe.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, _end_group)
-    _die_with(parent)
+    # SIGTERM (the pool's own, or ours) ends the whole group: the recipe's child processes
+    # must not outlive their recipe.
+    lead_group(parent, on_term=_end_group)
+    _die_with()
     with taken.get_lock():
         _slot = taken.value
         taken.value += 1
@@ -67,21 +61,14 @@ def _end_group(signum: int, frame: Any) -> None:
     os.killpg(os.getpid(), signal.SIGKILL)
 
 
-def _die_with(parent: int) -> None:
-    """End this worker when minimake ends, even by SIGKILL: the kernel's parent-death signal
-    where there is one, and a thread that watches the parent in any case (the death signal
-    follows the thread that forked us, and a forkserver's worker has another parent)."""
+def _die_with() -> None:
+    """End this worker at once when the process that started it ends, even by SIGKILL: the
+    kernel's parent-death signal, where there is one. lead_group's watch of minimake covers
+    the rest (the death signal follows the thread that forked us, and a forkserver's worker has
+    another parent)."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    threading.Thread(target=_watch, args=(parent,), daemon=True).start()
-
-
-def _watch(parent: int) -> None:
-    # A zombie parent counts as gone: it has stopped being minimake, though not reaped yet.
-    while running(parent):
-        time.sleep(0.5)
-    _end_group(signal.SIGTERM, None)
 
 
 def run(spec: recipes.PythonSpec) -> Outcome:
