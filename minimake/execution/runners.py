@@ -30,18 +30,12 @@ def _done(outcome: Outcome) -> Future[Outcome]:
     return future
 
 
-class DryRunner:
-    """``-n`` and ``-q``: every recipe "succeeds" at once without running."""
+class _Pretending:
+    """A runner that carries out no recipe (-n, -q, -t): nothing runs long enough to halt,
+    stop or wait for."""
 
-    status = Status.WOULD_RUN
-    pretends = True
+    pretends = True  # dependents must assume its targets became new (make's -n/-q/-t rule)
     capacity = 1
-
-    def echo(self, task: Task) -> list[str]:
-        return describe_recipe(task)
-
-    def start(self, task: Task) -> Future[Outcome]:
-        return _done(Outcome(ok=True))
 
     def halt(self) -> None:
         pass
@@ -53,11 +47,16 @@ class DryRunner:
         pass
 
 
-class DryTouchRunner(DryRunner):
-    """``-t -n``: print the touches ``-t`` would do, and do none of them (make's rule)."""
+class DryRunner(_Pretending):
+    """``-n`` and ``-q``: every recipe "succeeds" at once without running."""
+
+    status = Status.WOULD_RUN
 
     def echo(self, task: Task) -> list[str]:
-        return [f"touch {path}" for path in touched(task)]
+        return describe_recipe(task)
+
+    def start(self, task: Task) -> Future[Outcome]:
+        return _done(Outcome(ok=True))
 
 
 def touched(task: Task) -> tuple[str, ...]:
@@ -65,18 +64,27 @@ def touched(task: Task) -> tuple[str, ...]:
     return task.outputs if task.recipe is not None else ()
 
 
-class TouchRunner:
+def _touches(task: Task) -> list[str]:
+    return [f"touch {path}" for path in touched(task)]
+
+
+class DryTouchRunner(DryRunner):
+    """``-t -n``: print the touches ``-t`` would do, and do none of them (make's rule)."""
+
+    def echo(self, task: Task) -> list[str]:
+        return _touches(task)
+
+
+class TouchRunner(_Pretending):
     """``-t``: mark targets up to date by touching them instead of running recipes."""
 
     status = Status.TOUCHED
-    pretends = True
-    capacity = 1
 
     def __init__(self, disk: Disk) -> None:
         self._disk = disk
 
     def echo(self, task: Task) -> list[str]:
-        return [f"touch {path}" for path in touched(task)]
+        return _touches(task)
 
     def start(self, task: Task) -> Future[Outcome]:
         for path in touched(task):
@@ -85,15 +93,6 @@ class TouchRunner:
             except OSError as error:  # make: "touch: open: sub/x: No such file or directory"
                 return _done(Outcome(ok=False, error=f"touch: open: {path}: {error.strerror}"))
         return _done(Outcome(ok=True))
-
-    def halt(self) -> None:
-        pass
-
-    def stop(self, signum: int) -> None:
-        pass
-
-    def close(self, cancel: bool = False) -> None:
-        pass
 
 
 @attrs.define(eq=False)
