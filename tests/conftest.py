@@ -29,29 +29,71 @@ def touch(path: str | os.PathLike[str], seconds: int, content: str | None = None
     os.utime(path, ns=(stamp, stamp))
 
 
+def proc_stats() -> dict[int, list[str]]:
+    """Each process's /proc/PID/stat fields after its command name (state, ppid, pgrp, ...)."""
+    found: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # it ended while we looked
+            found[int(entry)] = text[text.rfind(")") + 2 :].split()
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has already died)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rfind(")") + 2] != "Z"
+
+
 def write_tasks(folder: Path, source: str, name: str = "tasks.py") -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(source))
     return path
 
 
+def environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment minimake runs in under the tests: ours without NO_COLOR, then ``env``,
+    with this source tree first on PYTHONPATH."""
+    merged = {name: value for name, value in os.environ.items() if name != "NO_COLOR"}
+    merged.update(env or {})
+    merged["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), merged.get("PYTHONPATH")]))
+    return merged
+
+
 def cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m minimake ARGS`` in ``cwd`` from this source tree."""
-    environment = {**os.environ, **(env or {})}
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO), environment.get("PYTHONPATH")])
-    )
-    environment.pop("NO_COLOR", None)
     return subprocess.run(
         [sys.executable, "-m", "minimake", *args],
         cwd=cwd,
-        env=environment,
+        env=environment(env),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def start(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, new_session: bool = False
+) -> subprocess.Popen[str]:
+    """Start ``python -m minimake ARGS`` in ``cwd`` and return at once, its output on pipes;
+    ``new_session``: in a session of its own, so that a test can kill its whole tree."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "minimake", *args],
+        cwd=cwd,
+        env=environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=new_session,
     )
 
 

@@ -31,7 +31,7 @@ from minimake.errors import MinimakeError
 from minimake.execution.capture import Capture
 from minimake.execution.recipes import ShellSpec
 from minimake.result import Outcome
-from tests.conftest import REPO, cli, write_tasks
+from tests.conftest import REPO, alive, cli, environment, start, write_tasks
 
 distributed = pytest.importorskip("distributed")
 sys.path.insert(0, str(Path(__file__).parent))
@@ -40,10 +40,7 @@ import dag_gen  # noqa: E402
 pytestmark = [pytest.mark.dask, pytest.mark.timeout(120)]
 
 LOOPBACK = {"dashboard_address": "127.0.0.1:0", "worker_dashboard_address": "127.0.0.1:0"}
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-}
+ENV = environment()  # for the cluster processes the tests start
 
 
 def _wait_for(condition, seconds: float = 30, what: str = "it"):  # type: ignore[no-untyped-def]
@@ -53,13 +50,6 @@ def _wait_for(condition, seconds: float = 30, what: str = "it"):  # type: ignore
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(0.05)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -453,22 +443,14 @@ def test_a_failure_without_k_kills_the_recipes_running_on_workers(
     assert "minimake: *** Deleting file 'slow'" in run.err
     assert not (tmp_path / "slow").exists()
     sleeper = int((tmp_path / "slow.pid").read_text())
-    _wait_for(lambda: not _alive(sleeper), 10, "the recipe's sleep to be killed")
+    _wait_for(lambda: not alive(sleeper), 10, "the recipe's sleep to be killed")
 
 
 def test_ctrl_c_kills_the_recipes_running_on_workers(
     commands: SimpleNamespace, tmp_path: Path
 ) -> None:
     write_tasks(tmp_path, STOPPABLE.replace("exit 3", "sleep 1000"))
-    env = {**ENV, "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "minimake", "--scheduler-file", commands.file],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start("--scheduler-file", commands.file, cwd=tmp_path, env={"NO_COLOR": "1"})
     sleeper = int(
         _wait_for(
             lambda: (
@@ -482,7 +464,7 @@ def test_ctrl_c_kills_the_recipes_running_on_workers(
     assert process.returncode == 130, err
     assert "minimake: *** [tasks.py:3: slow] Interrupt" in err
     assert not (tmp_path / "slow").exists()
-    _wait_for(lambda: not _alive(sleeper), 10, "the recipe's sleep to be killed")
+    _wait_for(lambda: not alive(sleeper), 10, "the recipe's sleep to be killed")
 
 
 VICTIM = """\
@@ -513,14 +495,7 @@ def test_a_killed_worker_fails_its_task_once_and_nothing_is_lost(
 ) -> None:
     write_tasks(tmp_path, VICTIM)
     where = ["--scheduler-file", commands.file] if cluster == "commands" else ["--executor", "dask"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "minimake", "-k", "-j2", *where],
-        cwd=tmp_path,
-        env={**ENV, "NO_COLOR": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start("-k", "-j2", *where, cwd=tmp_path, env={"NO_COLOR": "1"})
     pids = _wait_for(
         lambda: (
             (tmp_path / "victim.pids").exists() and (tmp_path / "victim.pids").read_text().split()
@@ -544,7 +519,7 @@ def test_a_killed_worker_fails_its_task_once_and_nothing_is_lost(
     assert sorted(p.name for p in tmp_path.glob("ok*")) == ["ok0", "ok1", "ok2", "ok3"]
     assert not (tmp_path / "victim").exists()
     assert not (tmp_path / "after").exists()
-    _wait_for(lambda: not _alive(sleeper), 10, "the orphaned recipe's child to be killed")
+    _wait_for(lambda: not alive(sleeper), 10, "the orphaned recipe's child to be killed")
     if cluster == "commands":
         commands.client.wait_for_workers(2, timeout=60)  # the nanny restarts the worker
 

@@ -20,15 +20,7 @@ from pathlib import Path
 import pytest
 
 import minimake
-from tests.conftest import REPO, cli, write_tasks
-
-
-def _env() -> dict[str, str]:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO), environment.get("PYTHONPATH")])
-    )
-    return environment
+from tests.conftest import cli, environment, write_tasks
 
 
 def _merged(command: list[str], cwd: Path) -> str:
@@ -36,7 +28,7 @@ def _merged(command: list[str], cwd: Path) -> str:
     run = subprocess.run(
         command,
         cwd=cwd,
-        env=_env(),
+        env=environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -248,7 +240,7 @@ def test_memory_does_not_grow_with_output(tmp_path: Path, kind: str) -> None:
     measured = subprocess.run(
         [sys.executable, "-c", MEASURE, str(tmp_path / "stdout")],
         cwd=tmp_path,
-        env=_env(),
+        env=environment(),
         capture_output=True,
         text=True,
         check=True,
@@ -392,7 +384,7 @@ def test_workers_and_their_children_end_with_a_killed_minimake(tmp_path: Path, m
     process = subprocess.Popen(
         [sys.executable, "-m", "minimake", "--progress", "off"],
         cwd=tmp_path,
-        env={**_env(), "MINIMAKE_START_METHOD": method},
+        env={**environment(), "MINIMAKE_START_METHOD": method},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -442,7 +434,7 @@ def test_the_thread_executor_captures_each_task_apart_in_the_project_folder(
     run = subprocess.run(
         [sys.executable, "-m", "minimake", "-f", str(project / "tasks.py"), "-j2", "-s", *THREAD],
         cwd=tmp_path,
-        env=_env(),
+        env=environment(),
         stdin=subprocess.PIPE,  # open and never written: a recipe reading it would hang
         capture_output=True,
         text=True,

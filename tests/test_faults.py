@@ -20,7 +20,7 @@ from minimake.errors import DuplicateOutputError, TaskDefinitionError
 from minimake.graph import build_graph
 from minimake.result import INTERRUPTED, BuildResult, TaskResult
 from minimake.view.report import Counts, failure_report, summary_lines
-from tests.conftest import REPO, RecordingReporter, touch, write_tasks
+from tests.conftest import REPO, RecordingReporter, start, touch, write_tasks
 from tests.conftest import cli as run_cli
 
 
@@ -142,15 +142,7 @@ def test_sigterm_while_tasks_py_imports_exits_130(tmp_path: Path) -> None:
         open("hold").read()
         """,
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "minimake"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start(cwd=tmp_path)
     try:
         assert ready.read_text() == "importing"
         process.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ import pytest
 from minimake import journal
 from minimake.journal import HEADER, Group, Journal, process_start, stop_orphans
 from minimake.lock import ProjectLock
+from tests.conftest import proc_stats
 
 
 def log_of(root: Path) -> Path:
@@ -124,16 +125,7 @@ class TestCompaction:
 
 def group_alive(pgid: int) -> bool:
     """Whether a process of group ``pgid`` is alive (zombies count as gone)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                text = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = text[text.rfind(")") + 2 :].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
+    return any(int(f[2]) == pgid and f[0] != "Z" for f in proc_stats().values())
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, cli, write_tasks
+from tests.conftest import alive, cli, proc_stats, write_tasks
+from tests.conftest import start as run_in_background
 
 # part.txt is written in two steps; with `block` present its recipe stops between them (the
 # run is killed there). The recipe holds an flock on running.lock for as long as it, or a
@@ -36,15 +36,9 @@ phony("all", deps=["final.txt"], default=True)
 
 
 def start(folder: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MINIMAKE_PROGRESS": "plain"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "minimake", *args],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # so the test can kill the whole tree, and only it
+    # In a session of its own, so that a test can kill the whole tree, and only it.
+    return run_in_background(
+        *args, cwd=folder, env={"MINIMAKE_PROGRESS": "plain"}, new_session=True
     )
 
 
@@ -66,14 +60,8 @@ def wait_started(folder: Path, process: subprocess.Popen[str]) -> None:
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (from /proc's parent links)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                text = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(text[text.rfind(")") + 2 :].split()[1])
-            children.setdefault(parent, []).append(int(entry))
+    for child, fields in proc_stats().items():
+        children.setdefault(int(fields[1]), []).append(child)
     found, stack = [], [pid]
     while stack:
         for child in children.get(stack.pop(), []):
@@ -95,16 +83,8 @@ def kill_tree(pid: int) -> None:
         frozen |= tree
     for member in frozen:
         os.kill(member, signal.SIGKILL)
-    while any(running(member) for member in frozen):  # death is not instant
+    while any(alive(member) for member in frozen):  # death is not instant
         time.sleep(0.01)
-
-
-def running(pid: int) -> bool:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text[text.rfind(")") + 2] != "Z"
 
 
 def killed_mid_recipe(folder: Path, whole_tree: bool) -> int:

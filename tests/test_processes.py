@@ -6,12 +6,11 @@ import os
 import select
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, cli, write_tasks
+from tests.conftest import alive, cli, start, write_tasks
 
 INTERRUPTIBLE = """\
 import subprocess
@@ -35,26 +34,6 @@ def python_recipe():
 task("py_part", recipe=python_recipe)
 phony("all", deps=["shell_part", "py_part"], default=True)
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in state  # a zombie has already died
-
-
-def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "minimake", *args],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _wait_ready(fifo: Path, expected: set[str], process: subprocess.Popen[str]) -> None:
@@ -83,7 +62,7 @@ def test_interrupt_stops_every_recipe_and_deletes_partial_targets(
 ) -> None:
     write_tasks(tmp_path, INTERRUPTIBLE)
     os.mkfifo(tmp_path / "ready.fifo")
-    process = _start(tmp_path, "-j2")
+    process = start("-j2", cwd=tmp_path)
     _wait_ready(tmp_path / "ready.fifo", {"shell", "python"}, process)
     grandchildren = [int((tmp_path / f"{n}_gc.pid").read_text()) for n in ("shell", "py")]
     process.send_signal(signum)
@@ -94,7 +73,7 @@ def test_interrupt_stops_every_recipe_and_deletes_partial_targets(
     assert "minimake: *** [tasks.py:4: shell_part] Interrupt" in stderr
     assert not (tmp_path / "shell_part").exists()
     assert not (tmp_path / "py_part").exists()
-    assert [pid for pid in grandchildren if _alive(pid)] == []
+    assert [pid for pid in grandchildren if alive(pid)] == []
 
 
 CRASHING = """\
