@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import signal
 import time
-from collections.abc import Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Collection, Iterable, Mapping
+from concurrent.futures import Future
 from typing import Protocol
 
 import attrs
@@ -47,6 +47,13 @@ class Runner(Protocol):
         for what runs, which a runner may end early where waiting costs much."""
 
     def stop(self, signum: int) -> None: ...
+    def wait(
+        self, futures: Collection[Future[Outcome]], timeout: float | None = None
+    ) -> Collection[Future[Outcome]]:
+        """Block until one of ``futures`` is done, or ``timeout`` seconds pass; the done ones.
+        The runner waits, not the scheduler, so that one that completes recipes in the
+        waiting thread (minimake's own shell executor) does so without a thread of its own."""
+
     def close(self, cancel: bool = False) -> None: ...
 
 
@@ -175,7 +182,7 @@ class Scheduler:
             if not finished:
                 if collecting:
                     gc.enable()
-                finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+                finished = self.runner.wait(self.running)
                 gc.disable()
             for future in finished:
                 ok = self._finish(self.running.pop(future), future.result())
@@ -414,11 +421,11 @@ class Scheduler:
         """Stop every running recipe's process group and delete what they half wrote."""
         self.runner.stop(signum)
         if self.running:
-            wait(self.running, timeout=2.0)
+            self.runner.wait(self.running, timeout=2.0)
         # Whatever ignored the first signal (a recipe's background job ignores SIGINT) goes now.
         self.runner.stop(signal.SIGKILL)
         if self.running:
-            wait(self.running, timeout=2.0)
+            self.runner.wait(self.running, timeout=2.0)
         for future, running in self.running.items():
             if future.done():
                 _discard(future.result())

@@ -7,15 +7,15 @@ import gc
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as real_wait
 from pathlib import Path
 
 import pytest
 
 import minimake
-from minimake import Status, Task, scheduler
+from minimake import Status, Task
 from minimake.disk import Disk
 from minimake.errors import CycleError, NoRuleError, UnpicklableRecipeError
+from minimake.execution.runners import LocalRunner
 from tests.conftest import RecordingReporter, touch
 
 
@@ -288,12 +288,14 @@ class TestScheduling:
         may_finish = threading.Semaphore(0)
         in_flight: list[int] = []
 
-        def waiting(futures, return_when):  # type: ignore[no-untyped-def]
+        real_wait = LocalRunner.wait
+
+        def waiting(runner, futures, timeout=None):  # type: ignore[no-untyped-def]
             in_flight.append(len(futures))
             may_finish.release()  # one recipe may end per wait
-            return real_wait(futures, return_when=return_when)
+            return real_wait(runner, futures, timeout)
 
-        monkeypatch.setattr(scheduler, "wait", waiting)
+        monkeypatch.setattr(LocalRunner, "wait", waiting)
         tasks = [
             Task.create(f"t{i}", recipe=may_finish.acquire, kwargs={"timeout": 30})
             for i in range(6)

@@ -8,7 +8,7 @@ it finishes one started task, writing its outputs at the next tick, and hands it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as real_wait
 from pathlib import Path
@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from minimake import Status, Task
-from minimake import scheduler as loop
 from minimake.disk import Disk
 from minimake.events import NullReporter
 from minimake.graph import build_graph, select
@@ -67,6 +66,8 @@ class FakeRunner:
         self.started: dict[Future[Outcome], Task] = {}
         self.in_flight: list[int] = []  # how many of its tasks had not finished, at each start
         self.calls: list[str] = []  # what the scheduler told it besides start
+        # Which recipe ends when the scheduler waits: the test's choice.
+        self.complete: Callable[[Collection[Future[Outcome]]], None] = lambda futures: None
 
     def echo(self, task: Task) -> list[str]:
         return describe_recipe(task)
@@ -83,6 +84,13 @@ class FakeRunner:
     def stop(self, signum: int) -> None:
         self.calls.append(f"stop {signum}")
 
+    def wait(
+        self, futures: Collection[Future[Outcome]], timeout: float | None = None
+    ) -> set[Future[Outcome]]:
+        self.complete(futures)
+        done, _ = real_wait(futures, timeout, return_when=FIRST_COMPLETED)
+        return set(done)
+
     def close(self, cancel: bool = False) -> None:
         self.calls.append(f"close cancel={cancel}")
 
@@ -95,7 +103,7 @@ class World:
     when it writes them too (a half-written target) and fails.
     """
 
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tasks: list[Task]):
+    def __init__(self, tmp_path: Path, tasks: list[Task]):
         self.graph = build_graph(tasks)
         self.disk = FakeDisk(str(tmp_path))
         self.runner = FakeRunner()
@@ -105,12 +113,9 @@ class World:
         self.waited: list[int] = []  # how many tasks the scheduler waited on, at each wait
         self.recipe_seconds: dict[str, float] = {}  # the recipe's own time, as a worker says
         self.journal = LearningJournal()
-        monkeypatch.setattr(loop, "wait", self._wait)
+        self.runner.complete = self._complete
 
-    def _wait(
-        self, futures: Iterable[Future[Outcome]], return_when: str
-    ) -> tuple[set[Future[Outcome]], set[Future[Outcome]]]:
-        assert return_when == FIRST_COMPLETED
+    def _complete(self, futures: Collection[Future[Outcome]]) -> None:
         pending = [f for f in self.runner.started if f in set(futures)]
         self.waited.append(len(pending))
         by_name = {self.runner.started[f].name: f for f in pending}
@@ -121,8 +126,6 @@ class World:
         by_name[name].set_result(
             Outcome(ok=name not in self.failing, returncode=1, seconds=seconds)
         )
-        done, not_done = real_wait(futures, return_when=return_when)
-        return set(done), set(not_done)
 
     def build(self, goals: Iterable[str] = (), **settings: object) -> dict[str, TaskResult]:
         names = list(goals) or list(self.graph.tasks)
@@ -152,8 +155,8 @@ def sh(name: str, *deps: str, **options: object) -> Task:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    return lambda *tasks: World(tmp_path, monkeypatch, list(tasks))
+def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return lambda *tasks: World(tmp_path, list(tasks))
 
 
 def test_a_chain_whose_source_changed_runs_link_by_link(world) -> None:  # type: ignore[no-untyped-def]

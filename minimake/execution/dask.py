@@ -27,8 +27,8 @@ import sysconfig
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -216,6 +216,12 @@ class DaskRunner:
         worker later do not start."""
         self._stopped = True
         self._signal_workers(signum)  # their futures resolve as the recipes die
+
+    def wait(
+        self, futures: Collection[Future[Outcome]], timeout: float | None = None
+    ) -> set[Future[Outcome]]:
+        done, _ = wait(futures, timeout, return_when=FIRST_COMPLETED)
+        return done
 
     def close(self, cancel: bool = False) -> None:
         if cancel:

@@ -9,7 +9,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import attrs
@@ -42,6 +42,11 @@ class _Pretending:
 
     def stop(self, signum: int) -> None:
         pass
+
+    def wait(
+        self, futures: Collection[Future[Outcome]], timeout: float | None = None
+    ) -> set[Future[Outcome]]:
+        return {future for future in futures if future.done()}  # each is done when started
 
     def close(self, cancel: bool = False) -> None:
         pass
@@ -242,6 +247,12 @@ class LocalRunner:
             flight = self._flights.pop(number, None)
         if flight is not None:
             flight.future.set_result(outcome)
+            self._shell.wake()  # the scheduler waits in the shell executor's reaping loop
+
+    def wait(
+        self, futures: Collection[Future[Outcome]], timeout: float | None = None
+    ) -> set[Future[Outcome]]:
+        return self._shell.wait(futures, timeout)
 
     def halt(self) -> None:
         pass  # make lets the recipes already running finish

@@ -1,9 +1,10 @@
 """Shell recipes, started by minimake itself as make and ninja start them.
 
 Each line runs in its own session and process group, stdin from /dev/null, stdout and stderr
-into the task's capture files. A ``ShellExecutor`` starts lines in the caller's thread and one
-reaper thread waits on every running line at once (a pidfd each, in one epoll), starts the next
-line of a recipe list, and completes the task's Future. Nothing reads a pipe, so a recipe's
+into the task's capture files. A ``ShellExecutor`` starts lines in the caller's thread; the
+thread that waits for recipes (the scheduler's) waits on every running line at once (a pidfd
+each, in one epoll), starts the next line of a recipe list, and completes the task's Future.
+Nothing reads a pipe, so a recipe's
 background job that keeps stdout open does not hold the build (make's rule), and output of any
 size costs no memory.
 """
@@ -14,11 +15,12 @@ import contextlib
 import errno
 import fcntl
 import os
+import queue
 import select
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Executor, Future
 from typing import Any
 
@@ -246,26 +248,36 @@ def run(spec: ShellSpec) -> Outcome:
 class ShellExecutor(Executor):
     """Runs ``spawn.run`` for shell recipes without a thread or process per recipe.
 
-    ``submit(spawn.run, spec)`` returns at once; the recipe's Future completes when its last
-    line ends. ``started`` (task name, process group) is told of each line's group as it starts.
+    ``submit(spawn.run, spec)`` starts the recipe's first line and returns at once. Nothing
+    runs in a thread of its own: the thread that waits (``wait``, a Future's ``result``, or
+    ``shutdown``) reaps each line that ended, starts the recipe's next line, and completes the
+    recipe's Future when its last line ends, so that the scheduler's loop, which both decides
+    and waits, hands nothing from one thread to another between recipes (on two cores each
+    hand-over cost about as much as starting the next recipe). ``started`` (task name,
+    process group) is told of each line's group as it starts. ``wake`` (any thread) ends a
+    ``wait`` early, for a Future that another executor completed.
     """
 
     def __init__(self, started: Callable[[str, int], None] | None = None) -> None:
         self._base = dict(os.environ)
         self._started = started
-        self._lock = threading.Lock()
-        self._jobs: dict[int, tuple[_Job, Future[Outcome]]] = {}  # pidfd -> job
-        self._epoll: select.epoll | None = None
-        self._wake_read, self._wake_write = -1, -1
-        self._thread: threading.Thread | None = None
-        self._closing = False
+        self._jobs: dict[int, tuple[_Job, Future[Outcome]]] = {}  # pidfd (or -pid) -> job
+        self._epoll = select.epoll()
+        self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._epoll.register(self._wake, select.EPOLLIN)
+        # Lines whose end a thread saw, where the system has no pidfds: their keys (-pid).
+        self._exited: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._driving = threading.Lock()  # one thread reaps at a time
+        self._closed = False
         self._launcher = Launcher()
         self._files: dict[Capture, FilePool] = {}
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if fn is not run or len(args) != 1 or kwargs or not isinstance(args[0], ShellSpec):
             raise TypeError("a ShellExecutor runs only spawn.run(ShellSpec)")
-        future: Future[Outcome] = Future()
+        if self._closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future: Future[Outcome] = _DrivenFuture(self)
         future.set_running_or_notify_cancel()
         spec: ShellSpec = args[0]
         files = self._files.get(spec.capture)
@@ -281,8 +293,45 @@ class ShellExecutor(Executor):
 
     def running_groups(self) -> set[int]:
         """The process group of every line running now."""
-        with self._lock:
-            return {job.process.pid for job, _ in self._jobs.values() if job.process is not None}
+        return {job.process.pid for job, _ in list(self._jobs.values()) if job.process}
+
+    def wake(self) -> None:
+        """End the current ``wait`` now (callable from any thread)."""
+        os.eventfd_write(self._wake, 1)
+
+    def wait(
+        self, futures: Collection[Future[Any]], timeout: float | None = None
+    ) -> set[Future[Any]]:
+        """Reap lines as they end until one of ``futures`` is done, or ``timeout`` seconds
+        pass; the done ones."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._driving:
+            while True:
+                done = {future for future in futures if future.done()}
+                if done:
+                    return done
+                left = -1.0 if deadline is None else deadline - time.monotonic()
+                if deadline is not None and left <= 0:
+                    return done
+                for fd, _ in self._epoll.poll(left):
+                    if fd == self._wake:
+                        self._woken()
+                        continue
+                    self._epoll.unregister(fd)
+                    os.close(fd)
+                    self._ended(fd)
+
+    def _woken(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self._wake)
+        while not self._exited.empty():
+            self._ended(self._exited.get())
+
+    def _ended(self, key: int) -> None:
+        job, future = self._jobs.pop(key)
+        assert job.process is not None
+        job.ended(job.process.wait())
+        self._next(job, future)
 
     def _next(self, job: _Job, future: Future[Outcome]) -> None:
         """Start the job's next line, or complete its Future when there is none."""
@@ -302,60 +351,49 @@ class ShellExecutor(Executor):
         try:
             pidfd = os.pidfd_open(process.pid)
         except (AttributeError, OSError):  # no pidfds here: a thread waits for this one line
-            threading.Thread(target=self._wait_one, args=(job, future), daemon=True).start()
+            self._jobs[-process.pid] = (job, future)
+            threading.Thread(target=self._await, args=(process.pid,), daemon=True).start()
             return
-        with self._lock:
-            self._jobs[pidfd] = (job, future)
-            if self._thread is None:
-                self._start_reaper()
-            assert self._epoll is not None
-            self._epoll.register(pidfd, select.EPOLLIN)
+        self._jobs[pidfd] = (job, future)
+        self._epoll.register(pidfd, select.EPOLLIN)
 
-    def _start_reaper(self) -> None:
-        self._epoll = select.epoll()
-        self._wake_read, self._wake_write = os.pipe2(os.O_CLOEXEC)
-        self._epoll.register(self._wake_read, select.EPOLLIN)
-        self._thread = threading.Thread(target=self._reap, name="minimake-reaper", daemon=True)
-        self._thread.start()
-
-    def _wait_one(self, job: _Job, future: Future[Outcome]) -> None:
-        assert job.process is not None
-        job.ended(job.process.wait())
-        self._next(job, future)
-
-    def _reap(self) -> None:
-        assert self._epoll is not None
-        while True:
-            events = self._epoll.poll()
-            for fd, _ in events:
-                if fd == self._wake_read:
-                    return
-                with self._lock:
-                    job, future = self._jobs.pop(fd)
-                    self._epoll.unregister(fd)
-                os.close(fd)
-                assert job.process is not None
-                job.ended(job.process.wait())
-                self._next(job, future)
+    def _await(self, pid: int) -> None:
+        # WNOWAIT: the line stays a zombie for the reaping thread, which takes its status.
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        self._exited.put(-pid)
+        self.wake()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            pending = [future for _, future in self._jobs.values()]
+        if self._closed:
+            return
         if wait:
-            for future in pending:
-                future.result()
+            while pending := [future for _, future in self._jobs.values()]:
+                self.wait(pending)
+        self._closed = True
         for files in self._files.values():
             files.close()
         self._launcher.close()
-        if self._thread is None:
-            return
-        os.write(self._wake_write, b"x")
-        self._thread.join()
-        assert self._epoll is not None
         self._epoll.close()
-        for fd in (self._wake_read, self._wake_write, *self._jobs):
+        for fd in (self._wake, *(key for key in self._jobs if key >= 0)):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+class _DrivenFuture(Future[Outcome]):
+    """A recipe's Future that, asked for its result before it is done, reaps lines until it
+    is: nothing else completes it when no scheduler waits."""
+
+    def __init__(self, executor: ShellExecutor) -> None:
+        super().__init__()
+        self._executor = executor
+
+    def result(self, timeout: float | None = None) -> Outcome:
+        if not self.done():
+            self._executor.wait((self,), timeout)
+        return super().result(timeout=0)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self.done():
+            self._executor.wait((self,), timeout)
+        return super().exception(timeout=0)
