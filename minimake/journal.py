@@ -12,8 +12,9 @@ Records (tab-separated; names escaped so that a tab or newline in a name cannot 
 
     s  NAME  PID  BEFORE     the recipe of NAME starts in run PID; BEFORE (JSON) holds its
                              targets' mtimes just before, to tell later what it changed
-    g  NAME  PGID  START     a process group started for NAME; START is its leader's start
-                             time (/proc/PGID/stat field 22), so a reused pid is never hit
+    g  NAME  PGID  START     a process group started for NAME; its leader started at most
+                             START_SLACK before START (clock ticks since boot, the unit of
+                             /proc/PGID/stat field 22), so a reused pid is never hit
     d  NAME  SECONDS  SIG    NAME finished: its duration and recipe signature ("-": none)
     f  NAME                  NAME ended without success (its changed targets were deleted)
     x                        no process group recorded above this line is alive any more
@@ -36,6 +37,12 @@ JOURNAL = "journal"
 HEADER = "# minimake journal 1\n"
 # Rewrite the log when it holds this many times more lines than live facts (and is not tiny).
 COMPACT_RATIO, COMPACT_MIN = 4, 1000
+# A group's START is the boot clock read just after its leader started: reading /proc for the
+# leader's own start time instead cost a file read per recipe, a tenth of a trivial recipe's
+# cost to minimake. The leader started at most this long before (a spawn slower than that
+# leaves a group unstopped after a crash, never a stranger's stopped).
+START_SLACK = 100  # clock ticks: a second at Linux's USER_HZ of 100
+_TICK_NS = 10**9 // os.sysconf("SC_CLK_TCK")
 
 
 @attrs.frozen
@@ -48,7 +55,8 @@ class Marker:
 
 @attrs.frozen
 class Group:
-    """A process group a run started for a task, with its leader's start time."""
+    """A process group a run started for a task; its leader started at most START_SLACK
+    clock ticks before ``start``."""
 
     task: str
     pgid: int
@@ -73,6 +81,7 @@ class Journal:
         self.lines = 0
         self._fd: int | None = None
         self._pid = os.getpid()
+        self._clock_agrees: bool | None = None  # whether the boot clock matches /proc here
         data = _read(self.path)
         if data:
             self._parse(data)
@@ -142,8 +151,15 @@ class Journal:
 
     def spawned(self, task_name: str, pgid: int) -> None:
         """A process group was started for ``task_name``; recorded so that a later run can stop
-        it if this run dies first. ``pgid`` is the pid of the group's leader, alive now."""
-        start = process_start(pgid)
+        it if this run dies first. ``pgid`` is the pid of the group's leader, started just now."""
+        start: int | None = ticks()
+        if self._clock_agrees is not True:
+            # Checked against /proc once a run: where /proc counts otherwise, it is read.
+            real = process_start(pgid)
+            if self._clock_agrees is None and real is not None:
+                self._clock_agrees = start - START_SLACK <= real <= start  # type: ignore[operator]
+            if self._clock_agrees is False:
+                start = real
         if start is not None:
             self.groups.append(Group(task_name, pgid, start))
             self._append(f"g\t{_escape(task_name)}\t{pgid}\t{start}\n")
@@ -273,6 +289,11 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
         return None
 
 
+def ticks() -> int:
+    """The boot clock in clock ticks, as /proc/PID/stat counts a process's start time."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _TICK_NS
+
+
 def process_start(pid: int) -> int | None:
     """When ``pid`` started, in clock ticks since boot (/proc/PID/stat field 22)."""
     found = _stat(pid)
@@ -293,7 +314,8 @@ def _groups() -> dict[int, list[int]]:
 
 def _alive(group: Group, table: Mapping[int, list[int]]) -> bool:
     """Whether a member of ``group`` started no earlier than its recorded leader still runs."""
-    return any(start >= group.start for start in table.get(group.pgid, ()))
+    earliest = group.start - START_SLACK
+    return any(start >= earliest for start in table.get(group.pgid, ()))
 
 
 def _ours(group: Group, table: Mapping[int, list[int]]) -> bool:
@@ -302,7 +324,8 @@ def _ours(group: Group, table: Mapping[int, list[int]]) -> bool:
     group of that id exists, so such a group has held it since)."""
     leader = _stat(group.pgid)
     if leader is not None and leader[0] != "Z":
-        return leader[2] == group.start and leader[1] == group.pgid
+        started = group.start - START_SLACK <= leader[2] <= group.start
+        return started and leader[1] == group.pgid
     return _alive(group, table)
 
 

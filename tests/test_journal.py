@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from minimake import journal
-from minimake.journal import HEADER, Group, Journal, process_start, stop_orphans
+from minimake import journal as journal_module
+from minimake.journal import HEADER, START_SLACK, Group, Journal, process_start, stop_orphans
 from minimake.lock import ProjectLock
 from tests.conftest import proc_stats
 
@@ -161,12 +162,32 @@ class TestStopGroups:
         journal.spawned("slow", pgid)
         os.close(journal._fd)  # type: ignore[arg-type]  # the run dies: nothing more written
         later = Journal(str(tmp_path), writable=True)
-        assert later.groups == [Group("slow", pgid, process_start(pgid))]  # type: ignore[arg-type]
+        [group] = later.groups
+        assert (group.task, group.pgid) == ("slow", pgid)
+        assert group.start - START_SLACK <= process_start(pgid) <= group.start  # type: ignore[operator]
         assert stop_orphans(later.groups) == later.groups
         assert not group_alive(pgid)  # leader and child, both gone when it returns
         later.groups_gone()
         later.close()
         assert Journal(str(tmp_path), writable=False).groups == []
+
+    def test_where_the_boot_clock_disagrees_with_proc_the_real_start_is_kept(
+        self,
+        tmp_path: Path,
+        sleepers: list[subprocess.Popen[bytes]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        pgid = sleeper_group(sleepers, "sleep 1000")
+        monkeypatch.setattr(
+            journal_module, "ticks", lambda: 10**12
+        )  # a clock that counts otherwise
+        journal = Journal(str(tmp_path), writable=True)
+        journal.spawned("slow", pgid)
+        journal.spawned("slow", pgid)
+        assert [group.start for group in journal.groups] == [process_start(pgid)] * 2
+        assert stop_orphans(journal.groups) == journal.groups[:1]
+        assert not group_alive(pgid)
+        journal.close()
 
     def test_a_group_that_ignores_sigterm_is_killed(
         self, sleepers: list[subprocess.Popen[bytes]]
