@@ -4,9 +4,8 @@ Each line runs in its own session and process group, stdin from /dev/null, stdou
 into the task's capture files. A ``ShellExecutor`` starts lines in the caller's thread; the
 thread that waits for recipes (the scheduler's) waits on every running line at once (a pidfd
 each, in one epoll), starts the next line of a recipe list, and completes the task's Future.
-Nothing reads a pipe, so a recipe's
-background job that keeps stdout open does not hold the build (make's rule), and output of any
-size costs no memory.
+Nothing reads a pipe, so a recipe's background job that keeps stdout open does not hold the
+build (make's rule), and output of any size costs no memory.
 """
 
 from __future__ import annotations
