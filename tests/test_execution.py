@@ -15,12 +15,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
 import minimake
-from tests.conftest import cli, environment, write_tasks
+from minimake.execution import spawn
+from minimake.execution.capture import Capture
+from minimake.execution.recipes import ShellSpec
+from tests.conftest import RecordingReporter, cli, environment, write_tasks
 
 
 def _merged(command: list[str], cwd: Path) -> str:
@@ -512,3 +516,46 @@ def test_ignored_errors_are_said_after_each_failing_line_as_in_make(tmp_path: Pa
     ours = both([sys.executable, "-m", "minimake", "-i", "--progress", "off", "a"])
     assert ours == make
     assert make.count("(ignored)") == 2
+
+
+# --- the shell executor: reaped by the thread that waits
+
+
+def test_a_shell_build_runs_no_thread_of_its_own(tmp_path: Path) -> None:
+    """Both recipes run at once (each waits for the other through a pipe), and no thread but
+    the caller's exists at any event: the scheduler's wait reaps the lines itself."""
+    os.mkfifo(tmp_path / "a-to-b")
+    os.mkfifo(tmp_path / "b-to-a")
+    threads: list[int] = []
+
+    class Counting(RecordingReporter):
+        def started(self, task, reason, lines):  # type: ignore[no-untyped-def]
+            threads.append(threading.active_count())
+            super().started(task, reason, lines)
+
+        def finished(self, task, result, ignored=False):  # type: ignore[no-untyped-def]
+            threads.append(threading.active_count())
+            super().finished(task, result, ignored)
+
+    tasks = [
+        minimake.Task.create("a", recipe="echo hi > a-to-b; cat b-to-a > a"),
+        minimake.Task.create("b", recipe="cat a-to-b > b; echo hi > b-to-a"),
+    ]
+    before = threading.active_count()
+    result = minimake.build(tasks, ["a", "b"], jobs=2, reporter=Counting(), root=tmp_path)
+    assert result.ok
+    assert (tmp_path / "a").read_text() == "hi\n" == (tmp_path / "b").read_text()
+    assert threads == [before] * 4
+
+
+def test_a_shell_recipes_future_completes_when_asked_for_its_result(tmp_path: Path) -> None:
+    """Nobody else waits: ``result()`` reaps the recipe's lines itself, in order."""
+    executor = spawn.ShellExecutor()
+    capture = Capture.under(str(tmp_path), combined=True)
+    spec = ShellSpec("t", str(tmp_path), ("echo one > out", "echo two >> out"), capture)
+    try:
+        outcome = executor.submit(spawn.run, spec).result(timeout=60)
+    finally:
+        executor.shutdown()
+    assert outcome.ok
+    assert (tmp_path / "out").read_text() == "one\ntwo\n"
