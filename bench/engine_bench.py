@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +135,7 @@ def touch_sources(graph: dag_gen.Graph, root: Path) -> None:
 
 
 Results = dict[str, list[Sample] | None]
+Commands = Mapping[str, list[str]]  # what each tool runs, by the name its figures go under
 
 
 def startup(work: Path, reps: int, tools: tuple[str, ...]) -> Results:
@@ -160,14 +161,14 @@ def startup(work: Path, reps: int, tools: tuple[str, ...]) -> Results:
     return results
 
 
-def independent(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Results:
+def independent(work: Path, n_tasks: int, reps: int, commands: Commands) -> Results:
     graph = dag_gen.independent_tasks(n_tasks)
-    results: Results = {tool: [] for tool in tools}
+    results: Results = {tool: [] for tool in commands}
     for rep in range(reps):  # interleaved: one run of each tool per round
-        for tool in tools:
+        for tool, command in commands.items():
             root = write_tree(graph, work / f"a-{tool}-{rep}", None)
             (root / "out").mkdir()
-            sample = timed(_JOBS2[tool], root)
+            sample = timed(command, root)
             _expect(sample, tool, "(a)")
             built = len(os.listdir(root / "out"))
             if built != n_tasks:
@@ -177,17 +178,17 @@ def independent(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> 
     return results
 
 
-def full_build(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Results:
+def full_build(work: Path, n_tasks: int, reps: int, commands: Commands) -> Results:
     """The random DAG of (b) built from clean at -j2: only the sources exist."""
     graph = dag_gen.bench_dag(n_tasks, seed=1)
     state = dag_gen.clean_state(graph)
     targets = [node.name for node in graph.nodes if not node.phony]
-    results: Results = {tool: [] for tool in tools}
+    results: Results = {tool: [] for tool in commands}
     for rep in range(reps):  # interleaved: one run of each tool per round
-        for tool in tools:
+        for tool, command in commands.items():
             root = write_tree(graph, work / f"d-{tool}-{rep}", state)
             (root / "t").mkdir(exist_ok=True)
-            sample = _expect(timed(_JOBS2[tool], root), tool, "(d)")
+            sample = _expect(timed(command, root), tool, "(d)")
             missing = [name for name in targets if not (root / name).exists()]
             if missing:
                 raise SystemExit(f"(d) {tool} left {len(missing)} targets unbuilt")
@@ -196,7 +197,7 @@ def full_build(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> R
     return results
 
 
-def sleepers(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Results:
+def sleepers(work: Path, n_tasks: int, reps: int, commands: Commands) -> Results:
     """`n_tasks` recipes of `sleep 0.1` at -j2: the ideal is n_tasks * 0.05 s, the rest is the
     runner's own cost per task, which a build of short recipes pays over and over."""
     nodes = [
@@ -204,18 +205,19 @@ def sleepers(work: Path, n_tasks: int, reps: int, tools: tuple[str, ...]) -> Res
     ]
     goal = dag_gen.Node(("all",), tuple(n.name for n in nodes), phony=True, kind="goal")
     graph = dag_gen.Graph((), (goal, *nodes))
-    results: Results = {tool: [] for tool in tools}
+    results: Results = {tool: [] for tool in commands}
     for rep in range(reps):  # interleaved: one run of each tool per round
-        for tool in tools:
+        for tool, command in commands.items():
             root = write_tree(graph, work / f"e-{tool}-{rep}", None)
             (root / "out").mkdir()
-            sample = _expect(timed(_JOBS2[tool], root), tool, "(e)")
+            sample = _expect(timed(command, root), tool, "(e)")
             results[tool].append(sample)  # type: ignore[union-attr]
             shutil.rmtree(root)
     return results
 
 
-_JOBS2 = {
+# Each tool's build at -j2, for (a), (d) and (e).
+JOBS2 = {
     "minimake": minimake_cmd("-j2"),
     "make": ["make", "-j2"],
     "ninja": ["ninja", "-j2"],
@@ -519,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     default_sizes = "1000,10000" if options.quick else "1000,10000,50000,100000"
     sizes = [int(n) for n in (options.sizes or default_sizes).split(",") if int(n) > 0]
     only = options.only
+    builds = {tool: JOBS2[tool] for tool in tools}
 
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -536,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             lines += ["", *startup_report(startup(work, reps, tools))]
         if "a" in only:
             progress(f"(a) {n_indep} independent tasks, {reps} reps ...")
-            a = independent(work, n_indep, reps, tools)
+            a = independent(work, n_indep, reps, builds)
             lines += ["", *report(f"(a) {n_indep} independent `touch out/N` tasks, -j2", a)]
         if "b" in only or "c" in only:
             progress(f"(b)+(c) {n_dag}-task DAG, {reps} reps ...")
@@ -545,11 +548,11 @@ def main(argv: list[str] | None = None) -> int:
             lines += ["", *report(f"(c) -n, {n_dag}-task random DAG, every task stale", c)]
         if "d" in only:
             progress(f"(d) {n_dag}-task DAG from clean, {reps} reps ...")
-            d = full_build(work, n_dag, reps, tools)
+            d = full_build(work, n_dag, reps, builds)
             lines += ["", *report(f"(d) full build, {n_dag}-task random DAG, -j2, from clean", d)]
         if "e" in only:
             progress(f"(e) {n_sleep} recipes of 0.1 s, {reps} reps ...")
-            e = sleepers(work, n_sleep, reps, tools)
+            e = sleepers(work, n_sleep, reps, builds)
             title = f"(e) {n_sleep} recipes of `sleep 0.1`, -j2"
             lines += ["", *report(title, e, ideal=n_sleep * 0.05)]
         if "f" in only and sizes:

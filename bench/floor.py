@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import engine_bench
-from engine_bench import Sample, dag_gen, minimake_cmd, timed, write_tree
+from engine_bench import JOBS2, Sample, dag_gen
 
 # The whole floor program: a file of command lines in, every line run, two at a time (the
 # benchmark's environment, engine_bench.ENV, is every command's, as in engine_bench).
@@ -43,48 +43,34 @@ while index < len(commands) or running:
 """
 
 FIGURES = {
-    "a": ("(a) 1,000 independent `touch out/N`, -j2", "out"),
-    "d": ("(d) 10,000-task random DAG from clean, -j2", "t"),
+    "a": "(a) 1,000 independent `touch out/N`, -j2",
+    "d": "(d) 10,000-task random DAG from clean, -j2",
 }
-
-
-def graph_of(figure: str) -> tuple[dag_gen.Graph, dag_gen.State | None]:
-    if figure == "a":
-        return dag_gen.independent_tasks(1_000), None
-    graph = dag_gen.bench_dag(10_000, seed=1)
-    return graph, dag_gen.clean_state(graph)
+SIZES = {"a": 1_000, "d": 10_000}
 
 
 def measure(figure: str, reps: int, work: Path) -> dict[str, list[Sample]]:
-    graph, state = graph_of(figure)
-    folder = FIGURES[figure][1]
-    # Declaration order is a topological order; every recipe here is one simple command.
+    """engine_bench's figure, with the floor run beside make and minimake on the same trees."""
+    size = SIZES[figure]
+    # The graph engine_bench builds for the figure. Its declaration order is a topological
+    # order; every recipe is one simple command, run in the tree's folder by relative paths.
+    graph = dag_gen.independent_tasks(size) if figure == "a" else dag_gen.bench_dag(size, seed=1)
     lines = [" ".join(node.recipe) for node in graph.nodes if not node.phony]
-    bare = work / "bare.py"
-    bare.write_text(BARE)
+    (work / "commands").write_text("\n".join(lines) + "\n")
+    (work / "bare.py").write_text(BARE)
     commands = {
-        "make": ["make", "-j2"],
-        "python+networkx floor": [sys.executable, str(bare), "commands"],
-        "minimake": minimake_cmd("-j2"),
+        "make": JOBS2["make"],
+        "python+networkx floor": [sys.executable, str(work / "bare.py"), str(work / "commands")],
+        "minimake": JOBS2["minimake"],
     }
-    results: dict[str, list[Sample]] = {name: [] for name in commands}
-    for rep in range(reps):  # interleaved, so load hits every command alike
-        for name, command in commands.items():
-            root = write_tree(graph, work / f"{figure}-{rep}", state)
-            (root / folder).mkdir(exist_ok=True)
-            (root / "commands").write_text("\n".join(lines) + "\n")
-            sample = engine_bench._expect(timed(command, root), name, figure)
-            built = sum(1 for _ in (root / folder).iterdir())
-            if built != len(lines):
-                raise SystemExit(f"{figure}: {name} built {built} of {len(lines)} files")
-            results[name].append(sample)
-            shutil.rmtree(root)
-    return results
+    figure_of = engine_bench.independent if figure == "a" else engine_bench.full_build
+    results = figure_of(work, size, reps, commands)
+    return {name: samples for name, samples in results.items() if samples is not None}
 
 
 def report(figure: str, results: dict[str, list[Sample]]) -> list[str]:
     make = statistics.median(sample.seconds for sample in results["make"])
-    lines = [FIGURES[figure][0], f"  {'':24} {'wall s':>8} {'/ make':>7}   runs"]
+    lines = [FIGURES[figure], f"  {'':24} {'wall s':>8} {'/ make':>7}   runs"]
     for name, samples in results.items():
         wall = statistics.median(sample.seconds for sample in samples)
         runs = " ".join(f"{sample.seconds:.2f}" for sample in samples)
@@ -102,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"floor benchmark: medians of {options.reps} interleaved runs, 2 jobs"]
     with tempfile.TemporaryDirectory(prefix="minimake-floor-") as tmp:
         for figure in options.only:
-            print(f"{FIGURES[figure][0]} ...", file=sys.stderr, flush=True)
+            print(f"{FIGURES[figure]} ...", file=sys.stderr, flush=True)
             lines += ["", *report(figure, measure(figure, options.reps, Path(tmp)))]
     print("\n".join(lines))
     return 0
