@@ -152,12 +152,13 @@ class Journal:
     def spawned(self, task_name: str, pgid: int) -> None:
         """A process group was started for ``task_name``; recorded so that a later run can stop
         it if this run dies first. ``pgid`` is the pid of the group's leader, started just now."""
-        start: int | None = ticks()
+        now = ticks()
+        start: int | None = now
         if self._clock_agrees is not True:
             # Checked against /proc once a run: where /proc counts otherwise, it is read.
             real = process_start(pgid)
             if self._clock_agrees is None and real is not None:
-                self._clock_agrees = start - START_SLACK <= real <= start  # type: ignore[operator]
+                self._clock_agrees = _started_by(real, now)
             if self._clock_agrees is False:
                 start = real
         if start is not None:
@@ -294,6 +295,11 @@ def ticks() -> int:
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _TICK_NS
 
 
+def _started_by(start: int, recorded: int) -> bool:
+    """Whether a process that started at ``start`` can be the leader recorded at ``recorded``."""
+    return recorded - START_SLACK <= start <= recorded
+
+
 def process_start(pid: int) -> int | None:
     """When ``pid`` started, in clock ticks since boot (/proc/PID/stat field 22)."""
     found = _stat(pid)
@@ -324,8 +330,7 @@ def _ours(group: Group, table: Mapping[int, list[int]]) -> bool:
     group of that id exists, so such a group has held it since)."""
     leader = _stat(group.pgid)
     if leader is not None and leader[0] != "Z":
-        started = group.start - START_SLACK <= leader[2] <= group.start
-        return started and leader[1] == group.pgid
+        return _started_by(leader[2], group.start) and leader[1] == group.pgid
     return _alive(group, table)
 
 
