@@ -388,11 +388,13 @@ class _DrivenFuture(Future[Outcome]):
         self._executor = executor
 
     def result(self, timeout: float | None = None) -> Outcome:
-        if not self.done():
-            self._executor.wait((self,), timeout)
+        self._reap_until_done(timeout)
         return super().result(timeout=0)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._reap_until_done(timeout)
+        return super().exception(timeout=0)
+
+    def _reap_until_done(self, timeout: float | None) -> None:
         if not self.done():
             self._executor.wait((self,), timeout)
-        return super().exception(timeout=0)
