@@ -6,6 +6,7 @@ import contextlib
 import enum
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterable
 
 import attrs
@@ -87,6 +88,16 @@ class Disk:
         self._warned: set[str] = set()
         self.skewed = False
         self._prefix = os.path.join(root, "")
+        # Names are stat'ed relative to the folder, as make stats them relative to its working
+        # folder: the kernel walks the name alone, not the folder's path again for each file
+        # (a tenth of a 100,000-file null build's stats). A folder that cannot be opened is
+        # reached by its path.
+        try:
+            self._folder: int | None = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            self._folder = None
+        else:
+            weakref.finalize(self, os.close, self._folder)
         self._overrides = {os.path.normpath(p): ASSUMED_NEW for p in what_if}
         self._overrides.update({os.path.normpath(p): ASSUMED_OLD for p in old})
         # Whether -o named anything: without, no task is assumed old, and none is asked about.
@@ -127,8 +138,10 @@ class Disk:
 
     def _stat(self, name: str) -> int | None:
         try:
-            # self.path(name), spelt out: called once per file of a 100,000-file build.
-            mtime = os.stat(name if name.startswith("/") else self._prefix + name).st_mtime_ns
+            if self._folder is not None:  # an absolute name is looked up as it is
+                mtime = os.stat(name, dir_fd=self._folder).st_mtime_ns
+            else:
+                mtime = os.stat(self.path(name)).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:

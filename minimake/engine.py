@@ -167,7 +167,8 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
             if memory.writable:
                 _settle(memory, graph, disk, reporter)
             selected, missing = _select(graph, goals, disk, options.keep_going)
-            check_resources(_requests(graph, selected), dict(options.resources))
+            if options.resources:  # without limits nothing can ask too much: no look at each
+                check_resources(_requests(graph, selected), dict(options.resources))
             # Before the collector is back on, so that its first collection does not walk them.
             after.enter_context(kept())
         yield Prepared(options, graph, goals, selected, missing, disk, memory, triggers, started)
@@ -273,7 +274,10 @@ def _finish(
     options = prepared.options
     result = BuildResult(results, prepared.goals, time.perf_counter() - prepared.started)
     keep_going = options.keep_going and not options.pretend
-    _report_goals(prepared.graph, prepared.goals, result, reporter, keep_going)
+    # One goal, with nothing pruned by -o: what it needs is the selection, walked already.
+    whole = len(prepared.goals) == 1 and not prepared.disk.assumes_old
+    selected = prepared.selected if whole else None
+    _report_goals(prepared.graph, prepared.goals, result, reporter, keep_going, selected)
     if prepared.disk.skewed:
         reporter.warning("warning:  Clock skew detected.  Your build may be incomplete.")
     reporter.summary(result)
@@ -515,9 +519,15 @@ def _lists(task: Task) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _report_goals(
-    graph: Graph, goals: Sequence[str], result: BuildResult, reporter: Reporter, keep_going: bool
+    graph: Graph,
+    goals: Sequence[str],
+    result: BuildResult,
+    reporter: Reporter,
+    keep_going: bool,
+    selected: set[str] | None = None,
 ) -> None:
-    """make's closing line per goal: nothing to do, up to date, or not remade.
+    """make's closing line per goal: nothing to do, up to date, or not remade. ``selected``:
+    what the one goal needs, when the caller has it.
 
     As in make, a goal is judged by the work done for it alone: the tasks an earlier goal
     already needed (the same task named twice, the other target of a grouped task, a dep of
@@ -534,7 +544,7 @@ def _report_goals(
             reporter.goal_done(goal, result, phony_or_no_recipe=True)
             continue
         if any_work:
-            under = select(graph, [name])
+            under = selected if selected is not None else select(graph, [name])
             new, seen = under - seen, seen | under
         own = result.tasks[name]
         if own.status in (Status.FAILED, Status.SKIPPED):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import operator
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -41,6 +42,11 @@ class Graph:
         # networkx's own adjacency dict, read only: successors() builds an iterator per call.
         succ: Mapping[str, Iterable[str]] = self.dag._succ
         return succ
+
+    def needs_of_each(self) -> Mapping[str, Iterable[str]]:
+        """Each task's needs (the tasks it needs, directly), for lookups in bulk."""
+        pred: Mapping[str, Iterable[str]] = self.dag._pred
+        return pred
 
     def needs(self, name: str) -> list[str]:
         """The tasks ``name`` needs, directly."""
@@ -89,30 +95,56 @@ def _build_graph(tasks: Iterable[Task]) -> Graph:
     # All edges in two bulk calls. Only an edge made of order-only deps alone carries
     # order_only=True (a normal dep on the same task wins, as in make); the rest carry no data,
     # which keeps a 100,000-edge graph small.
-    normal: list[tuple[str, str]] = []
+    sources: list[str] = []
+    needers: list[str] = []
     order_only: dict[tuple[str, str], None] = {}
     task_of = producer.get
     for name, declared in by_name.items():
         for dep in declared.deps:
             source = task_of(dep)
             if source is not None:
-                normal.append((source, name))
+                sources.append(source)
+                needers.append(name)
         for dep in declared.order_only:
             source = task_of(dep)
             if source is not None:
                 order_only[(source, name)] = None
     dag = nx.DiGraph()
     dag.add_nodes_from(by_name)
-    dag.add_edges_from(normal)
+    dag.add_edges_from(zip(sources, needers, strict=True))
     marked = [(s, n, {"order_only": True}) for s, n in order_only if not dag.has_edge(s, n)]
     dag.add_edges_from(marked)
+    order = {name: index for index, name in enumerate(by_name)}
+    return Graph(
+        dag=dag,
+        tasks=by_name,
+        producer=producer,
+        order=order,
+        sorted_names=_sorted_names(dag, order, sources, needers, order_only),
+    )
+
+
+def _sorted_names(
+    dag: nx.DiGraph,
+    order: dict[str, int],
+    sources: list[str],
+    needers: list[str],
+    order_only: Iterable[tuple[str, str]],
+) -> list[str]:
+    """Every task after the tasks it needs; raises CycleError when there is no such order.
+
+    Most tasks files declare each task after what it needs: that order is one, and proves
+    the graph acyclic without the walk (a twentieth of a 50,000-task null build). Else the
+    same walk as nx.is_directed_acyclic_graph finds one, or the cycle.
+    """
+    place = order.__getitem__
+    declared_in_order = all(map(operator.lt, map(place, sources), map(place, needers)))
+    if declared_in_order and all(place(s) < place(n) for s, n in order_only):
+        return list(order)
     try:
-        # The same walk as nx.is_directed_acyclic_graph, whose order priorities() reads.
-        sorted_names = list(nx.topological_sort(dag))
+        return list(nx.topological_sort(dag))
     except nx.NetworkXUnfeasible:
         raise CycleError(_cycle(dag)) from None
-    order = {name: index for index, name in enumerate(by_name)}
-    return Graph(dag=dag, tasks=by_name, producer=producer, order=order, sorted_names=sorted_names)
 
 
 def _cycle(dag: nx.DiGraph) -> list[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import heapq
+import operator
 from collections import deque
 from collections.abc import Mapping
 
@@ -35,8 +36,14 @@ class Plan:
         self._order = graph.order
         self._dependents = graph.dependents()
         self._waiting = graph.needed_counts(selected)
-        self._ready: list[tuple[float, int, str]] = []
-        self._priority = priority
+        # The heap holds each task's rank among all, most urgent first and then in declaration
+        # order: one sort of the whole selection, after which the heap compares ints, not the
+        # (priority, order) tuples it compared 30 times per pop of a 50,000-task scatter.
+        urgency = map(operator.neg, priority.values())
+        keys = zip(urgency, map(self._order.__getitem__, priority), priority, strict=True)
+        self._names = [name for _, _, name in sorted(keys)]
+        self._rank = {name: rank for rank, name in enumerate(self._names)}
+        self._ready: list[int] = []
         self._left = len(selected)
         self._pool = _Pool(limits or {})
         self._holding: dict[str, Amounts] = {}  # what each reserved task holds until done
@@ -45,7 +52,7 @@ class Plan:
                 self._push(name)
 
     def _push(self, name: str) -> None:
-        heapq.heappush(self._ready, (-self._priority[name], self._order[name], name))
+        heapq.heappush(self._ready, self._rank[name])
 
     def has_ready(self) -> bool:
         """Whether a task can be handed out now."""
@@ -53,7 +60,7 @@ class Plan:
 
     def pop(self) -> str:
         """The most urgent task whose deps are done: new, or holding the resources it waited for."""
-        name = heapq.heappop(self._ready)[2]
+        name = self._names[heapq.heappop(self._ready)]
         self._waiting[name] = _OUT
         return name
 

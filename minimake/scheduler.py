@@ -119,10 +119,9 @@ class Scheduler:
         self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
         self.settings = settings
         self.journal = journal or NullJournal()
-        # With one job the order changes no wall time: keep make's (ninja's chain rule) there.
-        durations = self.journal.durations if settings.jobs > 1 else None
-        limits = dict(settings.resources)
-        self.plan = Plan(graph, selected, priorities(graph, selected, durations), limits)
+        self.selected = selected
+        # What is left once the scan has decided every task that is up to date (run()).
+        self.plan = Plan(graph, set(), {}, dict(settings.resources))
         self.results: dict[str, TaskResult] = {}
         self.stamps: dict[str, Stamp] = {}  # what dependents see of each finished task's targets
         self.missing = dict(missing or {})
@@ -156,10 +155,40 @@ class Scheduler:
         collecting = gc.isenabled()
         gc.disable()
         try:
+            rest = self._scan()
+            # With one job the order changes no wall time: keep make's (ninja's chain rule).
+            durations = self.journal.durations if self.settings.jobs > 1 else None
+            limits = dict(self.settings.resources)
+            self.plan = Plan(self.graph, rest, priorities(self.graph, rest, durations), limits)
             self._steps(collecting)
         finally:
             if collecting:
                 gc.enable()
+
+    def _scan(self) -> set[str]:
+        """Decide, in one walk in dependency order, every task that is up to date while all it
+        needs is (ninja's dirty scan before its plan); the rest, for the plan to hand out.
+
+        A task that needs one of the rest waits for it in the plan, as it always did: what a
+        recipe leaves behind (make's restat) can still make it up to date. A null build
+        never reaches the plan, and its heap and counts are never paid for.
+        """
+        rest: set[str] = set()
+        selected, missing, tasks = self.selected, self.missing, self.graph.tasks
+        needs = self.graph.needs_of_each()
+        for name in self.graph.sorted_names:
+            if name not in selected:
+                continue
+            if (rest and not rest.isdisjoint(needs[name])) or name in missing:
+                rest.add(name)
+                continue
+            task = tasks[name]
+            targets = self._targets(task)
+            if self._why(task, targets) is None:
+                self._up_to_date(task, targets)
+            else:  # decided again when the plan hands it out, to start it
+                rest.add(name)
+        return rest
 
     def _steps(self, collecting: bool) -> None:
         stopping = False
@@ -208,28 +237,11 @@ class Scheduler:
             self.reporter.missing(error)
             self._record(TaskResult(name, Status.FAILED, error=str(error), has_recipe=has_recipe))
             return
-        stamp = self.disk.stamp
-        if len(task.targets) == 1:  # nearly every task: no comprehension to call
-            targets = {task.targets[0]: stamp(task.targets[0])}
-        else:
-            targets = {path: stamp(path) for path in task.targets}
-        reason = None
-        # make's -o: "do not remake the file even if it is older than its prerequisites".
-        if not (self.disk.assumes_old and self.disk.assumed_old(task.outputs)):
-            deps = self._dep_stamps(task)
-            marker = self.journal.markers.get(name)
-            reason = why_stale(
-                task,
-                targets,
-                deps,
-                always_make=self.settings.always_make,
-                interrupted=marker.pid if marker is not None else None,
-            )
-            if reason is None and "recipe" in (task.rerun_triggers or self.settings.triggers):
-                reason = self._recipe_changed(task)
+        targets = self._targets(task)
+        reason = self._why(task, targets)
         if reason is None:
-            self.stamps.update(targets)
-            self._record(TaskResult(name, _UP_TO_DATE, has_recipe=has_recipe))
+            self._up_to_date(task, targets)
+            self.plan.done(name)
             return
         if task.recipe is None:
             self._kept(task, targets)
@@ -239,6 +251,34 @@ class Scheduler:
             self.held[name] = reason  # the plan hands it out again once enough is given back
             return
         self._start(task, reason)
+
+    def _targets(self, task: Task) -> dict[str, Stamp]:
+        """Each of the task's targets with its stamp on disk."""
+        stamp = self.disk.stamp
+        if len(task.targets) == 1:  # nearly every task: no comprehension to call
+            return {task.targets[0]: stamp(task.targets[0])}
+        return {path: stamp(path) for path in task.targets}
+
+    def _why(self, task: Task, targets: Mapping[str, Stamp]) -> Reason | None:
+        """Why the task must run, now that all it needs is done; None when it is up to date."""
+        # make's -o: "do not remake the file even if it is older than its prerequisites".
+        if self.disk.assumes_old and self.disk.assumed_old(task.outputs):
+            return None
+        marker = self.journal.markers.get(task.name)
+        reason = why_stale(
+            task,
+            targets,
+            self._dep_stamps(task),
+            always_make=self.settings.always_make,
+            interrupted=marker.pid if marker is not None else None,
+        )
+        if reason is None and "recipe" in (task.rerun_triggers or self.settings.triggers):
+            reason = self._recipe_changed(task)
+        return reason
+
+    def _up_to_date(self, task: Task, targets: Mapping[str, Stamp]) -> None:
+        self.stamps.update(targets)
+        self._note(TaskResult(task.name, _UP_TO_DATE, has_recipe=task.recipe is not None))
 
     def _start(self, task: Task, reason: Reason) -> None:
         name = task.name
@@ -398,10 +438,14 @@ class Scheduler:
             self.reporter.deleting(path)
 
     def _record(self, result: TaskResult) -> None:
+        """Note a result of a task the plan handed out, and tell the plan it is done."""
+        self._note(result)
+        self.plan.done(result.name)
+
+    def _note(self, result: TaskResult) -> None:
         if result.status in _BLOCKING:
             self.blocking = True
         self.results[result.name] = result
-        self.plan.done(result.name)
         self.reporter.recorded(result)
 
     def _never_started(self) -> None:

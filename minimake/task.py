@@ -27,20 +27,9 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     """Accept one name or any iterable of names, so `deps="a.txt"` reads naturally; each path
     is normalised (`./a.txt` and `sub/../a.txt` are `a.txt`), so one file has one name."""
-    # The common cases first, without isinstance against the os.PathLike ABC and with one
-    # test of all the names at once: a tasks.py that declares 100,000 tasks in a loop calls
-    # this three times per task.
-    kind = type(value)
-    if kind is str:
-        return (normal_path(value),)
-    if kind is tuple or kind is list:
-        names = tuple(value)
-        for name in names:
-            if type(name) is not str:
-                break
-        else:
-            if _tidy(names):
-                return names
+    names = _ready_names(value)
+    if names is not None:
+        return names
     if isinstance(value, (str, os.PathLike)):
         return (normal_path(os.fspath(value)),)
     if not isinstance(value, Iterable):
@@ -48,11 +37,34 @@ def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(normal_path(os.fspath(v) if isinstance(v, os.PathLike) else v) for v in value)
 
 
+def _ready_names(value: Any) -> tuple[str, ...] | None:
+    """``value`` as names when neither the converter nor the validator has work with it: one
+    name, or a tuple or list of them, each a non-empty string that normal_path leaves as it
+    is. None for anything else, which _names and the validator look at one by one."""
+    # Without isinstance against the os.PathLike ABC and with one test of all the names at
+    # once: a tasks.py that declares 100,000 tasks in a loop calls this twice per task.
+    kind = type(value)
+    if kind is str:
+        names: tuple[str, ...] = (value,)
+    elif kind is tuple or kind is list:
+        names = tuple(value)
+        for name in names:
+            if type(name) is not str:
+                return None
+    else:
+        return None
+    return names if names and _tidy(names) else None
+
+
 def _tidy(names: tuple[str, ...]) -> bool:
-    """Whether normal_path would leave every one of ``names`` as it is (one scan for all)."""
-    joined = "\0".join(names) + "\0"
-    # ".\0" finds "/." and "/.." at a name's end (and, harmlessly, "file." too).
-    return not ("./" in joined or "//" in joined or "/\0" in joined or ".\0" in joined)
+    """Whether every one of ``names`` is non-empty and normal_path would leave it as it is
+    (one scan for all)."""
+    joined = "\0" + "\0".join(names) + "\0"
+    # "\0\0" finds an empty name; ".\0" finds "/." and "/.." at a name's end (and,
+    # harmlessly, "file." too).
+    return not (
+        "\0\0" in joined or "./" in joined or "//" in joined or "/\0" in joined or ".\0" in joined
+    )
 
 
 def normal_path(name: Any) -> Any:
@@ -289,13 +301,14 @@ def _plain(
     in converters and validators with nothing to convert or check.
 
     The same as ``Task(...)``: the same converters run on the four fields that vary, then
-    their validators, in field order; the other four fields take the converted value of
-    nothing, (), on which their validators provably pass (no args, no kwargs, no resources,
-    no triggers), so they are not called.
+    their validators, in field order, but for names that _ready_names took, on which they
+    provably pass; the other four fields take the converted value of nothing, (), on which
+    their validators provably pass too (no args, no kwargs, no resources, no triggers).
     """
     declared: Task = object.__new__(Task)
-    _set(declared, "targets", _names(targets))
-    _set(declared, "deps", _names(deps))
+    ready_targets, ready_deps = _ready_names(targets), _ready_names(deps)
+    _set(declared, "targets", ready_targets if ready_targets is not None else _names(targets))
+    _set(declared, "deps", ready_deps if ready_deps is not None else _names(deps))
     empty = type(order_only) is tuple and not order_only  # nearly every task
     _set(declared, "order_only", () if empty else _names(order_only))
     _set(declared, "recipe", _recipe(recipe))
@@ -309,8 +322,11 @@ def _plain(
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
-        _check_targets(declared, _TARGETS, declared.targets)
-        _check_names(declared, _DEPS, declared.deps)
+        # Names _ready_names took are non-empty strings: their validators would pass.
+        if ready_targets is None or phony:
+            _check_targets(declared, _TARGETS, declared.targets)
+        if ready_deps is None:
+            _check_names(declared, _DEPS, declared.deps)
         _check_names(declared, _ORDER_ONLY, declared.order_only)
         _check_recipe(declared, _RECIPE, declared.recipe)
     return declared

@@ -78,6 +78,9 @@ _TEXTS = {
     ReasonKind.REMADE: "'{path}' was remade",
     ReasonKind.RECIPE_CHANGED: "{change}",
 }
+# Read once per task: a member read through its Enum class costs a call of the metaclass's
+# attribute hook (Python 3.11).
+_MISSING = StampKind.MISSING
 # What a dep that is newer than any file, and no file, makes its dependents stale by.
 _DEP_KINDS = {
     StampKind.NEW: ReasonKind.WHAT_IF,
@@ -111,7 +114,7 @@ def why_stale(
     if interrupted is not None:
         return Reason(ReasonKind.INTERRUPTED, pid=interrupted)
     for path in task.targets:
-        if targets[path].kind is StampKind.MISSING:
+        if targets[path].kind is _MISSING:
             return Reason(ReasonKind.MISSING, path)
     # A multi-target task is judged by its oldest target, as make's grouped targets are.
     if len(task.targets) == 1:

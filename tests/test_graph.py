@@ -59,6 +59,31 @@ def test_cycle_is_fatal_with_its_whole_path(spec: dict, cycle: tuple | None) -> 
     assert str(caught.value).startswith("Dependency cycle: ")
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"c": [], "b": ["c"], "a": ["b", "c"]},  # each after what it needs
+        {"a": ["b", "c"], "b": ["c"], "c": []},  # the goal first, as in a Makefile
+        {"a": ["c"], "c": [], "b": ["a"]},
+    ],
+)
+def test_every_task_comes_after_what_it_needs_however_it_was_declared(spec: dict) -> None:
+    graph = build_graph(tasks(spec))
+    position = {name: index for index, name in enumerate(graph.sorted_names)}
+    assert sorted(position) == sorted(spec)
+    assert all(position[dep] < position[name] for name, deps in spec.items() for dep in deps)
+    if all(position[name] == index for index, name in enumerate(spec)):
+        assert list(spec) == graph.sorted_names  # declared in order: that order is kept
+
+
+def test_an_order_only_dep_declared_later_is_still_built_first() -> None:
+    use = Task.create("use", order_only=["dir"], recipe="x")
+    folder = Task.create("dir", recipe="mkdir dir")
+    assert build_graph([use, folder]).sorted_names == ["dir", "use"]
+    with pytest.raises(CycleError):
+        build_graph([Task.create("a", order_only=["b"]), Task.create("b", deps=["a"])])
+
+
 def test_two_tasks_writing_one_file_is_fatal() -> None:
     first = Task.create(["x.c", "x.h"], recipe="gen")
     second = Task.create("x.h", recipe="other")

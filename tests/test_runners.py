@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+from concurrent.futures import Future, as_completed, wait
 from pathlib import Path
 
 from minimake import Task
@@ -14,7 +15,7 @@ from minimake.execution.capture import Capture
 from minimake.execution.pool import process_pool
 from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
-from minimake.result import Status
+from minimake.result import Outcome, Status
 
 
 def test_dry_runner_succeeds_at_once_and_echoes_every_line() -> None:
@@ -23,6 +24,25 @@ def test_dry_runner_succeeds_at_once_and_echoes_every_line() -> None:
     assert runner.echo(task) == ["one", "two"]
     assert runner.start(task).result().ok
     assert (runner.status, runner.pretends) == (Status.WOULD_RUN, True)
+
+
+def test_a_pretended_recipe_is_a_future_done_from_the_start() -> None:
+    """What the scheduler and concurrent.futures ask of it, as of any done Future."""
+    task = Task.create("x", recipe="one")
+    future = DryRunner().start(task)
+    assert (future.done(), future.running(), future.cancelled()) == (True, False, False)
+    assert future.result().ok
+    assert future.result(timeout=0) is future.result()
+    assert future.exception() is None
+    assert not future.cancel()
+    seen: list[Future[Outcome]] = []
+    future.add_done_callback(seen.append)
+    assert seen == [future]  # called at once, as for any done Future
+    other = DryRunner().start(task)
+    assert other is not future  # one per task: the scheduler keys what runs by its Future
+    done, pending = wait([future, other], timeout=0)
+    assert (done, pending) == ({future, other}, set())
+    assert list(as_completed([future])) == [future]
 
 
 def test_touch_runner_touches_outputs_of_tasks_with_recipes(tmp_path: Path) -> None:

@@ -285,9 +285,10 @@ def test_a_resource_holds_back_a_task_that_runs_but_not_one_up_to_date(world) ->
     w.disk.write("src")
     w.disk.write("done")
     w.build(jobs=3, resources={"gpu": 1})
+    # The up-to-date task is decided first, by the scan, before the plan hands out the others.
     assert w.reporter.events == [
-        ("started", "g1", "'g1' does not exist"),
         ("recorded", "done", "up_to_date"),
+        ("started", "g1", "'g1' does not exist"),
         ("started", "cpu", "'cpu' does not exist"),
         ("finished", "g1", "ran"),
         ("recorded", "g1", "ran"),
@@ -298,6 +299,37 @@ def test_a_resource_holds_back_a_task_that_runs_but_not_one_up_to_date(world) ->
         ("recorded", "g2", "ran"),
     ]
     assert w.waited == [2, 2, 1]
+
+
+def test_the_scan_decides_what_is_up_to_date_and_the_plan_holds_only_the_rest(world) -> None:  # type: ignore[no-untyped-def]
+    """ninja's dirty scan: tasks up to date while all they need is are decided before any
+    recipe starts, and never handed out by the plan; a task that needs one that runs waits
+    for it there, and is then found up to date if the recipe left its target alone."""
+    w = world(
+        sh("old", "src"),  # up to date
+        sh("uses_old", "old"),  # up to date, because what it needs is
+        sh("gen", "new"),  # older than its input: runs, and leaves its target as it was
+        sh("uses_gen", "gen"),  # newer than gen: up to date once gen has run
+    )
+    w.disk.write("src")
+    w.disk.write("old", "gen")
+    w.disk.write("uses_old", "uses_gen")
+    w.disk.write("new")
+    w.runner.complete = lambda futures: [f.set_result(Outcome(ok=True)) for f in futures]
+    results = w.build()
+    assert [event[:2] for event in w.reporter.events] == [
+        ("recorded", "old"),
+        ("recorded", "uses_old"),
+        ("started", "gen"),
+        ("finished", "gen"),
+        ("recorded", "gen"),
+        ("recorded", "uses_gen"),
+    ]
+    assert results["uses_gen"].status is Status.UP_TO_DATE  # make's restat
+    with pytest.raises(ValueError, match=r"^task 'old' was not handed out by pop\(\)$"):
+        w.scheduler.plan.done("old")
+    with pytest.raises(ValueError, match=r"^task 'uses_gen' was already done$"):
+        w.scheduler.plan.done("uses_gen")
 
 
 def test_every_task_is_done_in_the_plan_exactly_once(world) -> None:  # type: ignore[no-untyped-def]
