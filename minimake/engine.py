@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -490,14 +489,19 @@ def _lazy_capture(root: str) -> Callable[[], Capture]:
 
 
 def _payloads(
-    graph: Graph, selected: set[str], dumps: Callable[[Any], bytes] = pickle.dumps
+    graph: Graph, selected: set[str], dumps: Callable[[Any], bytes] | None = None
 ) -> dict[str, bytes]:
     """Pickle the Python recipes built in code now, so one that cannot reach a worker process
-    is reported before anything runs (tasks from a tasks file are re-imported there instead)."""
+    is reported before anything runs (tasks from a tasks file are re-imported there instead).
+    ``dumps``: pickle's, unless given."""
     payloads = {}
     # In declaration order (graph.tasks keeps it), which is cheaper than sorting the selection.
     for name, task in graph.tasks.items():
         if callable(task.recipe) and task.source is None and name in selected:
+            if dumps is None:  # a build of shell recipes never imports pickle
+                import pickle
+
+                dumps = pickle.dumps
             try:
                 payloads[name] = dumps((task.recipe, task.args, task.keyword_arguments))
             except Exception as error:

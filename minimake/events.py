@@ -63,21 +63,22 @@ class Tee(NullReporter):
 
     def __init__(self, *parts: Reporter) -> None:
         self.parts = parts
-        # recorded() comes once per task: only to the parts that hear it (not NullReporter's).
-        self._recording = tuple(
-            part for part in parts if getattr(type(part), "recorded", None) is not _UNHEARD
-        )
+        # The events that come once per task go only to the parts that hear them, not to
+        # NullReporter's no-ops.
+        self._starting = _hearing(parts, "started")
+        self._finishing = _hearing(parts, "finished")
+        self._recording = _hearing(parts, "recorded")
 
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         for part in self.parts:
             part.begin(total, jobs, expected)
 
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
-        for part in self.parts:
+        for part in self._starting:
             part.started(task, reason, lines)
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
-        for part in self.parts:
+        for part in self._finishing:
             part.finished(task, result, ignored)
 
     def missing(self, error: NoRuleError) -> None:
@@ -121,4 +122,7 @@ class Tee(NullReporter):
             part.summary(result)
 
 
-_UNHEARD = NullReporter.recorded
+def _hearing(parts: tuple[Reporter, ...], event: str) -> tuple[Reporter, ...]:
+    """The parts whose class does something with ``event``."""
+    unheard = getattr(NullReporter, event)
+    return tuple(part for part in parts if getattr(type(part), event, None) is not unheard)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import operator
-import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
@@ -230,6 +228,8 @@ _SUGGESTED = 10
 
 def _close_matches(graph: Graph, path: str) -> list[str]:
     """The targets closest to ``path``, for a "did you mean" (as Ninja suggests them)."""
+    import difflib  # for the few errors a person reads, not each run's start-up
+
     return difflib.get_close_matches(path, list(graph.producer), n=3)
 
 
@@ -294,6 +294,8 @@ def _weights(
     known = [seconds for name in selected if (seconds := durations.get(name)) is not None]
     if not known:
         return None
+    import statistics  # only once a duration has been recorded
+
     typical = statistics.median(known)
     tasks = graph.tasks
     return {

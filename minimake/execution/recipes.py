@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -101,6 +100,8 @@ def _resolve(spec: PythonSpec) -> tuple[Callable[..., Any], tuple[Any, ...], dic
         function, args, kwargs = spec.call
         return function, tuple(args), dict(kwargs)
     if spec.payload is not None:
+        import pickle  # a recipe built in code, sent pickled: rare, and only in a worker
+
         function, args, kwargs = pickle.loads(spec.payload)
         return function, tuple(args), dict(kwargs)
     from minimake.load import load_tasks

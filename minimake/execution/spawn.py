@@ -16,12 +16,11 @@ import fcntl
 import os
 import queue
 import select
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Executor, Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -29,6 +28,9 @@ from minimake.execution.capture import Capture, FilePool
 from minimake.execution.recipes import ShellSpec
 from minimake.result import Outcome
 from minimake.words import exit_words
+
+if TYPE_CHECKING:
+    import subprocess
 
 # make's rule: a line with none of the shell's special characters, whose first word is no
 # shell keyword or builtin, is exec'd directly, which saves starting /bin/sh for each simple
@@ -101,6 +103,8 @@ class Launcher:
             ]
             pid = os.posix_spawnp(words[0], words, env, file_actions=actions, setsid=session)
             return _Child(pid)
+        import subprocess  # a recipe in another folder only: no start-up cost for the rest
+
         popen = subprocess.Popen(
             words,
             cwd=cwd,

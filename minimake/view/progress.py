@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import codecs
 import math
-import statistics
 import sys
 import threading
 import time
@@ -90,7 +89,12 @@ class Board:
             self.expected = dict(expected or {})
             self._pending = set(self.expected)  # expected tasks neither started nor decided
             self._pending_seconds = sum(self.expected.values())
-            self._typical = statistics.median(self.expected.values()) if self.expected else None
+            if self.expected:
+                import statistics  # only once durations are recorded: none in a first build
+
+                self._typical = statistics.median(self.expected.values())
+            else:
+                self._typical = None
 
     def _taken(self, name: str) -> None:
         if name in self._pending:
