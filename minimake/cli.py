@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from minimake import __version__
 
@@ -238,10 +238,21 @@ def _jobs(value: str | None, goals: list[str], attached: bool = False) -> int | 
     return _jobs("all", goals)
 
 
+def _line_buffered(stream: TextIO | None) -> None:
+    """make's stdout is line-buffered: each line is out before the next one goes to stderr,
+    so that echoes, errors and progress lines keep their order in one pipe (`2>&1 | tee`)."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError):  # closed, or not a text stream
+            reconfigure(line_buffering=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run minimake with ``argv``; returns make's exit status (0, 1 for -q stale, 2, 130)."""
     parser = _parser()
     command = argv is None  # this process is the minimake command, not a caller's
+    if command:
+        _line_buffered(sys.stdout)
     argv = list(sys.argv[1:] if argv is None else argv)
     read = _read(parser, argv)
     if read is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests import conftest
-from tests.conftest import touch, write_tasks
+from tests.conftest import environment, touch, write_tasks
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
@@ -294,3 +296,41 @@ def test_explain_builds_the_graph_once(
     assert minimake_cli.main(["--progress", "off", "--explain", "c.txt"]) == 0
     assert capsys.readouterr().out.startswith("'c.txt' is stale: ")
     assert len(built) == 1
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_in_one_pipe_each_echo_comes_before_the_lines_about_its_task(
+    tmp_path: Path, dry_run: bool
+) -> None:
+    """make's stdout is line-buffered: with stdout and stderr in one pipe (`2>&1 | tee log`,
+    Python's buffering as a user has it), the lines keep the order they were written in."""
+    (tmp_path / "tasks.py").write_text(
+        'from minimake import task\ntask("a", recipe="touch a")\ntask("b", "a", "touch b")\n'
+    )
+    env = environment()
+    env.pop("PYTHONUNBUFFERED", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "minimake", *(["-n"] if dry_run else []), "b"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=True,
+    )
+    lines = run.stdout.splitlines()
+    if dry_run:
+        assert lines[:4] == [
+            "would run a: 'a' does not exist",
+            "touch a",
+            "would run b: 'b' does not exist",
+            "touch b",
+        ]
+    else:
+        assert [line.split(" (")[0] for line in lines[:4]] == [
+            "touch a",
+            "[1/2] done a",
+            "touch b",
+            "[2/2] done b",
+        ]
+    assert lines[4].startswith("Summary: ")
