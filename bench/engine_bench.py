@@ -225,37 +225,40 @@ JOBS2 = {
 }
 
 
+# Each tool's null build, for (b) and (f), and its -n (doit has none).
+NULL = {"minimake": minimake_cmd(), "make": ["make"], "ninja": ["ninja"], "doit": ["doit"]}
+DRY = {"minimake": minimake_cmd("-n"), "make": ["make", "-n"], "ninja": ["ninja", "-n"]}
+
+
 def null_and_dry_run(
     work: Path,
     n_tasks: int,
     reps: int,
-    tools: tuple[str, ...],
+    null_commands: Commands,
+    dry_commands: Commands,
     progress: Callable[[str], None],
     limit: float | None = None,
 ) -> tuple[Results, Results]:
-    """(b) and (c) on one tree that every tool reads (none writes in a null build or `-n`)."""
+    """(b) and (c) on one tree that every tool reads (none writes in a null build or `-n`):
+    each of ``null_commands`` in (b), and in (c) those of them in ``dry_commands``."""
     graph = dag_gen.bench_dag(n_tasks, seed=1)
     root = write_tree(graph, work / "b", dag_gen.built_state(graph))
     write_ninja_log(graph, root)
-    ready = set(tools)
-    if "doit" in tools:
+    if "doit" in null_commands:
         progress("    doit: reset-dep to fill .doit.db (untimed)")
         _expect(timed(["doit", "reset-dep"], root), "doit", "(b) warm-up")
-    commands = {"minimake": minimake_cmd(), "make": ["make"], "ninja": ["ninja"], "doit": ["doit"]}
-    null: Results = {tool: [] for tool in tools}
-    dry: Results = {tool: ([] if tool != "doit" else None) for tool in tools}
+    null: Results = {tool: [] for tool in null_commands}
+    dry: Results = {tool: ([] if tool in dry_commands else None) for tool in null_commands}
     forever = limit if limit is not None else 1e9
-    _rounds(null, {t: commands[t] for t in tools if t in ready}, root, reps, forever, _expect_null)
+    _rounds(null, dict(null_commands), root, reps, forever, _expect_null)
 
     time.sleep(0.05)  # past the coarse clock tick of the last file written
     touch_sources(graph, root)
-    dry_commands = {"minimake": minimake_cmd("-n"), "make": ["make", "-n"]}
-    dry_commands["ninja"] = ["ninja", "-n"]
 
     def dry_ok(sample: Sample, tool: str) -> Sample:
         return _expect_dry(sample, tool, n_tasks)
 
-    dry_tools = {t: dry_commands[t] for t in tools if t in dry_commands}
+    dry_tools = {t: dry_commands[t] for t in null_commands if t in dry_commands}
     _rounds(dry, dry_tools, root, reps, forever, dry_ok)
     shutil.rmtree(root)
     return null, dry
@@ -291,12 +294,8 @@ def scatter_gather(
         null: Results = {tool: [] for tool in tools}
         dry: Results = {tool: ([] if tool != "doit" else None) for tool in tools}
         listed: Results = {"minimake": []} if "minimake" in tools else {}
-        null_commands = {"minimake": minimake_cmd(), "make": ["make"], "ninja": ["ninja"]}
-        null_commands["doit"] = ["doit"]
-        dry_commands = {"minimake": minimake_cmd("-n"), "make": ["make", "-n"]}
-        dry_commands["ninja"] = ["ninja", "-n"]
         progress(f"    null builds, {reps} rounds ...")
-        _rounds(null, {t: null_commands[t] for t in ready}, root, reps, limit, _expect_null)
+        _rounds(null, {t: NULL[t] for t in ready}, root, reps, limit, _expect_null)
         if "doit" in tools and "doit" not in ready:
             null["doit"] = [Sample(limit * 4, 0, -9, "", timed_out=True)]
         hidden = work / f"d-{n_tasks}-outputs"
@@ -309,7 +308,7 @@ def scatter_gather(
             return _expect_dry(sample, tool, expected, "touch ")
 
         progress(f"    -n from clean, {reps} rounds ...")
-        dry_tools = {t: dry_commands[t] for t in ready if t in dry_commands}
+        dry_tools = {t: DRY[t] for t in ready if t in DRY}
         _rounds(dry, dry_tools, root, reps, limit, dry_ok)
         if listed:
             progress(f"    minimake --list, {reps} rounds ...")
@@ -380,13 +379,14 @@ def _expect(sample: Sample, tool: str, what: str = "") -> Sample:
 
 
 def _expect_null(sample: Sample, tool: str) -> Sample:
+    """A null build that did nothing: ninja and doit say so their way, the others as make."""
     _expect(sample, tool, "(b)")
-    ran = {
-        "minimake": "Nothing to be done" not in sample.output,
-        "make": "Nothing to be done" not in sample.output,
-        "ninja": "no work to do" not in sample.output,
-        "doit": any(line.startswith(".  ") for line in sample.output.splitlines()),
-    }[tool]
+    if tool == "ninja":
+        ran = "no work to do" not in sample.output
+    elif tool == "doit":
+        ran = any(line.startswith(".  ") for line in sample.output.splitlines())
+    else:
+        ran = "Nothing to be done" not in sample.output
     if ran:
         raise SystemExit(f"(b) {tool}: the null build did work:\n{sample.output[:3000]}")
     return sample
@@ -543,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             lines += ["", *report(f"(a) {n_indep} independent `touch out/N` tasks, -j2", a)]
         if "b" in only or "c" in only:
             progress(f"(b)+(c) {n_dag}-task DAG, {reps} reps ...")
-            b, c = null_and_dry_run(work, n_dag, reps, tools, progress, options.limit)
+            null_commands = {tool: NULL[tool] for tool in tools}
+            b, c = null_and_dry_run(work, n_dag, reps, null_commands, DRY, progress, options.limit)
             lines += ["", *report(f"(b) null build, {n_dag}-task random DAG", b)]
             lines += ["", *report(f"(c) -n, {n_dag}-task random DAG, every task stale", c)]
         if "d" in only:

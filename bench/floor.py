@@ -1,14 +1,21 @@
-"""The floor under any Python engine for figures (a) and (d) of engine_bench.py, beside make.
+"""The floor under any Python engine for figures (a) to (d) of engine_bench.py, beside make.
 
-The floor is a Python process that imports networkx (the project's graph library) and then
-starts every recipe of the same tree at -j2 with nothing else: `posix_spawn`, a pidfd per
-recipe in one epoll, no graph, no stat, no journal, no output. It ignores the DAG's order
-constraints too, so it is a lower bound. What minimake takes above the floor is its own cost
-per task; where the floor itself is above a goal's ratio to make, no Python engine meets that
-goal on this machine.
+For (a) and (d) the floor is a Python process that imports networkx (the project's graph
+library) and then starts every recipe of the same tree at -j2 with nothing else:
+`posix_spawn`, a pidfd per recipe in one epoll, no graph, no stat, no journal, no output. It
+ignores the DAG's order constraints too, so it is a lower bound.
 
-    python bench/floor.py                  # (a) 1,000 trivial tasks and (d) the 10,000-task DAG
+For (b), the null build, and (c), `-n`, of the 10,000-task DAG, the floor imports networkx,
+imports the same tasks.py with a `task()` that only keeps its three arguments, stats each
+file once and compares mtimes in declaration order (a topological order here); under -n it
+prints each stale task's command. No Task values, no graph, no journal, no reasons.
+
+What minimake takes above the floor is its own cost per task; where the floor itself is above
+a goal's ratio to make, no Python engine meets that goal on this machine.
+
+    python bench/floor.py                  # (a) 1,000 trivial tasks, (b)-(d) the 10,000-task DAG
     python bench/floor.py --only a --reps 9
+    python bench/floor.py --only bc        # the null build and -n
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 import engine_bench
-from engine_bench import JOBS2, Sample, dag_gen
+from engine_bench import DRY, JOBS2, NULL, Sample, dag_gen
 
 # The whole floor program: a file of command lines in, every line run, two at a time (the
 # benchmark's environment, engine_bench.ENV, is every command's, as in engine_bench).
@@ -42,11 +49,42 @@ while index < len(commands) or running:
         running -= 1
 """
 
+# The floor of a null build and -n: read the tasks, stat, compare (print under -n).
+SCAN = """\
+import os, sys, types
+import networkx
+declared = []
+stand_in = types.ModuleType("minimake")  # what tasks.py imports: task() keeps its arguments
+stand_in.task = lambda targets, deps=(), recipe=None, **_: declared.append((targets, deps, recipe))
+stand_in.phony = lambda *args, **options: None
+sys.modules["minimake"] = stand_in
+sys.path.insert(0, os.getcwd())
+import tasks  # from its cached bytecode, as minimake imports it
+mtimes, stale, dry = {}, set(), sys.argv[1:] == ["-n"]
+def mtime(path):
+    if path not in mtimes:
+        try:
+            mtimes[path] = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            mtimes[path] = None
+    return mtimes[path]
+for target, deps, recipe in declared:
+    built = mtime(target)
+    if built is None or any(dep in stale or (mtime(dep) or 0) > built for dep in deps):
+        stale.add(target)
+        if dry:
+            print(recipe)
+print(f"{len(stale)} stale" if stale else "Nothing to be done for 'all'.")
+"""
+
 FIGURES = {
     "a": "(a) 1,000 independent `touch out/N`, -j2",
+    "b": "(b) null build, 10,000-task random DAG",
+    "c": "(c) -n, 10,000-task random DAG, every task stale",
     "d": "(d) 10,000-task random DAG from clean, -j2",
 }
 SIZES = {"a": 1_000, "d": 10_000}
+FLOOR = "python+networkx floor"
 
 
 def measure(figure: str, reps: int, work: Path) -> dict[str, list[Sample]]:
@@ -60,12 +98,29 @@ def measure(figure: str, reps: int, work: Path) -> dict[str, list[Sample]]:
     (work / "bare.py").write_text(BARE)
     commands = {
         "make": JOBS2["make"],
-        "python+networkx floor": [sys.executable, str(work / "bare.py"), str(work / "commands")],
+        FLOOR: [sys.executable, str(work / "bare.py"), str(work / "commands")],
         "minimake": JOBS2["minimake"],
     }
     figure_of = engine_bench.independent if figure == "a" else engine_bench.full_build
     results = figure_of(work, size, reps, commands)
     return {name: samples for name, samples in results.items() if samples is not None}
+
+
+def measure_scans(reps: int, work: Path) -> dict[str, dict[str, list[Sample]]]:
+    """engine_bench's (b) and (c), with the scan floor beside make and minimake."""
+    (work / "scan.py").write_text(SCAN)
+    scan = [sys.executable, str(work / "scan.py")]
+    null = {"make": NULL["make"], FLOOR: scan, "minimake": NULL["minimake"]}
+    dry = {"make": DRY["make"], FLOOR: [*scan, "-n"], "minimake": DRY["minimake"]}
+    b, c = engine_bench.null_and_dry_run(work, 10_000, reps, null, dry, _say)
+    return {
+        figure: {n: s for n, s in results.items() if s is not None}
+        for figure, results in (("b", b), ("c", c))
+    }
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def report(figure: str, results: dict[str, list[Sample]]) -> list[str]:
@@ -80,15 +135,22 @@ def report(figure: str, results: dict[str, list[Sample]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="ad", help="figures: a, d or ad (default ad)")
+    parser.add_argument("--only", default="abcd", help="figures, of abcd (default all)")
     parser.add_argument("--reps", type=int, default=5, help="interleaved runs (default 5)")
     options = parser.parse_args(argv)
     if shutil.which("make") is None:
         parser.error("make is not on PATH")
     lines = [f"floor benchmark: medians of {options.reps} interleaved runs, 2 jobs"]
     with tempfile.TemporaryDirectory(prefix="minimake-floor-") as tmp:
+        scans = {}
+        if "b" in options.only or "c" in options.only:
+            _say("(b) and (c) null build and -n of the 10,000-task DAG ...")
+            scans = measure_scans(options.reps, Path(tmp))
         for figure in options.only:
-            print(f"{FIGURES[figure]} ...", file=sys.stderr, flush=True)
+            if figure in scans:
+                lines += ["", *report(figure, scans[figure])]
+                continue
+            _say(f"{FIGURES[figure]} ...")
             lines += ["", *report(figure, measure(figure, options.reps, Path(tmp)))]
     print("\n".join(lines))
     return 0
