@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 from pathlib import Path
 
 from minimake.disk import ASSUMED_NEW, ASSUMED_OLD, MISSING, Disk, Stamp, StampKind
@@ -58,3 +60,20 @@ def test_touch_creates_and_remove_deletes(tmp_path: Path) -> None:
     assert disk.remove("t")
     assert not disk.remove("t")
     assert not disk.exists("t")
+
+
+def test_the_folder_is_opened_once_and_closed_with_the_disk(tmp_path: Path) -> None:
+    """Files are stat'ed relative to the project folder's descriptor, as make stats them
+    relative to its working folder; a Disk that goes away closes it (a library user's builds
+    never run out of descriptors)."""
+    (tmp_path / "f").write_text("x")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(200):
+        disk = Disk(str(tmp_path))
+        assert disk.exists("f")
+        assert not disk.exists("g")
+    del disk
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+    gone = Disk(str(tmp_path / "nowhere"))
+    assert not gone.exists("f")  # a folder that cannot be opened: every file is missing
