@@ -67,13 +67,24 @@ def test_the_folder_is_opened_once_and_closed_with_the_disk(tmp_path: Path) -> N
     relative to its working folder; a Disk that goes away closes it (a library user's builds
     never run out of descriptors)."""
     (tmp_path / "f").write_text("x")
-    before = len(os.listdir("/proc/self/fd"))
+
+    def open_on_folder() -> int:
+        return sum(_target(fd) == str(tmp_path) for fd in os.listdir("/proc/self/fd"))
+
+    disks = [Disk(str(tmp_path)) for _ in range(3)]
+    assert all(disk.exists("f") and not disk.exists("g") for disk in disks)
+    assert open_on_folder() == 3  # one each, whatever it stats
     for _ in range(200):
-        disk = Disk(str(tmp_path))
-        assert disk.exists("f")
-        assert not disk.exists("g")
-    del disk
+        assert Disk(str(tmp_path)).exists("f")
+    del disks
     gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert open_on_folder() == 0
     gone = Disk(str(tmp_path / "nowhere"))
     assert not gone.exists("f")  # a folder that cannot be opened: every file is missing
+
+
+def _target(fd: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # closed since listdir
+        return None
