@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures._base import FINISHED
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -37,7 +37,7 @@ class _Done(Future[Outcome]):
         # Future's own fields (CPython's concurrent.futures), as set_result() leaves them.
         self._condition = _SETTLED
         self._state = FINISHED
-        self._result = self._outcome = outcome
+        self._result = outcome
         self._exception = None
         self._waiters: list[Any] = []
         self._done_callbacks: list[Callable[[Future[Outcome]], object]] = []
@@ -47,7 +47,7 @@ class _Done(Future[Outcome]):
         return True
 
     def result(self, timeout: float | None = None) -> Outcome:
-        return self._outcome
+        return cast(Outcome, self._result)  # set at birth, never None
 
 
 # An Outcome is a frozen value: every pretended success can share one.
