@@ -128,6 +128,9 @@ class Scheduler:
         self.running: dict[Future[Outcome], _Running] = {}
         # The reason of each task decided to run that waits in the plan for resources.
         self.held: dict[str, Reason] = {}
+        # The scan's verdict on each task it found stale, kept until the plan hands it out:
+        # nothing it read (cached stamps, the journal) changes before then.
+        self.stale: dict[str, tuple[dict[str, Stamp], Reason]] = {}
         # Failed tasks' logs, for a runner that really runs recipes.
         self.logs = None if runner.pretends else Logs(disk.root)
         # Whether any task has failed or been skipped: until one has, nothing can be blocked,
@@ -184,9 +187,11 @@ class Scheduler:
                 continue
             task = tasks[name]
             targets = self._targets(task)
-            if self._why(task, targets) is None:
+            reason = self._why(task, targets)
+            if reason is None:
                 self._up_to_date(task, targets)
-            else:  # decided again when the plan hands it out, to start it
+            else:  # started when the plan hands it out
+                self.stale[name] = (targets, reason)
                 rest.add(name)
         return rest
 
@@ -237,8 +242,13 @@ class Scheduler:
             self.reporter.missing(error)
             self._record(TaskResult(name, Status.FAILED, error=str(error), has_recipe=has_recipe))
             return
-        targets = self._targets(task)
-        reason = self._why(task, targets)
+        verdict = self.stale.pop(name, None)
+        reason: Reason | None
+        if verdict is not None:
+            targets, reason = verdict
+        else:
+            targets = self._targets(task)
+            reason = self._why(task, targets)
         if reason is None:
             self._up_to_date(task, targets)
             self.plan.done(name)
