@@ -22,7 +22,7 @@ import pytest
 
 import minimake
 from minimake.execution import spawn
-from minimake.execution.capture import Capture
+from minimake.execution.capture import Capture, FilePool
 from minimake.execution.recipes import ShellSpec
 from tests.conftest import RecordingReporter, cli, environment, write_tasks
 
@@ -559,3 +559,44 @@ def test_a_shell_recipes_future_completes_when_asked_for_its_result(tmp_path: Pa
         executor.shutdown()
     assert outcome.ok
     assert (tmp_path / "out").read_text() == "one\ntwo\n"
+
+
+# --- capture files, used again from task to task
+
+
+def test_a_capture_file_is_empty_whenever_a_task_is_handed_it(tmp_path: Path) -> None:
+    pool = FilePool(Capture.under(str(tmp_path), combined=True))
+    try:
+        first, out, _ = pool.take()
+        os.write(out, b"the first task's output\n")
+        os.close(out)
+        first.discard()  # nobody else holds it: back into the pool
+        second, out, _ = pool.take()
+        os.close(out)
+        assert second.stdout == first.stdout
+        assert os.path.getsize(second.stdout) == 0
+        second.discard()  # it stayed empty: handed out again as it is
+        third, out, _ = pool.take()
+        os.close(out)
+        assert third.stdout == first.stdout
+        assert os.path.getsize(third.stdout) == 0
+    finally:
+        pool.close()
+
+
+def test_a_capture_file_another_process_holds_is_never_handed_out_again(tmp_path: Path) -> None:
+    pool = FilePool(Capture.under(str(tmp_path), combined=True))
+    captured, out, _ = pool.take()
+    # A recipe's background job that keeps its stdout: it may write into it at any time.
+    holder = subprocess.Popen(["sleep", "600"], stdout=out)
+    os.close(out)
+    try:
+        captured.discard()
+        again, out, _ = pool.take()
+        os.close(out)
+        assert again.stdout != captured.stdout
+        assert not os.path.exists(captured.stdout)
+    finally:
+        holder.kill()
+        holder.wait()
+        pool.close()

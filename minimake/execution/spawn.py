@@ -20,11 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Executor, Future
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from minimake.execution.capture import Capture, FilePool
+from minimake.execution.capture import Capture, Captured, FilePool
 from minimake.execution.recipes import ShellSpec
 from minimake.result import Outcome
 from minimake.words import exit_words
@@ -200,9 +199,9 @@ class _Job:
     def outcome(self) -> Outcome:
         captured = self.captured
         # Most recipes print nothing: say so, and nobody opens the files again to find out.
-        empty = all(os.fstat(fd).st_size == 0 for fd in {self.out, self.err})
-        if empty:
-            captured = attrs.evolve(captured, empty=True)
+        out, err = self.out, self.err
+        if os.fstat(out).st_size == 0 and (err == out or os.fstat(err).st_size == 0):
+            captured = Captured(captured.stdout, captured.stderr, True, captured.release)
         os.close(self.out)
         if self.err != self.out:
             os.close(self.err)
@@ -383,6 +382,9 @@ class ShellExecutor(Executor):
                 os.close(fd)
 
 
+_SETTLED = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED))
+
+
 class _DrivenFuture(Future[Outcome]):
     """A recipe's Future that, asked for its result before it is done, reaps lines until it
     is: nothing else completes it when no scheduler waits."""
@@ -391,7 +393,15 @@ class _DrivenFuture(Future[Outcome]):
         super().__init__()
         self._executor = executor
 
+    # Asked several times per recipe by the loop that waits: read without taking the Future's
+    # lock. Its state only moves forward, so an unlocked read can only lag, as a locked read
+    # taken a moment earlier would.
+    def done(self) -> bool:
+        return self._state in _SETTLED
+
     def result(self, timeout: float | None = None) -> Outcome:
+        if self._state == FINISHED and self._exception is None:
+            return self._result  # type: ignore[return-value]  # set before the state moved
         self._reap_until_done(timeout)
         return super().result(timeout=0)
 
