@@ -3,12 +3,14 @@
 For (a) and (d) the floor is a Python process that imports networkx (the project's graph
 library) and then starts every recipe of the same tree at -j2 with nothing else:
 `posix_spawn`, a pidfd per recipe in one epoll, no graph, no stat, no journal, no output. It
-ignores the DAG's order constraints too, so it is a lower bound.
+ignores the DAG's order constraints too, so it is a lower bound. A second line runs it with
+the short scheduling slice minimake's own loop asks for (minimake/execution/latency.py).
 
 For (b), the null build, and (c), `-n`, of the 10,000-task DAG, the floor imports networkx,
 imports the same tasks.py with a `task()` that only keeps its three arguments, stats each
 file once and compares mtimes in declaration order (a topological order here); under -n it
-prints each stale task's command. No Task values, no graph, no journal, no reasons.
+prints each stale task's command. No Task values, no graph, no journal, no reasons. A second
+line also builds the tasks' graph in networkx, in bulk, which minimake's design needs.
 
 What minimake takes above the floor is its own cost per task; where the floor itself is above
 a goal's ratio to make, no Python engine meets that goal on this machine.
@@ -33,10 +35,13 @@ from engine_bench import DRY, JOBS2, NULL, Sample, dag_gen
 # The whole floor program: a file of command lines in, every line run, two at a time (the
 # benchmark's environment, engine_bench.ENV, is every command's, as in engine_bench).
 BARE = """\
-import os, select, sys
+import contextlib, os, select, sys
 import networkx
+from minimake.execution.latency import short_slice
 commands = [line.split() for line in open(sys.argv[1]).read().splitlines()]
 env, epoll, running, index = dict(os.environ), select.epoll(), 0, 0
+hint = short_slice() if sys.argv[2:] == ["hint"] else contextlib.nullcontext()
+hint.__enter__()
 while index < len(commands) or running:
     while running < 2 and index < len(commands):
         pid = os.posix_spawnp(commands[index][0], commands[index], env, setsid=True)
@@ -51,8 +56,9 @@ while index < len(commands) or running:
 
 # The floor of a null build and -n: read the tasks, stat, compare (print under -n).
 SCAN = """\
-import os, sys, types
+import gc, os, sys, types
 import networkx
+gc.disable()  # minimake pauses the collector while it loads and builds the graph too
 declared = []
 stand_in = types.ModuleType("minimake")  # what tasks.py imports: task() keeps its arguments
 stand_in.task = lambda targets, deps=(), recipe=None, **_: declared.append((targets, deps, recipe))
@@ -60,7 +66,11 @@ stand_in.phony = lambda *args, **options: None
 sys.modules["minimake"] = stand_in
 sys.path.insert(0, os.getcwd())
 import tasks  # from its cached bytecode, as minimake imports it
-mtimes, stale, dry = {}, set(), sys.argv[1:] == ["-n"]
+if "graph" in sys.argv:  # the same tasks as a networkx graph, built in bulk
+    graph = networkx.DiGraph()
+    graph.add_nodes_from(target for target, _, _ in declared)
+    graph.add_edges_from((dep, target) for target, deps, _ in declared for dep in deps)
+mtimes, stale, dry = {}, set(), "-n" in sys.argv
 def mtime(path):
     if path not in mtimes:
         try:
@@ -85,6 +95,8 @@ FIGURES = {
 }
 SIZES = {"a": 1_000, "d": 10_000}
 FLOOR = "python+networkx floor"
+GRAPHED = "floor + networkx graph"  # (b), (c): and the graph networkx holds for minimake
+HINTED = "floor, short slice"  # the same with latency.short_slice, as minimake runs recipes
 
 
 def measure(figure: str, reps: int, work: Path) -> dict[str, list[Sample]]:
@@ -99,6 +111,7 @@ def measure(figure: str, reps: int, work: Path) -> dict[str, list[Sample]]:
     commands = {
         "make": JOBS2["make"],
         FLOOR: [sys.executable, str(work / "bare.py"), str(work / "commands")],
+        HINTED: [sys.executable, str(work / "bare.py"), str(work / "commands"), "hint"],
         "minimake": JOBS2["minimake"],
     }
     figure_of = engine_bench.independent if figure == "a" else engine_bench.full_build
@@ -110,8 +123,14 @@ def measure_scans(reps: int, work: Path) -> dict[str, dict[str, list[Sample]]]:
     """engine_bench's (b) and (c), with the scan floor beside make and minimake."""
     (work / "scan.py").write_text(SCAN)
     scan = [sys.executable, str(work / "scan.py")]
-    null = {"make": NULL["make"], FLOOR: scan, "minimake": NULL["minimake"]}
-    dry = {"make": DRY["make"], FLOOR: [*scan, "-n"], "minimake": DRY["minimake"]}
+    graphed = [*scan, "graph"]
+    null = {"make": NULL["make"], FLOOR: scan, GRAPHED: graphed, "minimake": NULL["minimake"]}
+    dry = {
+        "make": DRY["make"],
+        FLOOR: [*scan, "-n"],
+        GRAPHED: [*graphed, "-n"],
+        "minimake": DRY["minimake"],
+    }
     b, c = engine_bench.null_and_dry_run(work, 10_000, reps, null, dry, _say)
     return {
         figure: {n: s for n, s in results.items() if s is not None}

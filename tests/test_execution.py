@@ -23,6 +23,7 @@ import pytest
 import minimake
 from minimake.execution import spawn
 from minimake.execution.capture import Capture, FilePool
+from minimake.execution.latency import SLICE_NS, short_slice
 from minimake.execution.recipes import ShellSpec
 from tests.conftest import RecordingReporter, cli, environment, write_tasks
 
@@ -600,3 +601,43 @@ def test_a_capture_file_another_process_holds_is_never_handed_out_again(tmp_path
         holder.kill()
         holder.wait()
         pool.close()
+
+
+# --- the scheduling hint of the thread that waits (latency.py)
+
+
+def _slice(pid: str = "thread-self") -> int | None:
+    """The scheduler's slice of a thread or process, in ns, as /proc shows it."""
+    try:
+        lines = Path(f"/proc/{pid}/sched").read_text().splitlines()
+    except OSError:
+        return None
+    found = [line.split(":")[1] for line in lines if line.startswith("se.slice ")]
+    return int(found[0]) if found else None
+
+
+def test_the_waiting_thread_has_a_short_slice_that_recipes_never_inherit(tmp_path: Path) -> None:
+    before = _slice()
+    with short_slice() as hinted:
+        during = _slice()
+    if before is None or not hinted or during == before:
+        pytest.skip("this kernel grants no slice of a thread's own choosing")
+    assert during == SLICE_NS
+    assert _slice() == before
+    seen: list[int | None] = []
+
+    class Watching(RecordingReporter):
+        def finished(self, task, result, ignored=False):  # type: ignore[no-untyped-def]
+            seen.append(_slice())
+            super().finished(task, result, ignored)
+
+    tasks = [
+        minimake.Task.create(f"slice{i}", recipe=f"grep '^se.slice ' /proc/self/sched > slice{i}")
+        for i in range(2)
+    ]
+    result = minimake.build(tasks, ["slice0", "slice1"], jobs=2, reporter=Watching(), root=tmp_path)
+    assert result.ok
+    assert seen == [SLICE_NS, SLICE_NS]  # the thread that starts and reaps recipes
+    for i in range(2):
+        assert int((tmp_path / f"slice{i}").read_text().split(":")[1]) == before
+    assert _slice() == before  # given back when the build ends

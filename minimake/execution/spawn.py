@@ -24,6 +24,7 @@ from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import TYPE_CHECKING, Any
 
 from minimake.execution.capture import Capture, Captured, FilePool
+from minimake.execution.latency import short_slice
 from minimake.execution.recipes import ShellSpec
 from minimake.result import Outcome
 from minimake.words import exit_words
@@ -273,12 +274,17 @@ class ShellExecutor(Executor):
         self._closed = False
         self._launcher = Launcher()
         self._files: dict[Capture, FilePool] = {}
+        # The waiting thread's short slice, from the first recipe to shutdown (latency.py).
+        self._hint: contextlib.ExitStack | None = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if fn is not run or len(args) != 1 or kwargs or not isinstance(args[0], ShellSpec):
             raise TypeError("a ShellExecutor runs only spawn.run(ShellSpec)")
         if self._closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
+        if self._hint is None:
+            self._hint = contextlib.ExitStack()
+            self._hint.enter_context(short_slice())
         future: Future[Outcome] = _DrivenFuture(self)
         future.set_running_or_notify_cancel()
         spec: ShellSpec = args[0]
@@ -373,6 +379,8 @@ class ShellExecutor(Executor):
             while pending := [future for _, future in self._jobs.values()]:
                 self.wait(pending)
         self._closed = True
+        if self._hint is not None:
+            self._hint.close()
         for files in self._files.values():
             files.close()
         self._launcher.close()
