@@ -244,10 +244,11 @@ class Scheduler:
             return
         verdict = self.stale.pop(name, None)
         reason: Reason | None
+        fresh: Mapping[str, Stamp] | None = None  # the targets as stat'ed just now
         if verdict is not None:
             targets, reason = verdict
         else:
-            targets = self._targets(task)
+            targets = fresh = self._targets(task)
             reason = self._why(task, targets)
         if reason is None:
             self._up_to_date(task, targets)
@@ -260,7 +261,7 @@ class Scheduler:
         if not self.plan.reserve(name):
             self.held[name] = reason  # the plan hands it out again once enough is given back
             return
-        self._start(task, reason)
+        self._start(task, reason, fresh)
 
     def _targets(self, task: Task) -> dict[str, Stamp]:
         """Each of the task's targets with its stamp on disk."""
@@ -290,15 +291,31 @@ class Scheduler:
         self.stamps.update(targets)
         self._note(TaskResult(task.name, _UP_TO_DATE, has_recipe=task.recipe is not None))
 
-    def _start(self, task: Task, reason: Reason) -> None:
+    def _start(self, task: Task, reason: Reason, fresh: Mapping[str, Stamp] | None = None) -> None:
+        """Start the task's recipe; ``fresh``: its targets' stamps, when they were read just
+        now, which spares stat-ing them again."""
         name = task.name
         self.reporter.started(task, reason, self.runner.echo(task))
         # What the recipe may change, to delete it if it fails; nothing runs when pretending.
-        before = {} if self.runner.pretends else {p: self.disk.actual(p) for p in task.outputs}
+        before = {} if self.runner.pretends else self._mtimes(task.outputs, fresh or {})
         if not self.runner.pretends:
             self.journal.started(name, before)
         future = self.runner.start(task)
         self.running[future] = _Running(task, reason, before, time.perf_counter())
+
+    def _mtimes(self, paths: Iterable[str], fresh: Mapping[str, Stamp]) -> dict[str, int | None]:
+        """Each path's mtime now (None: missing), from ``fresh`` where it says (-W and -o
+        stamps say nothing of the file itself)."""
+        mtimes = {}
+        for path in paths:
+            stamp = fresh.get(path)
+            if stamp is not None and stamp.kind is StampKind.FILE:
+                mtimes[path] = stamp.mtime
+            elif stamp is not None and stamp.kind is StampKind.MISSING:
+                mtimes[path] = None
+            else:
+                mtimes[path] = self.disk.actual(path)
+        return mtimes
 
     def _recipe_changed(self, task: Task) -> Reason | None:
         """What changed in an up-to-date task's recipe since it last finished, if anything."""

@@ -68,6 +68,26 @@ class TestStale:
         assert result.tasks["a"].status is Status.RAN
         assert result.tasks["b"].status is Status.UP_TO_DATE
 
+    @pytest.mark.parametrize("touched", [False, True])
+    def test_a_failed_recipe_deletes_its_target_only_if_it_changed_it(
+        self, tmp_path: Path, touched: bool
+    ) -> None:
+        """make's .DELETE_ON_ERROR, for a task decided once what it needs has run (its targets
+        stat'ed then) as for one the first scan decided."""
+        touch(tmp_path / "src", 10)
+        for name in ("late", "early"):
+            touch(tmp_path / name, 0)
+        failing = "touch {0}; exit 1" if touched else "exit 1"
+        tasks = [
+            sh("mid", ["src"]),
+            Task.create("late", deps=["mid"], recipe=failing.format("late")),
+            Task.create("early", deps=["src"], recipe=failing.format("early")),
+        ]
+        result = build(tmp_path, tasks, "late", "early", keep_going=True)
+        assert result.tasks["late"].status is result.tasks["early"].status is Status.FAILED
+        assert (tmp_path / "late").exists() is not touched
+        assert (tmp_path / "early").exists() is not touched
+
     def test_phony_dep_always_forces(self, tmp_path: Path) -> None:
         touch(tmp_path / "out", 0)
         tasks = [Task.create("force", phony=True), sh("out", ["force"])]
