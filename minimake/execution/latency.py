@@ -5,13 +5,13 @@ it must reap it and start the next, while the other cores run recipes. Linux's s
 (EEVDF, since 6.6) lets a task that wakes take a CPU at once only when its virtual deadline
 comes first; with the default slice it often waits in the queue until a running recipe has
 used up its own. Measured on a 10,000-task build at -j2 on 2 cores (kernel 6.18), starting
-one recipe then took 0.9 ms in the middle, against 0.16 ms when nothing else ran. A Python
-loop that did nothing but start the same commands took 1.3x make's time.
+one recipe then took 0.9 ms in the middle, against 0.16 ms when nothing else ran, and a
+Python loop that did nothing but start the same commands took 1.10-1.25x make's time.
 
 Since Linux 6.12 a task may ask for a shorter slice (``sched_setattr`` with ``sched_runtime``
 under SCHED_OTHER, no privilege needed): its deadlines come sooner, so it is picked sooner when
-it wakes, and its share of the CPU is unchanged. With a 0.1 ms slice, the same loop took the
-time make takes. Recipes never inherit the slice (SCHED_FLAG_RESET_ON_FORK), and the thread
+it wakes, and its share of the CPU is unchanged. With a 0.1 ms slice, the same loop took
+0.98-0.99x make's time. Recipes never inherit the slice (SCHED_FLAG_RESET_ON_FORK), and the thread
 gets its own attributes back when the build ends. Where the call is missing (another system,
 an older kernel, a policy other than SCHED_OTHER) nothing changes.
 """
@@ -47,13 +47,16 @@ def short_slice(slice_ns: int = SLICE_NS) -> Iterator[bool]:
     import ctypes  # only in a build that runs recipes
 
     libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
     set_call, get_call = calls
     thread = threading.get_native_id()  # the attributes are a thread's: restore this one's
 
     def call(number: int, fields: tuple[int, ...]) -> tuple[int, ...] | None:
         buffer = ctypes.create_string_buffer(_LAYOUT.pack(*fields), _LAYOUT.size)
         extra = (_LAYOUT.size, 0) if number == get_call else (0,)
-        if libc.syscall(number, thread, buffer, *extra) != 0:
+        # syscall() reads every argument as a long: pass longs, not C ints.
+        words = [ctypes.c_long(value) for value in (number, thread)]
+        if libc.syscall(*words, buffer, *map(ctypes.c_long, extra)) != 0:
             return None
         return _LAYOUT.unpack(buffer.raw)
 
