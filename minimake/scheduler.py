@@ -96,6 +96,7 @@ class _Running:
 # metaclass's attribute hook (Python 3.11).
 _UP_TO_DATE = Status.UP_TO_DATE
 _BLOCKING = (Status.FAILED, Status.SKIPPED)  # what its dependents cannot run after
+_ON_DISK = frozenset({StampKind.FILE, StampKind.MISSING})  # stamps that say what a file is
 # Runs of one task cut short by other recipes' crashed workers before it counts as failed.
 RETRIES = 3
 # Lines of a failed task's output kept for the failure report.
@@ -309,10 +310,8 @@ class Scheduler:
         mtimes = {}
         for path in paths:
             stamp = fresh.get(path)
-            if stamp is not None and stamp.kind is StampKind.FILE:
-                mtimes[path] = stamp.mtime
-            elif stamp is not None and stamp.kind is StampKind.MISSING:
-                mtimes[path] = None
+            if stamp is not None and stamp.kind in _ON_DISK:
+                mtimes[path] = stamp.mtime  # None for a missing file
             else:
                 mtimes[path] = self.disk.actual(path)
         return mtimes
