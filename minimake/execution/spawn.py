@@ -390,7 +390,8 @@ class ShellExecutor(Executor):
                 os.close(fd)
 
 
-_SETTLED = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED))
+# The states in which Future.done() is true.
+_DONE_STATES = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED))
 
 
 class _DrivenFuture(Future[Outcome]):
@@ -405,7 +406,7 @@ class _DrivenFuture(Future[Outcome]):
     # lock. Its state only moves forward, so an unlocked read can only lag, as a locked read
     # taken a moment earlier would.
     def done(self) -> bool:
-        return self._state in _SETTLED
+        return self._state in _DONE_STATES
 
     def result(self, timeout: float | None = None) -> Outcome:
         if self._state == FINISHED and self._exception is None:
