@@ -4,7 +4,13 @@ For (a) and (d) the floor is a Python process that imports networkx (the project
 library) and then starts every recipe of the same tree at -j2 with nothing else:
 `posix_spawn`, a pidfd per recipe in one epoll, no graph, no stat, no journal, no output. It
 ignores the DAG's order constraints too, so it is a lower bound. A second line runs it with
-the short scheduling slice minimake's own loop asks for (minimake/execution/latency.py).
+the short scheduling slice minimake's own loop asks for (minimake/execution/latency.py). A
+third line ("duties") adds, per recipe, the system calls that make makes too (a stat of the
+target before, the echo line) and those the issues ask of minimake beside make's: the
+journal's three records (started, process group, done: crash safety), the recipe's stdout and
+stderr in a capture file of its own (opened per recipe, taken from a pool of files, its size
+checked and its lease tested when the recipe ends) and the re-stat of the target after. It runs
+no Python beyond those calls: no graph, no decisions, no reporting.
 
 For (b), the null build, and (c), `-n`, of the 10,000-task DAG, the floor imports networkx,
 imports the same tasks.py with a `task()` that only keeps its three arguments, stats each
@@ -35,23 +41,63 @@ from engine_bench import DRY, JOBS2, NULL, Sample, dag_gen
 # The whole floor program: a file of command lines in, every line run, two at a time (the
 # benchmark's environment, engine_bench.ENV, is every command's, as in engine_bench).
 BARE = """\
-import contextlib, os, select, sys
+import contextlib, fcntl, os, select, sys
 import networkx
 from minimake.execution.latency import short_slice
 commands = [line.split() for line in open(sys.argv[1]).read().splitlines()]
 env, epoll, running, index = dict(os.environ), select.epoll(), 0, 0
-hint = short_slice() if sys.argv[2:] == ["hint"] else contextlib.nullcontext()
+hint = short_slice() if "hint" in sys.argv[2:] else contextlib.nullcontext()
 hint.__enter__()
+duties = "duties" in sys.argv[2:]
+if duties:  # the system calls of the duties below, made by the same loop
+    APPEND, MADE = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    os.makedirs(".floor", exist_ok=True)
+    journal, null = os.open(".floor/journal", APPEND | os.O_CREAT, 0o644), os.open(os.devnull, 0)
+    free, jobs, made = [], {}, 0
+def stamp(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
 while index < len(commands) or running:
     while running < 2 and index < len(commands):
-        pid = os.posix_spawnp(commands[index][0], commands[index], env, setsid=True)
-        epoll.register(os.pidfd_open(pid), select.EPOLLIN)
+        words = commands[index]
+        if duties:
+            target, before = words[-1], stamp(words[-1])  # the decision's stat (make's too)
+            os.write(1, (" ".join(words) + "\\n").encode())  # the echo (make's too)
+            os.write(journal, f"s\\t{target}\\t{before}\\n".encode())
+            if not free:  # capture files are used again from recipe to recipe
+                made, path = made + 1, f".floor/{made}.out"
+                free.append((path, os.open(path, MADE, 0o600)))
+            path, master = free.pop()
+            out = os.open(path, APPEND)  # the recipe's stdout and stderr, its own description
+            dup = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out, 1)]
+            dup.append((os.POSIX_SPAWN_DUP2, out, 2))
+            pid = os.posix_spawnp(words[0], words, env, file_actions=dup, setsid=True)
+            os.close(out)
+            os.write(journal, f"g\\t{target}\\t{pid}\\n".encode())
+        else:
+            pid = os.posix_spawnp(words[0], words, env, setsid=True)
+        pidfd = os.pidfd_open(pid)
+        epoll.register(pidfd, select.EPOLLIN)
+        if duties:
+            jobs[pidfd] = (target, before, path, master)
         index, running = index + 1, running + 1
     for fd, _ in epoll.poll():
         epoll.unregister(fd)
         os.close(fd)
         os.wait()
         running -= 1
+        if duties:
+            target, before, path, master = jobs.pop(fd)
+            size = os.fstat(master).st_size  # any output to replay
+            fcntl.fcntl(master, fcntl.F_SETLEASE, fcntl.F_WRLCK)  # nobody else holds it
+            fcntl.fcntl(master, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+            if size:
+                os.ftruncate(master, 0)
+            free.append((path, master))
+            after = stamp(target)  # make's restat: was the target remade
+            os.write(journal, f"d\\t{target}\\t{after}\\n".encode())
 """
 
 # The floor of a null build and -n: read the tasks, stat, compare (print under -n).
@@ -97,6 +143,7 @@ SIZES = {"a": 1_000, "d": 10_000}
 FLOOR = "python+networkx floor"
 GRAPHED = "floor + networkx graph"  # (b), (c): and the graph networkx holds for minimake
 HINTED = "floor, short slice"  # the same with latency.short_slice, as minimake runs recipes
+DUTIES = "short slice + duties"  # and the system calls the issues ask for beside make's
 
 
 def measure(figure: str, reps: int, work: Path) -> dict[str, list[Sample]]:
@@ -112,6 +159,7 @@ def measure(figure: str, reps: int, work: Path) -> dict[str, list[Sample]]:
         "make": JOBS2["make"],
         FLOOR: [sys.executable, str(work / "bare.py"), str(work / "commands")],
         HINTED: [sys.executable, str(work / "bare.py"), str(work / "commands"), "hint"],
+        DUTIES: [sys.executable, str(work / "bare.py"), str(work / "commands"), "hint", "duties"],
         "minimake": JOBS2["minimake"],
     }
     figure_of = engine_bench.independent if figure == "a" else engine_bench.full_build
