@@ -8,6 +8,7 @@ the kernel's own accounting.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import select
@@ -560,6 +561,68 @@ def test_a_shell_recipes_future_completes_when_asked_for_its_result(tmp_path: Pa
         executor.shutdown()
     assert outcome.ok
     assert (tmp_path / "out").read_text() == "one\ntwo\n"
+
+
+def test_without_pidfds_each_line_is_awaited_by_a_thread_and_the_build_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kernels before 5.3 (and some sandboxes) have no pidfd_open: a thread per running line
+    waits for it instead. Two recipes that need each other running at once, lines run in
+    order, a failing line, and a background child that keeps stdout open behave as with
+    pidfds, and the waiting threads are gone afterwards."""
+
+    def no_pidfds(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfds)
+    os.mkfifo(tmp_path / "a-to-b")
+    os.mkfifo(tmp_path / "b-to-a")
+    tasks = [
+        minimake.Task.create("a", recipe="echo hi > a-to-b; cat b-to-a > a"),
+        minimake.Task.create("b", recipe="cat a-to-b > b; echo hi > b-to-a"),
+        minimake.Task.create("lines", recipe=["echo one > lines", "echo two >> lines"]),
+        minimake.Task.create("bad", recipe=["echo before > bad", "exit 3", "echo never >> bad"]),
+        minimake.Task.create("bg", recipe="sleep 600 & echo $! > bg.pid; echo started > bg"),
+    ]
+    threads: list[int] = []
+
+    class Counting(RecordingReporter):
+        def started(self, task, reason, lines):  # type: ignore[no-untyped-def]
+            threads.append(threading.active_count())
+            super().started(task, reason, lines)
+
+    before, existing = threading.active_count(), set(threading.enumerate())
+    result = minimake.build(
+        tasks, [t.name for t in tasks], jobs=2, keep_going=True, reporter=Counting(), root=tmp_path
+    )
+    pid = int((tmp_path / "bg.pid").read_text())
+    try:
+        os.kill(pid, 0)  # the build ended while the background job still runs
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    statuses = {name: r.status for name, r in result.tasks.items()}
+    assert statuses == {
+        "a": minimake.Status.RAN,
+        "b": minimake.Status.RAN,
+        "lines": minimake.Status.RAN,
+        "bad": minimake.Status.FAILED,
+        "bg": minimake.Status.RAN,
+    }
+    outcome = result.tasks["bad"].outcome
+    assert outcome is not None
+    assert outcome.returncode == 3
+    assert (tmp_path / "a").read_text() == "hi\n" == (tmp_path / "b").read_text()
+    assert (tmp_path / "lines").read_text() == "one\ntwo\n"
+    assert not (tmp_path / "bad").exists()  # make's .DELETE_ON_ERROR: the failed line's target
+    assert (tmp_path / "bg").read_text() == "started\n"
+    # Whichever of a and b starts second, the other one waits for it in the fifo, and so
+    # does that line's thread. Each thread ends with its line.
+    assert max(threads) > before
+    # None is left waiting: each has ended, or is about to, having handed its line over.
+    left = [thread for thread in threading.enumerate() if thread not in existing]
+    for thread in left:
+        thread.join(timeout=60)
+    assert not [thread for thread in left if thread.is_alive()]
 
 
 # --- capture files, used again from task to task
