@@ -8,6 +8,7 @@ the kernel's own accounting.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -125,7 +126,9 @@ def bystander():
         open("overlap", "w").write("an earlier run of b.txt is still alive")
         raise RuntimeError("an earlier run of b.txt is still alive")
     # A child of the recipe holds the lock too: it lives as long as any part of this run.
-    subprocess.Popen(["sleep", "600"], pass_fds=[lock])
+    child = subprocess.Popen(["sleep", "600"], pass_fds=[lock])
+    with open("children", "a") as pids:
+        pids.write(f"{child.pid}\\n")
     with open("b.txt", "a") as out:
         out.write("run\\n")
     if first:
@@ -147,6 +150,10 @@ def test_a_dying_worker_is_cleaned_up_before_its_bystanders_rerun(
     os.mkfifo(tmp_path / "meet")
     os.mkfifo(tmp_path / "never")
     run = cli("-j2", "-k", "--progress", "off", cwd=tmp_path, env={"MINIMAKE_START_METHOD": method})
+    # The rerun's child outlives its finished recipe, as a background job does (make's rule).
+    for pid in map(int, (tmp_path / "children").read_text().split()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     assert run.returncode == 2
     assert "a.txt] Worker process died (exit code 7)" in run.stderr
     assert not (tmp_path / "overlap").exists(), "the bystander ran beside its earlier run"
@@ -623,6 +630,58 @@ def test_without_pidfds_each_line_is_awaited_by_a_thread_and_the_build_is_the_sa
     for thread in left:
         thread.join(timeout=60)
     assert not [thread for thread in left if thread.is_alive()]
+
+
+def test_a_line_started_as_an_interrupt_arrives_is_still_stopped_and_reaped(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C's KeyboardInterrupt can land between starting a line and watching it (here,
+    in the callback that records its process group): the line must still be one of the
+    groups a stop signals, and a wait must reap it, or it would outlive the build."""
+    pids: list[int] = []
+
+    def interrupted(task: str, group: int) -> None:
+        pids.append(group)
+        raise KeyboardInterrupt
+
+    executor = spawn.ShellExecutor(started=interrupted)
+    capture = Capture.under(str(tmp_path), combined=True)
+    spec = ShellSpec("t", str(tmp_path), ("sleep 1000",), capture)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            executor.submit(spawn.run, spec)
+        assert executor.running_groups() == set(pids)
+        os.killpg(pids[0], signal.SIGKILL)
+    finally:
+        executor.shutdown()  # waits for (reaps) every line it watches
+    assert not Path(f"/proc/{pids[0]}").exists()
+
+
+def test_an_interrupt_between_two_lines_ends_the_recipe_s_future(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C's KeyboardInterrupt right after a line was reaped and before the next one
+    starts: no line runs, so nothing would ever complete the recipe's Future, and whoever
+    waits for it after the interrupt would wait in vain."""
+    ended = spawn._Job.ended
+
+    def interrupted(job: spawn._Job, status: int) -> None:
+        ended(job, status)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spawn._Job, "ended", interrupted)
+    executor = spawn.ShellExecutor()
+    capture = Capture.under(str(tmp_path), combined=True)
+    spec = ShellSpec("t", str(tmp_path), ("touch first", "touch second"), capture)
+    try:
+        future = executor.submit(spawn.run, spec)
+        with pytest.raises(KeyboardInterrupt):
+            executor.wait([future])
+        assert future.done()
+    finally:
+        executor.shutdown()
+    assert (tmp_path / "first").exists()
+    assert not (tmp_path / "second").exists()
 
 
 # --- capture files, used again from task to task

@@ -76,6 +76,31 @@ def test_interrupt_stops_every_recipe_and_deletes_partial_targets(
     assert [pid for pid in grandchildren if alive(pid)] == []
 
 
+def test_an_interrupt_under_ignore_errors_starts_no_further_line(tmp_path: Path) -> None:
+    """-i goes on after a failing line, but not after one that Ctrl-C stopped: make itself
+    dies of the signal. The next lines would run after the interrupt, and the last of them
+    outlive minimake."""
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import task
+        task("lines", recipe=[
+            "echo first > ready.fifo; sleep 1000",
+            "touch second-ran",
+            "touch third-ran; sleep 1000",
+        ])
+        """,
+    )
+    os.mkfifo(tmp_path / "ready.fifo")
+    process = start("-i", cwd=tmp_path)
+    _wait_ready(tmp_path / "ready.fifo", {"first"}, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "minimake: *** [tasks.py:3: lines] Interrupt" in stderr
+    assert sorted(path.name for path in tmp_path.glob("*-ran")) == []
+
+
 CRASHING = """\
 import os, signal
 from minimake import task, phony

@@ -285,6 +285,7 @@ class LocalRunner:
         """Signal every running recipe's process group, and every group signalled before:
         a recipe's background job ignores SIGINT, so the final SIGKILL must still reach it."""
         self._stopped = True
+        self._shell.stop_lines()
         self._signalled |= self._shell.running_groups()
         pool = self._pool
         if pool is not None and self._factory is not None:  # our own ProcessPool

@@ -61,13 +61,16 @@ class _Child:
 
     def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None = None) -> None:
         self.pid, self._popen = pid, popen
+        self.status: int | None = None  # once reaped
 
     def wait(self) -> int:
         """Reap the process; its status as subprocess reports it (-N for signal N)."""
-        if self._popen is not None:
-            return self._popen.wait()
-        _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status)
+        if self.status is None:
+            if self._popen is not None:
+                self.status = self._popen.wait()
+            else:
+                self.status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.status
 
 
 class Launcher:
@@ -272,6 +275,7 @@ class ShellExecutor(Executor):
         self._exited: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._driving = threading.Lock()  # one thread reaps at a time
         self._closed = False
+        self._stopping = False  # stopped: no recipe starts another line
         self._launcher = Launcher()
         self._files: dict[Capture, FilePool] = {}
         # The waiting thread's short slice, from the first recipe to shutdown (latency.py).
@@ -307,6 +311,11 @@ class ShellExecutor(Executor):
         """End the current ``wait`` now (callable from any thread)."""
         os.eventfd_write(self._wake, 1)
 
+    def stop_lines(self) -> None:
+        """Start no further line of any recipe: each one whose line ends is over (the build is
+        being stopped; without this, ``-i`` would go on to the next line of a killed one)."""
+        self._stopping = True
+
     def wait(
         self, futures: Collection[Future[Any]], timeout: float | None = None
     ) -> set[Future[Any]]:
@@ -338,22 +347,44 @@ class ShellExecutor(Executor):
     def _ended(self, key: int) -> None:
         job, future = self._jobs.pop(key)
         assert job.process is not None
-        job.ended(job.process.wait())
+        try:
+            job.ended(job.process.wait())
+        except BaseException:
+            self._stranded(job, future)
+            raise
         self._next(job, future)
 
     def _next(self, job: _Job, future: Future[Outcome]) -> None:
         """Start the job's next line, or complete its Future when there is none."""
         try:
-            process = job.start_line()
+            process = None if self._stopping else job.start_line()
         except OSError as error:  # fork failed: out of processes or memory
             future.set_result(job.abandon(error))
             return
+        except BaseException:
+            self._stranded(job, future)
+            raise
         if process is None:
             future.set_result(job.outcome())
             return
-        if self._started is not None:
-            self._started(job.spec.name, process.pid)
-        self._watch(job, future, process)
+        try:
+            if self._started is not None:
+                self._started(job.spec.name, process.pid)
+        finally:  # watched whatever happens: a line nobody waits for would escape a stop
+            self._watch(job, future, process)
+
+    def _stranded(self, job: _Job, future: Future[Outcome]) -> None:
+        """After an interrupt (Ctrl-C's KeyboardInterrupt) between a job's lines: a line still
+        to reap is watched again, so that a stop reaches its group and a wait reaps it; else
+        the job is over, so that nobody waits for a Future that nothing would complete."""
+        process = job.process
+        if process is not None:
+            if process.status is None:
+                self._watch(job, future, process)
+                return
+            job.ended(process.status)  # reaped, and its status not taken yet
+        if not future.done():
+            future.set_result(job.outcome())
 
     def _watch(self, job: _Job, future: Future[Outcome], process: _Child) -> None:
         try:
