@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from minimake.disk import Disk
-from minimake.errors import MinimakeError, NoRuleError, UnpicklableRecipeError, UsageError
+from minimake.errors import (
+    JournalError,
+    MinimakeError,
+    NoRuleError,
+    UnpicklableRecipeError,
+    UsageError,
+)
 from minimake.events import NullReporter, Reporter, Tee
 from minimake.execution.capture import Capture, same_file
 from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
@@ -258,6 +264,11 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
         seconds = time.perf_counter() - prepared.started
         stop.result = BuildResult(stop.results, prepared.goals, seconds, interrupted=True)
         reporter.summary(stop.result)
+        _keep_timings(recorder, options)
+        raise
+    except JournalError:  # the build stopped early: say what ran before the error is said
+        seconds = time.perf_counter() - prepared.started
+        reporter.summary(BuildResult(loop.results, prepared.goals, seconds))
         _keep_timings(recorder, options)
         raise
     return _finish(prepared, results, recorder, reporter)

@@ -79,6 +79,17 @@ class DuplicateOutputError(MinimakeError):
         super().__init__(f"Tasks '{first}'{one} and '{second}'{two} both write '{path}'.")
 
 
+class JournalError(MinimakeError):
+    """The journal could not be written while the build ran (a full disk, say): the build
+    stops starting recipes, waits for those running, and ends with this error."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            f"Cannot write the journal '{path}': {problem} (--no-journal runs without)"
+        )
+
+
 class UnpicklableRecipeError(MinimakeError):
     """A Python recipe cannot be sent to a worker process."""
 

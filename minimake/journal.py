@@ -23,6 +23,7 @@ Records (tab-separated; names escaped so that a tab or newline in a name cannot 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -31,6 +32,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 import attrs
+
+from minimake.errors import JournalError
 
 FOLDER = ".minimake"
 JOURNAL = "journal"
@@ -68,7 +71,12 @@ class Journal:
 
     ``durations``, ``signatures`` and ``markers`` are what earlier runs left; a read-only
     journal (``-n``, ``-q``, ``--explain``) answers the same questions and records nothing.
+    A write that fails (a full disk) sets ``failure`` and ends the writing, never raises:
+    it happens in the middle of starting or reaping a recipe, where whoever drives the build
+    looks at ``failure`` between steps.
     """
+
+    failure: JournalError | None = None
 
     def __init__(self, root: str, *, writable: bool) -> None:
         self.folder = os.path.join(root, FOLDER)
@@ -141,8 +149,24 @@ class Journal:
 
     def _append(self, record: str) -> None:
         if self._fd is not None:
+            data = record.encode()
             # One write() per record: the kernel keeps it whole whatever happens to us next.
-            os.write(self._fd, record.encode())
+            try:
+                written = os.write(self._fd, data)
+            except OSError as error:
+                self._broken(error.strerror or str(error))
+                return
+            if written != len(data):  # the disk filled up within the record
+                self._broken(os.strerror(errno.ENOSPC))
+
+    def _broken(self, problem: str) -> None:
+        """Stop writing: a record after a lost one could say what is no longer true. A torn
+        last record is dropped when the journal is next read."""
+        self.failure = JournalError(os.path.join(FOLDER, JOURNAL), problem)
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def started(self, name: str, before: Mapping[str, float | None]) -> None:
         """The recipe of ``name`` starts now; ``before`` are its targets' mtimes (ns)."""
@@ -199,7 +223,11 @@ class Journal:
         live = len(self.durations) + len(self.markers) + len(self.groups)
         if not self.writable or self.lines < max(COMPACT_MIN, COMPACT_RATIO * live):
             return False
-        self._rewrite(set(keep) if keep is not None else None)
+        try:
+            self._rewrite(set(keep) if keep is not None else None)
+        except OSError as error:  # the log as it was stays whole
+            self._broken(error.strerror or str(error))
+            return False
         if self._fd is not None:
             os.close(self._fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC)
@@ -220,8 +248,13 @@ class Journal:
         for group in self.groups:
             records.append(f"g\t{_escape(group.task)}\t{group.pgid}\t{group.start}\n")
         partial = self.path + ".partial"
-        with open(partial, "w", encoding="utf-8") as file:
-            file.write("".join(records))
+        try:
+            with open(partial, "w", encoding="utf-8") as file:
+                file.write("".join(records))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise
         os.replace(partial, self.path)  # a kill mid-rewrite leaves the old log whole
         self.lines = len(records)
 

@@ -139,7 +139,11 @@ class Scheduler:
         self.blocking = False
 
     def run(self) -> dict[str, TaskResult]:
-        """Build, returning every selected task's result; raises BuildInterrupted on a signal."""
+        """Build, returning every selected task's result; raises BuildInterrupted on a signal,
+        and the journal's JournalError, once the recipes running are over, when it could not
+        be written."""
+        if self.journal.failure is not None:  # before anything starts
+            raise self.journal.failure
         try:
             self._loop()
         except (KeyboardInterrupt, BrokenPipeError) as interrupt:
@@ -150,6 +154,8 @@ class Scheduler:
             raise BuildInterrupted(self.results, signum) from None
         finally:
             self.runner.close(cancel=bool(self.running))
+        if self.journal.failure is not None:
+            raise self.journal.failure
         return self.results
 
     def _loop(self) -> None:
@@ -207,6 +213,8 @@ class Scheduler:
                     self._decide(name)
                 else:  # decided before, and now holding the resources it waited for
                     self._start(self.graph.tasks[name], reason)
+                if self.journal.failure is not None:  # a full disk: no recipe is safe to start
+                    stopping = self._halt()
             if not self.running:
                 if stopping or not plan.has_ready():
                     break
@@ -222,11 +230,17 @@ class Scheduler:
             for future in finished:
                 ok = self._finish(self.running.pop(future), future.result())
                 if not (ok or stopping or self.settings.keep_going):
-                    stopping = True
-                    self.runner.halt()
-                    if self.running:  # make says it once, when the build starts to stop
-                        self.reporter.waiting()
+                    stopping = self._halt()
+            if self.journal.failure is not None and not stopping:
+                stopping = self._halt()
         self._never_started()
+
+    def _halt(self) -> bool:
+        """Start nothing more; the recipes running finish. True, for the loop's ``stopping``."""
+        self.runner.halt()
+        if self.running:  # make says it once, when the build starts to stop
+            self.reporter.waiting()
+        return True
 
     def _decide(self, name: str) -> None:
         """Skip, call up to date, or start a ready task."""

@@ -495,6 +495,77 @@ def test_a_full_disk_when_keeping_the_log_deletes_the_target_first(
     assert any(event[0] == "warning" for event in reporter.events)
 
 
+def test_a_journal_that_cannot_be_written_stops_the_build_and_loses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up while the build runs: from the third recipe's start record on, the
+    journal cannot be written. That recipe was already on its way; nothing starts after it,
+    the build ends with make's "Stop.", and the next run builds exactly what is left."""
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import phony, task
+        for n in range(6):
+            task(f"o{n}", recipe=f"touch o{n}")
+        phony("all", deps=[f"o{n}" for n in range(6)], default=True)
+        """,
+    )
+    write, starts = os.write, []
+
+    def full_from_the_third_start(fd: int, data: bytes) -> int:
+        if bytes(data[:2]) == b"s\t":  # a start record: only the journal writes these
+            starts.append(fd)
+            if len(starts) >= 3:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_from_the_third_start)
+    status, _, err = main(capsys, tmp_path, "-j1")
+    monkeypatch.undo()
+    assert status == 2
+    assert "Traceback" not in err
+    assert err.rstrip().endswith(
+        "minimake: *** Cannot write the journal '.minimake/journal': No space left on device"
+        " (--no-journal runs without)  Stop."
+    )
+    assert sorted(path.name for path in tmp_path.glob("o*")) == ["o0", "o1", "o2"]
+    journal = (tmp_path / ".minimake" / "journal").read_text()
+    assert [line.split("\t")[:2] for line in journal.splitlines() if line[:2] == "d\t"] == [
+        ["d", "o0"],
+        ["d", "o1"],
+    ]
+    # o2's recipe ran to its end without a record: its target is as fresh as the others'.
+    status, out, _ = main(capsys, tmp_path, "-j1")
+    assert status == 0
+    assert out.splitlines() == ["touch o3", "touch o4", "touch o5"]
+
+
+def test_a_short_write_ends_the_journal_s_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write() that stores part of a record (the disk filled up within it) counts as a
+    failure: nothing is appended after a torn record, which the next read drops."""
+    from minimake.journal import Journal
+
+    journal = Journal(str(tmp_path), writable=True)
+    write, calls = os.write, []
+
+    def short(fd: int, data: bytes) -> int:
+        calls.append(bytes(data))
+        return write(fd, data[:-1])
+
+    monkeypatch.setattr(os, "write", short)
+    journal.finished("a", 1.0, None)
+    journal.finished("b", 2.0, None)
+    monkeypatch.undo()
+    journal.close()
+    assert journal.failure is not None
+    assert "No space left on device" in str(journal.failure)
+    assert len(calls) == 1
+    again = Journal(str(tmp_path), writable=False)
+    assert again.durations == {}  # the torn record is not read
+
+
 def test_a_task_name_too_long_for_a_file_name_still_gets_its_log(tmp_path: Path) -> None:
     name = "x" * 300
     write_tasks(tmp_path, f'from minimake import phony\nphony("{name}", recipe="exit 3")\n')
