@@ -76,20 +76,26 @@ class FilePool:
     microseconds. A file goes back into the pool only when no process has it open any more: a
     recipe's background job may still hold its stdout, and writes into it would land in another
     task's output. Linux's write lease is refused while any other open file description exists,
-    which is exactly that test; where it cannot be taken, the file is removed instead.
+    which is exactly that test; where it cannot be taken, the file is set aside and tested
+    again when the pool runs out, since a recipe that has just exited still holds its files for
+    a moment (the kernel closes an exiting process's last references a tick later, from a
+    worker thread). Beyond HELD files set aside, the oldest is removed instead.
     """
+
+    HELD = 8
 
     def __init__(self, capture: Capture) -> None:
         self.capture = capture
         self._lock = threading.Lock()
         self._free: list[_Pooled] = []
+        self._held: list[_Pooled] = []  # refused a lease when given back: tested again later
         self._all: set[_Pooled] = set()
 
     def take(self) -> tuple[Captured, int, int]:
         """Files for one task: where they are (discarding gives them back), and descriptors
         for the recipe's stdout and stderr, opened for this task alone."""
         with self._lock:
-            pooled = self._free.pop() if self._free else None
+            pooled = self._free.pop() if self._free else self._unheld()
         if pooled is None:
             pooled = _Pooled.create(self.capture)
             with self._lock:
@@ -100,18 +106,30 @@ class FilePool:
         stderr = pooled.paths[1] if len(pooled.paths) > 1 else None
         return Captured(pooled.paths[0], stderr, release=lambda: self._give_back(pooled)), out, err
 
+    def _unheld(self) -> _Pooled | None:
+        """A file set aside that nobody else holds now (called with the lock held)."""
+        for index, pooled in enumerate(self._held):
+            if pooled.reusable():
+                return self._held.pop(index)
+        return None
+
     def _give_back(self, pooled: _Pooled) -> None:
-        if pooled.reusable():
-            with self._lock:
-                self._free.append(pooled)
-            return
-        pooled.remove()
+        reusable = pooled.reusable()
         with self._lock:
+            if reusable:
+                self._free.append(pooled)
+                return
+            if pooled.leases:
+                self._held.append(pooled)
+                if len(self._held) <= self.HELD:
+                    return
+                pooled = self._held.pop(0)  # the oldest goes
             self._all.discard(pooled)
+        pooled.remove()
 
     def close(self) -> None:
         with self._lock:
-            pooled, self._all, self._free = self._all, set(), []
+            pooled, self._all, self._free, self._held = self._all, set(), [], []
         for files in pooled:
             files.remove()
 
@@ -120,6 +138,7 @@ class FilePool:
 class _Pooled:
     paths: tuple[str, ...]
     masters: tuple[int, ...]  # our own descriptions of the files, for leases and truncation
+    leases: bool = True  # False once the file system refused a lease outright
 
     @classmethod
     def create(cls, capture: Capture) -> _Pooled:
@@ -141,7 +160,10 @@ class _Pooled:
         for master in self.masters:
             try:
                 fcntl.fcntl(master, fcntl.F_SETLEASE, fcntl.F_WRLCK)
-            except (OSError, AttributeError):
+            except BlockingIOError:  # another open file description exists
+                return False
+            except (OSError, AttributeError):  # no leases here: nothing says who holds it
+                self.leases = False
                 return False
             fcntl.fcntl(master, fcntl.F_SETLEASE, fcntl.F_UNLCK)
         for master in self.masters:
