@@ -262,6 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from minimake.view.progress import for_cli
 
     pretend = options.dry_run or options.touch or options.question
+    merged = command and pretend and _one_file_off_a_terminal()
+    if merged:
+        # Nothing runs, so nothing is live: the lines of both streams go through stdout's
+        # buffer in their order and out a block at a time, not one write() each (20,000 for
+        # a 10,000-task -n, a tenth of its time).
+        sys.stdout.reconfigure(line_buffering=False, write_through=False)  # type: ignore[union-attr]
     reporter = for_cli(
         mode=options.progress,
         silent=options.silent,
@@ -270,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dry_run=options.dry_run,
         pretend=pretend,
         as_json=options.json,
+        errors_to=sys.stdout if merged else None,
     )
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_terminated)
@@ -287,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = _build(options, goals, variables, jobs, reporter)
         if entered and not options.silent:
             reporter.note(f"Leaving directory '{os.getcwd()}'")
+        if merged:
+            sys.stdout.flush()  # here, where a closed pipe is make's SIGPIPE, not at exit
         return status
     except BrokenPipeError:
         return _stdout_closed()
@@ -317,6 +326,16 @@ def _read(
         parser.print_usage(sys.stderr)
         return None
     return args, goals, variables, jobs
+
+
+def _one_file_off_a_terminal() -> bool:
+    """Whether stdout and stderr are one file that is no terminal (``>log 2>&1``, ``2>&1 |``)."""
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+        terminal = sys.stdout.isatty()
+    except (AttributeError, OSError, ValueError):  # replaced, closed, or no file underneath
+        return False
+    return not terminal and (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
 def _stdout_closed() -> int:

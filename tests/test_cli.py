@@ -334,3 +334,52 @@ def test_in_one_pipe_each_echo_comes_before_the_lines_about_its_task(
             "[2/2] done b",
         ]
     assert lines[4].startswith("Summary: ")
+
+
+# A dry run whose stdout and stderr are one file: what it writes, and how many write() calls.
+ONE_FILE = """\
+import os, sys
+from minimake import cli
+
+def writes():
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("syscw"))
+
+sys.argv = ["minimake", *sys.argv[1:]]
+before = writes()
+status = cli.main()
+with open("writes", "w") as counted:
+    counted.write(str(writes() - before))
+sys.exit(status)
+"""
+
+
+def test_a_dry_run_into_one_file_keeps_the_order_and_writes_in_blocks(tmp_path: Path) -> None:
+    """``minimake -n >log 2>&1``: each task's reason (stderr) comes before its command
+    (stdout), as on a terminal, but nothing being live, the lines leave in blocks rather than
+    one write() each (make's -n writes each line, and minimake has two per task)."""
+    count = 300
+    (tmp_path / "tasks.py").write_text(
+        "from minimake import task\n"
+        f"for n in range({count}):\n"
+        '    task(f"t{n}", recipe=f"touch t{n}")\n'
+    )
+    (tmp_path / "one_file.py").write_text(ONE_FILE)
+    with open(tmp_path / "log", "w") as log:
+        done = subprocess.run(
+            [sys.executable, "one_file.py", "-n", *(f"t{n}" for n in range(count))],
+            cwd=tmp_path,
+            env=environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert done.returncode == 0, lines[-5:]
+    expected = []
+    for n in range(count):
+        expected += [f"would run t{n}: 't{n}' does not exist", f"touch t{n}"]
+    assert lines[:-1] == expected
+    assert lines[-1].startswith(f"Summary: {count} would run")
+    assert int((tmp_path / "writes").read_text()) < count // 10

@@ -198,6 +198,25 @@ def test_a_closed_stdout_ends_the_build_as_sigpipe_ends_make(
         assert made.read_text() == f"{number:02d}" * 1000 + "\n"  # whole, or deleted
 
 
+def test_a_closed_pipe_for_both_streams_of_a_dry_run_is_sigpipe_too(tmp_path: Path) -> None:
+    """``minimake -n 2>&1 | head -1``: stdout and stderr are one pipe, so a dry run writes them
+    through one buffer; the closed pipe is still make's SIGPIPE, with no message at exit."""
+    write_tasks(tmp_path, MANY)
+    script = f'"{sys.executable}" -m minimake -n 2>&1 | head -1; exit "${{PIPESTATUS[0]}}"'
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 128 + signal.SIGPIPE
+    assert done.stdout == "would run out: 'out' does not exist\n"
+    assert done.stderr == ""
+
+
 # --- declarations
 
 

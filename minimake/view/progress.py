@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from minimake.events import NullReporter, Reporter, Tee
 from minimake.result import BuildResult, Status, TaskResult
@@ -441,14 +441,16 @@ def for_cli(
     dry_run: bool,
     pretend: bool,
     as_json: bool,
+    errors_to: IO[str] | None = None,
 ) -> ProgressReporter:
-    """The reporter for the command line, on the real stdout and stderr.
+    """The reporter for the command line, on the real stdout and stderr (``errors_to``: what
+    stands for stderr instead, such as stdout when the two are one file).
 
     When the display is live and stdout is the same terminal, make's stdout lines go through
     the display's console too, so they scroll above it; ``--json`` moves them to stderr, as
     the document takes stdout.
     """
-    err = console(sys.stderr)
+    err = console(sys.stderr if errors_to is None else errors_to)
     stdout = console(sys.stdout)
     terminal = err.is_terminal and not err.is_dumb_terminal
     mode = progress_mode(mode, terminal=terminal, silent=silent or quiet, pretend=pretend)
