@@ -238,13 +238,16 @@ def _jobs(value: str | None, goals: list[str], attached: bool = False) -> int | 
     return _jobs("all", goals)
 
 
-def _line_buffered(stream: TextIO | None) -> None:
-    """make's stdout is line-buffered: each line is out before the next one goes to stderr,
-    so that echoes, errors and progress lines keep their order in one pipe (`2>&1 | tee`)."""
+def _buffered(stream: TextIO | None, **settings: bool) -> bool:
+    """Set how a text stream buffers (``reconfigure``'s keywords); whether it could be."""
     reconfigure = getattr(stream, "reconfigure", None)
-    if reconfigure is not None:
-        with contextlib.suppress(ValueError, OSError):  # closed, or not a text stream
-            reconfigure(line_buffering=True)
+    if reconfigure is None:
+        return False
+    try:
+        reconfigure(**settings)
+    except (ValueError, OSError):  # closed, or not a text stream
+        return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,7 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     command = argv is None  # this process is the minimake command, not a caller's
     if command:
-        _line_buffered(sys.stdout)
+        # make's stdout is line-buffered: each line is out before the next one goes to
+        # stderr, so that echoes, errors and progress lines keep their order in one pipe.
+        _buffered(sys.stdout, line_buffering=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     read = _read(parser, argv)
     if read is None:
@@ -262,12 +267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from minimake.view.progress import for_cli
 
     pretend = options.dry_run or options.touch or options.question
-    merged = command and pretend and _one_file_off_a_terminal()
-    if merged:
-        # Nothing runs, so nothing is live: the lines of both streams go through stdout's
-        # buffer in their order and out a block at a time, not one write() each (20,000 for
-        # a 10,000-task -n: 30 ms of its half second).
-        sys.stdout.reconfigure(line_buffering=False, write_through=False)  # type: ignore[union-attr]
+    # Nothing runs, so nothing is live: when stdout and stderr are one file, the lines of both
+    # go through stdout's buffer in their order and out a block at a time, not one write()
+    # each (20,000 for a 10,000-task -n: 30 ms of its half second).
+    merged = (
+        command
+        and pretend
+        and _one_file_off_a_terminal()
+        and _buffered(sys.stdout, line_buffering=False, write_through=False)
+    )
     reporter = for_cli(
         mode=options.progress,
         silent=options.silent,
