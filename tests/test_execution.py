@@ -24,7 +24,7 @@ import pytest
 
 import minimake
 from minimake.execution import spawn
-from minimake.execution.capture import Capture, FilePool
+from minimake.execution.capture import Capture, Captured, FilePool
 from minimake.execution.latency import SLICE_NS, short_slice
 from minimake.execution.recipes import ShellSpec
 from tests.conftest import RecordingReporter, cli, environment, write_tasks
@@ -687,6 +687,13 @@ def test_an_interrupt_between_two_lines_ends_the_recipe_s_future(
 # --- capture files, used again from task to task
 
 
+def _taken(pool: FilePool) -> Captured:
+    """A task's files from the pool, as a recipe that has ended and closed its output."""
+    captured, out, _ = pool.take()  # one descriptor for both: the capture is combined
+    os.close(out)
+    return captured
+
+
 def test_a_capture_file_is_empty_whenever_a_task_is_handed_it(tmp_path: Path) -> None:
     pool = FilePool(Capture.under(str(tmp_path), combined=True))
     try:
@@ -694,13 +701,11 @@ def test_a_capture_file_is_empty_whenever_a_task_is_handed_it(tmp_path: Path) ->
         os.write(out, b"the first task's output\n")
         os.close(out)
         first.discard()  # nobody else holds it: back into the pool
-        second, out, _ = pool.take()
-        os.close(out)
+        second = _taken(pool)
         assert second.stdout == first.stdout
         assert os.path.getsize(second.stdout) == 0
         second.discard()  # it stayed empty: handed out again as it is
-        third, out, _ = pool.take()
-        os.close(out)
+        third = _taken(pool)
         assert third.stdout == first.stdout
         assert os.path.getsize(third.stdout) == 0
     finally:
@@ -715,12 +720,10 @@ def test_a_capture_file_another_process_holds_is_never_handed_out_again(tmp_path
     os.close(out)
     try:
         captured.discard()
-        again, out, _ = pool.take()
-        os.close(out)
+        again = _taken(pool)
         assert again.stdout != captured.stdout
         again.discard()
-        once_more, out, _ = pool.take()  # the pool's free file, never the one still held
-        os.close(out)
+        once_more = _taken(pool)  # the pool's free file, never the one still held
         assert once_more.stdout == again.stdout
     finally:
         holder.kill()
@@ -734,17 +737,14 @@ def test_a_capture_file_set_aside_is_used_again_once_nobody_holds_it(tmp_path: P
     and created anew, which cost a file system journal entry each time."""
     pool = FilePool(Capture.under(str(tmp_path), combined=True))
     try:
-        captured, out, _ = pool.take()
+        captured = _taken(pool)
         holder = os.open(captured.stdout, os.O_WRONLY | os.O_APPEND)  # a description elsewhere
-        os.close(out)
         captured.discard()  # refused the lease: set aside
-        other, out, _ = pool.take()
-        os.close(out)
+        other = _taken(pool)
         assert other.stdout != captured.stdout
         os.write(holder, b"written late\n")
         os.close(holder)
-        again, out, _ = pool.take()  # nothing free: the file set aside is free now
-        os.close(out)
+        again = _taken(pool)  # nothing free: the file set aside is free now
         assert again.stdout == captured.stdout
         assert os.path.getsize(again.stdout) == 0
     finally:
