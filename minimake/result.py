@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import attrs
 
@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from minimake.execution.capture import Captured
     from minimake.uptodate import Reason
     from minimake.view.timings import Run
+
+
+# Environment variables given to one run of a recipe, as (name, value) pairs.
+Environment: TypeAlias = tuple[tuple[str, str], ...]
 
 
 @attrs.frozen

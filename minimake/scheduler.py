@@ -19,7 +19,7 @@ from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs
 from minimake.plan import Plan
 from minimake.resources import Amounts, amounts
-from minimake.result import INTERRUPTED, BuildResult, Outcome, Status, TaskResult
+from minimake.result import INTERRUPTED, BuildResult, Environment, Outcome, Status, TaskResult
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
 from minimake.task import Task
@@ -41,7 +41,10 @@ class Runner(Protocol):
     capacity: int
 
     def echo(self, task: Task) -> list[str]: ...
-    def start(self, task: Task) -> Future[Outcome]: ...
+    def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
+        """Start the task's recipe with ``env`` added to the environment it runs in (what this
+        one run of it is told: its attempt, its job slot, the resource names it holds)."""
+
     def halt(self) -> None:
         """The build stops after a failure (no -k): the scheduler starts nothing more and waits
         for what runs, which a runner may end early where waiting costs much."""
@@ -315,8 +318,12 @@ class Scheduler:
         before = {} if self.runner.pretends else self._mtimes(task.outputs, fresh or {})
         if not self.runner.pretends:
             self.journal.started(name, before)
-        future = self.runner.start(task)
+        future = self.runner.start(task, self._environment(task))
         self.running[future] = _Running(task, reason, before, time.perf_counter())
+
+    def _environment(self, task: Task) -> Environment:
+        """What the task's recipe is told of this run of it, beside its own variables."""
+        return ()
 
     def _mtimes(self, paths: Iterable[str], fresh: Mapping[str, Stamp]) -> dict[str, int | None]:
         """Each path's mtime now (None: missing), from ``fresh`` where it says (-W and -o

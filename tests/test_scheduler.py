@@ -20,7 +20,7 @@ from minimake.disk import Disk
 from minimake.events import NullReporter
 from minimake.graph import build_graph, select
 from minimake.journal import NullJournal
-from minimake.result import Outcome, TaskResult
+from minimake.result import Environment, Outcome, TaskResult
 from minimake.scheduler import Scheduler, Settings
 from minimake.task import describe_recipe
 from tests.conftest import RecordingReporter
@@ -66,13 +66,15 @@ class FakeRunner:
         self.started: dict[Future[Outcome], Task] = {}
         self.in_flight: list[int] = []  # how many of its tasks had not finished, at each start
         self.calls: list[str] = []  # what the scheduler told it besides start
+        self.envs: list[Environment] = []  # the environment given with each start
         # Which recipe ends when the scheduler waits: the test's choice.
         self.complete: Callable[[Collection[Future[Outcome]]], None] = lambda futures: None
 
     def echo(self, task: Task) -> list[str]:
         return describe_recipe(task)
 
-    def start(self, task: Task) -> Future[Outcome]:
+    def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
+        self.envs.append(env)
         self.in_flight.append(sum(not future.done() for future in self.started))
         future: Future[Outcome] = Future()
         self.started[future] = task

@@ -38,7 +38,7 @@ from minimake.errors import MinimakeError, UsageError
 from minimake.execution.dask_worker import end_build, probe, run_task, stop_build
 from minimake.execution.recipes import RecipeSpec
 from minimake.resources import Amounts, ResourceError, text
-from minimake.result import Outcome, Status
+from minimake.result import Environment, Outcome, Status
 from minimake.task import Task, describe_recipe
 
 if TYPE_CHECKING:
@@ -126,13 +126,16 @@ class DaskRunner:
     def echo(self, task: Task) -> list[str]:
         return describe_recipe(task)
 
-    def start(self, task: Task) -> Future[Outcome]:
+    def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         future: Future[Outcome] = Future()
         key = f"{task.name}-{self._build}"
+        spec = self._spec_of(task)
+        if env:
+            spec = attrs.evolve(spec, env=(*spec.env, *env))
         try:
             submitted = self._client.submit(
                 run_task,
-                self._spec_of(task),
+                spec,
                 self._build,
                 self._folder,
                 key=key,

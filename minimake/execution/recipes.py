@@ -58,6 +58,8 @@ class PythonSpec:
     call: tuple[Any, ...] | None = attrs.field(default=None, eq=False)
     # The task's number in this build, written where the pool can read it if the worker dies.
     number: int = -1
+    # Variables set in the worker's environment while this recipe runs (restored after).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 RecipeSpec: TypeAlias = ShellSpec | PythonSpec
@@ -137,6 +139,7 @@ def run_in_process(spec: PythonSpec) -> Outcome:
     try:
         with _restored(), at_descriptors(out, err):
             os.chdir(spec.cwd)
+            os.environ.update(spec.env)
             return _call(spec, started, captured)
     finally:
         os.close(out)
@@ -163,7 +166,8 @@ def _restored() -> Iterator[None]:
 def run_in_thread(spec: PythonSpec) -> Outcome:
     """On a thread executor: prints captured per thread (``capture.per_thread_streams`` is on),
     stdin at end of file. The working directory and umask are the whole process's: a recipe
-    that changes them would change them under every other recipe, so that fails the task."""
+    that changes them would change them under every other recipe, so that fails the task.
+    For the same reason ``spec.env`` is not applied: the environment is the whole process's."""
     started = time.perf_counter()
     captured, out, err = spec.capture.open()
     folder = os.getcwd()

@@ -21,7 +21,7 @@ from minimake.execution import recipes, spawn
 from minimake.execution.capture import per_thread_streams
 from minimake.execution.groups import kill_groups, stop_groups
 from minimake.execution.recipes import RecipeSpec, ShellSpec
-from minimake.result import Outcome, Status
+from minimake.result import Environment, Outcome, Status
 from minimake.task import Task, describe_recipe
 from minimake.words import death
 
@@ -84,7 +84,7 @@ class DryRunner(_Pretending):
     def echo(self, task: Task) -> list[str]:
         return describe_recipe(task)
 
-    def start(self, task: Task) -> Future[Outcome]:
+    def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         return _Done(_SUCCEEDED)
 
 
@@ -115,7 +115,7 @@ class TouchRunner(_Pretending):
     def echo(self, task: Task) -> list[str]:
         return _touches(task)
 
-    def start(self, task: Task) -> Future[Outcome]:
+    def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         for path in touched(task):
             try:
                 self._disk.touch(path)
@@ -176,8 +176,10 @@ class LocalRunner:
         # it runs, so a line after a failing one is never shown (make's order).
         return describe_recipe(task)[:1]
 
-    def start(self, task: Task) -> Future[Outcome]:
+    def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         spec = self._spec_of(task)
+        if env:
+            spec = attrs.evolve(spec, env=(*spec.env, *env))
         if isinstance(spec, ShellSpec):
             future: Future[Outcome] = self._shell.submit(spawn.run, spec)
             return future
