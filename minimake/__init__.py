@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from minimake.recipe_env import attempt, failed_deps
 from minimake.task import Task, phony, preload, rerun_triggers, task, var
 
 __version__ = "0.1.0"
@@ -62,7 +63,9 @@ __all__ = [
     "Task",
     "TaskResult",
     "__version__",
+    "attempt",
     "build",
+    "failed_deps",
     "load_tasks",
     "phony",
     "preload",

@@ -144,6 +144,14 @@ def _add_minimake_options(parser: argparse.ArgumentParser) -> None:
         "function's code and arguments); tasks.py can set it with rerun_triggers()",
     )
     add(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run a failed recipe up to N more times before it counts as failed, for tasks "
+        "that set no retries= of their own (default 0)",
+    )
+    add(
         "--no-journal",
         action="store_true",
         help="keep no memory between runs in .minimake/journal and take no lock, as make",
@@ -417,6 +425,7 @@ def _options(
         trace=os.path.abspath(args.trace) if args.trace else None,
         rerun_triggers=args.rerun_triggers,
         journal=not args.no_journal,
+        retries=args.retries,
     )
 
 

@@ -71,6 +71,7 @@ def build(
     trace: str | os.PathLike[str] | None = None,
     rerun_triggers: Iterable[str] | str | None = None,
     journal: bool = True,
+    retries: int = 0,
 ) -> BuildResult:
     """Bring ``goals`` up to date and return what happened to each task.
 
@@ -95,6 +96,7 @@ def build(
     ``rerun_triggers`` ("mtime,recipe") overrides the tasks file's ``rerun_triggers()``.
     ``journal`` keeps ``.minimake/journal`` (start markers, durations, recipe signatures) and
     takes the folder's lock for a real run; False keeps no memory between runs, as make.
+    ``retries`` runs a failed recipe up to that many more times, for tasks that set none.
     """
     file, declared = (tasks, ()) if isinstance(tasks, (str, os.PathLike)) else (None, tasks)
     options = Options(
@@ -122,6 +124,7 @@ def build(
         timings=timings,
         trace=trace,
         journal=journal,
+        retries=retries,
     )
     return run(options, reporter or NullReporter())
 
@@ -244,6 +247,7 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
         options.ignore_errors,
         options.resources,
         prepared.triggers,
+        options.retries,
     )
     loop = Scheduler(
         graph,

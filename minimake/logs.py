@@ -1,4 +1,6 @@
-"""Failed tasks' logs under ``.minimake/logs``: one file per task, removed once it succeeds.
+"""Failed tasks' logs under ``.minimake/logs``: one file per task, removed once it succeeds
+at its first attempt. A task that is retried (``retries=``) has the output of every attempt
+in its log, one after the other, kept also when a retry succeeds: the flake stays on record.
 
 A log is written after the failed recipe's half-written targets are deleted, never before: a
 log that cannot be written (a full disk, a read-only project) costs a warning, not a target
@@ -44,19 +46,25 @@ class Logs:
                 self._names = set()
         return self._names
 
-    def keep(self, task: Task, result: TaskResult) -> str:
+    def keep(self, task: Task, result: TaskResult, attempts: int = 1) -> str:
         """Write a failed task's log: how it ended, the traceback, then the output; returns
-        its path. Raises OSError when it cannot be written (the caller warns)."""
+        its path. ``attempts`` is how many runs the task may have: an attempt after the first
+        (``result.attempts``) is appended to the log of the ones before. Raises OSError when
+        it cannot be written (the caller warns)."""
         outcome = result.outcome
         assert outcome is not None
-        header = [f"# task: {task.name}" + (f" ({task.location})" if task.location else "")]
-        header += [f"# recipe: {line}" for line in describe_recipe(task)]
-        header.append(f"# ended: {failure_text(result)} after {duration(result.seconds)}")
+        header = []
+        if result.attempts <= 1:
+            header.append(f"# task: {task.name}" + (f" ({task.location})" if task.location else ""))
+            header += [f"# recipe: {line}" for line in describe_recipe(task)]
+        ended = failure_text(result) if not outcome.ok else "succeeded"
+        which = f"attempt {result.attempts} of {attempts} " if attempts > 1 else ""
+        header.append(f"# {which}ended: {ended} after {duration(result.seconds)}")
         os.makedirs(self.folder, exist_ok=True)
         name = log_name(task.name)
         path = os.path.join(self.folder, name)
         try:
-            with open(path, "wb") as file:
+            with open(path, "wb" if result.attempts <= 1 else "ab") as file:
                 file.write(("".join(f"{line}\n" for line in header)).encode())
                 if outcome.traceback:
                     file.write(outcome.traceback.encode(errors="replace"))

@@ -97,6 +97,8 @@ class Options:
     timings: bool | str = attrs.field(default=False, converter=_folder_or_flag)
     trace: str | None = attrs.field(default=None, converter=_path)
     journal: bool = True
+    # How many more times a failed recipe runs, for tasks that set no ``retries`` of their own.
+    retries: int = attrs.field(default=0)
     # The build's folder: the tasks file's, else ``root``'s, made absolute when the options are.
     folder: str = attrs.field(init=False)
 
@@ -104,6 +106,11 @@ class Options:
     def _check_jobs(self, attribute: attrs.Attribute[int | None], value: int | None) -> None:
         if value is not None and value < 1:
             raise UsageError(f"'jobs' must be at least 1 (got {value})")
+
+    @retries.validator
+    def _check_retries(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if type(value) is not int or value < 0:
+            raise UsageError(f"'retries' must be a whole number, 0 or more (got {value!r})")
 
     @executor_kind.default
     def _kind(self) -> str:

@@ -83,8 +83,14 @@ class TaskResult:
     # A failure that is not a recipe's: a missing input under -k, or INTERRUPTED.
     error: str | None = None
     has_recipe: bool = True  # False for a task with nothing to run (an alias like `all`)
-    log: str | None = None  # a failed task's full output, kept under .minimake/logs
+    # A failed task's full output, kept under .minimake/logs; also a task's that needed
+    # retries, with the output of every attempt.
+    log: str | None = None
     tail: tuple[str, ...] = ()  # a failed task's last lines of output
+    # How many times its recipe ran (or, under -n, would run) in this build: 0 for a task that
+    # did not run, more than 1 for one that failed and was retried (``seconds`` and
+    # ``outcome`` are then the last attempt's).
+    attempts: int = 0
 
     @property
     def interrupted(self) -> bool:

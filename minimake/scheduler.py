@@ -16,14 +16,15 @@ from minimake.errors import NoRuleError
 from minimake.events import Reporter
 from minimake.graph import Graph, priorities
 from minimake.journal import Journal, NullJournal
-from minimake.logs import Logs
+from minimake.logs import Logs, log_name
 from minimake.plan import Plan
+from minimake.recipe_env import ATTEMPT, FAILED_DEPS, write_failed_deps
 from minimake.resources import Amounts, amounts
 from minimake.result import INTERRUPTED, BuildResult, Environment, Outcome, Status, TaskResult
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
 from minimake.task import Task
-from minimake.uptodate import Reason, why_changed, why_stale
+from minimake.uptodate import Reason, ReasonKind, why_changed, why_stale
 
 
 def _discard(outcome: Outcome) -> None:
@@ -84,6 +85,7 @@ class Settings:
     ignore_errors: bool = False
     resources: Amounts = attrs.field(default=(), converter=amounts)  # --resource limits
     triggers: tuple[str, ...] = ("mtime",)  # --rerun-triggers, for tasks that set none
+    retries: int = 0  # --retries, for tasks that set none
 
 
 @attrs.define
@@ -93,6 +95,7 @@ class _Running:
     before: dict[str, int | None]  # the targets' mtimes before the recipe, to see what it changed
     started: float
     tries: int = 1
+    attempt: int = 1  # which run of the recipe this is: 2 is its first retry (--retries)
 
 
 # Statuses read once per task: a member read through its Enum class costs a call of the
@@ -231,7 +234,8 @@ class Scheduler:
                 finished = self.runner.wait(self.running)
                 gc.disable()
             for future in finished:
-                ok = self._finish(self.running.pop(future), future.result())
+                # Once the build stops at a failure, nothing starts again: no retry either.
+                ok = self._finish(self.running.pop(future), future.result(), not stopping)
                 if not (ok or stopping or self.settings.keep_going):
                     stopping = self._halt()
             if self.journal.failure is not None and not stopping:
@@ -249,7 +253,7 @@ class Scheduler:
         """Skip, call up to date, or start a ready task."""
         task = self.graph.tasks[name]
         has_recipe = task.recipe is not None
-        blocker = self._blocker(task) if self.blocking else None
+        blocker = self._blocker(task) if self.blocking and not task.allow_failed_deps else None
         if blocker is not None:
             self._record(
                 TaskResult(name, Status.SKIPPED, blocked_by=blocker, has_recipe=has_recipe)
@@ -268,6 +272,11 @@ class Scheduler:
         else:
             targets = fresh = self._targets(task)
             reason = self._why(task, targets)
+        if reason is None and task.allow_failed_deps and self.blocking:
+            # Its failed deps' targets were deleted or left old: no mtime says that it must
+            # run, yet it runs to report on what succeeded.
+            failed = self._failed_deps(task)
+            reason = Reason(ReasonKind.DEP_FAILED, failed[0]) if failed else None
         if reason is None:
             self._up_to_date(task, targets)
             self.plan.done(name)
@@ -321,9 +330,35 @@ class Scheduler:
         future = self.runner.start(task, self._environment(task))
         self.running[future] = _Running(task, reason, before, time.perf_counter())
 
-    def _environment(self, task: Task) -> Environment:
+    def _environment(self, task: Task, attempt: int = 1) -> Environment:
         """What the task's recipe is told of this run of it, beside its own variables."""
-        return ()
+        if self.runner.pretends:
+            return ()  # nothing runs
+        told: Environment = ((ATTEMPT, str(attempt)),)
+        if task.allow_failed_deps:
+            told += ((FAILED_DEPS, self._failed_deps_file(task)),)
+        return told
+
+    def _failed_deps_file(self, task: Task) -> str:
+        """The file that tells a task that allows failed deps which of them failed."""
+        failed = self._failed_deps(task) if self.blocking else []
+        try:
+            return write_failed_deps(self.disk.root, log_name(task.name), failed)
+        except OSError as error:
+            self.reporter.warning(
+                f"warning: cannot tell '{task.name}' its failed deps: {error.strerror}"
+            )
+            return ""
+
+    def _failed_deps(self, task: Task) -> list[str]:
+        """The deps of ``task`` (as it names them) whose task failed or was skipped."""
+        failed = []
+        for dep in task.all_deps:
+            producer = self.graph.task_of(dep)
+            result = self.results.get(producer) if producer is not None else None
+            if result is not None and result.status in _BLOCKING:
+                failed.append(dep)
+        return failed
 
     def _mtimes(self, paths: Iterable[str], fresh: Mapping[str, Stamp]) -> dict[str, int | None]:
         """Each path's mtime now (None: missing), from ``fresh`` where it says (-W and -o
@@ -398,8 +433,9 @@ class Scheduler:
             else:
                 self.stamps[path] = WILL_BE_REMADE if self.runner.pretends else REMADE
 
-    def _finish(self, running: _Running, outcome: Outcome) -> bool:
-        """Record a finished recipe; False when it failed (and the failure counts)."""
+    def _finish(self, running: _Running, outcome: Outcome, retrying: bool = True) -> bool:
+        """Record a finished recipe; False when it failed (and the failure counts).
+        ``retrying``: whether a failed recipe with retries left may run again now."""
         task = running.task
         if outcome.retry and running.tries < RETRIES:
             # Another recipe's worker died and took this one down: clean up and run it again.
@@ -411,12 +447,17 @@ class Scheduler:
             return True
         seconds = time.perf_counter() - running.started
         ok = outcome.ok or self.settings.ignore_errors
+        if not ok and retrying and running.attempt < self._attempts(task):
+            self._again(running, outcome, seconds)
+            return True
         status = self.runner.status if ok else Status.FAILED
         # Half-written targets go first: nothing after this (a log on a full disk) may keep
         # a failed recipe's target looking fresh.
         deleted = [] if ok else self._delete_changed(running)
-        result = TaskResult(task.name, status, running.reason, seconds, outcome)
-        if not outcome.ok:
+        result = TaskResult(
+            task.name, status, running.reason, seconds, outcome, attempts=running.attempt
+        )
+        if not outcome.ok or running.attempt > 1:  # a retried success keeps every attempt
             result = self._keep_log(task, result)
         elif self.logs is not None:
             self.logs.forget(task.name)
@@ -438,17 +479,50 @@ class Scheduler:
         self._record(result)
         return ok
 
-    def _keep_log(self, task: Task, result: TaskResult) -> TaskResult:
-        """The failed task's output kept as its log, and its last lines for the report."""
+    def _attempts(self, task: Task) -> int:
+        """How many times the task's recipe may run in all: once, plus its retries."""
+        retries = task.retries if task.retries is not None else self.settings.retries
+        return 1 + retries
+
+    def _again(self, running: _Running, outcome: Outcome, seconds: float) -> None:
+        """A failed attempt with retries left: say so, keep its output in the log, delete what
+        it changed (as for a failure), and run the recipe again at once.
+
+        No back-off: a trial's failure is a crash, a flake or a dead worker, not a busy
+        service to wait for (GNU parallel and Snakemake retry at once too); a recipe that
+        wants a pause reads its attempt and sleeps itself. The task keeps its job slot and its
+        resources, and its journal start marker, so kill -9 now still leaves it stale.
+        """
+        task, attempts = running.task, self._attempts(running.task)
+        deleted = self._delete_changed(running)
+        result = TaskResult(
+            task.name, Status.FAILED, running.reason, seconds, outcome, attempts=running.attempt
+        )
+        result = self._keep_log(task, result, attempts)
+        self.reporter.retrying(task, result, attempts)
+        self._report_deleted(deleted)
+        if outcome.captured is None or result.log != outcome.captured.stdout:
+            _discard(outcome)
+        attempt = running.attempt + 1
+        self.reporter.started(task, running.reason, self.runner.echo(task))
+        future = self.runner.start(task, self._environment(task, attempt))
+        self.running[future] = attrs.evolve(running, started=time.perf_counter(), attempt=attempt)
+
+    def _keep_log(self, task: Task, result: TaskResult, attempts: int | None = None) -> TaskResult:
+        """The task's output kept as its log (appended to the earlier attempts' when it was
+        retried), and a failure's last lines for the report. ``attempts``: how many it may
+        have in all, when not known from the task."""
         outcome = result.outcome
         assert outcome is not None
         captured = outcome.captured
-        tail = captured.tail(TAIL_LINES) if captured else outcome.output.splitlines()[-TAIL_LINES:]
-        result = attrs.evolve(result, tail=tuple(tail))
+        if not outcome.ok:
+            lines = captured.tail(TAIL_LINES) if captured else outcome.output.splitlines()
+            result = attrs.evolve(result, tail=tuple(lines[-TAIL_LINES:]))
         if self.logs is None:
             return result
+        attempts = attempts or self._attempts(task)
         try:
-            return attrs.evolve(result, log=self.logs.keep(task, result))
+            return attrs.evolve(result, log=self.logs.keep(task, result, attempts))
         except OSError as error:
             kept = captured.stdout if captured is not None else None
             self.reporter.warning(
@@ -503,7 +577,9 @@ class Scheduler:
             return
         for name in self.graph.in_order(left):
             task = self.graph.tasks[name]
-            blocker, has_recipe = self._blocker(task), task.recipe is not None
+            # A task that allows failed deps was not blocked by one: the build stopped first.
+            blocker = None if task.allow_failed_deps else self._blocker(task)
+            has_recipe = task.recipe is not None
             self.results[name] = TaskResult(
                 name, Status.SKIPPED, blocked_by=blocker, has_recipe=has_recipe
             )
@@ -524,7 +600,11 @@ class Scheduler:
             self.journal.ended(running.task.name)
             self.reporter.interrupted(running.task)
             self.results[running.task.name] = TaskResult(
-                running.task.name, Status.FAILED, running.reason, error=INTERRUPTED
+                running.task.name,
+                Status.FAILED,
+                running.reason,
+                error=INTERRUPTED,
+                attempts=running.attempt,
             )
 
 

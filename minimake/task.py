@@ -158,6 +158,13 @@ def _triggers(value: Any) -> tuple[str, ...]:
     return () if value is None else tuple(value)
 
 
+def _check_retries(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if type(value) is not int or value < 0:
+        _fail(task, "retries", f"must be a whole number, 0 or more (got {value!r})")
+
+
 def _check_triggers(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
     try:
         check_triggers(value)
@@ -203,6 +210,12 @@ class Task:
     rerun_triggers: tuple[str, ...] = attrs.field(
         default=(), converter=_triggers, validator=_check_triggers
     )
+    # How many more times a failed recipe runs before the task counts as failed; None takes
+    # the run's (--retries, default 0).
+    retries: int | None = attrs.field(default=None, validator=_check_retries)
+    # Runs once its deps have finished, whether they succeeded or not (under -k): a gather
+    # that reports on what succeeded. Airflow's trigger_rule="all_done"; make has none.
+    allow_failed_deps: bool = False
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -243,12 +256,14 @@ class Task:
         default: bool = False,
         resources: Mapping[str, float] | None = None,
         rerun_triggers: Iterable[str] | None = None,
+        retries: int | None = None,
+        allow_failed_deps: bool = False,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
             doc = inspect.getdoc(recipe) or ""
         location = _caller_location(sys._getframe(1))
-        if _no_options(args, kwargs, resources, rerun_triggers):
+        if _no_options(args, kwargs, resources, rerun_triggers, retries, allow_failed_deps):
             return _plain(targets, deps, order_only, recipe, phony, doc, default, location)
         return cls(
             targets=targets,
@@ -262,6 +277,8 @@ class Task:
             default=default,
             resources=resources,
             rerun_triggers=rerun_triggers,
+            retries=retries,
+            allow_failed_deps=allow_failed_deps,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -280,7 +297,14 @@ class Task:
 _set = object.__setattr__  # how attrs itself sets the fields of a frozen class
 
 
-def _no_options(args: Any, kwargs: Any, resources: Any, rerun_triggers: Any) -> bool:
+def _no_options(
+    args: Any,
+    kwargs: Any,
+    resources: Any,
+    rerun_triggers: Any,
+    retries: Any = None,
+    allow_failed_deps: Any = False,
+) -> bool:
     """Whether a declaration leaves out the options that _plain does not take."""
     return (
         type(args) is tuple
@@ -288,6 +312,8 @@ def _no_options(args: Any, kwargs: Any, resources: Any, rerun_triggers: Any) -> 
         and kwargs is None
         and resources is None
         and rerun_triggers is None
+        and retries is None
+        and allow_failed_deps is False
     )
 
 
@@ -324,6 +350,8 @@ def _plain(
     _set(declared, "default", default)
     _set(declared, "resources", ())
     _set(declared, "rerun_triggers", ())
+    _set(declared, "retries", None)
+    _set(declared, "allow_failed_deps", False)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -468,17 +496,23 @@ def task(
     default: bool = False,
     resources: Mapping[str, float] | None = None,
     rerun_triggers: Iterable[str] | None = None,
+    retries: int | None = None,
+    allow_failed_deps: bool = False,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
     ``recipe`` is a shell command, a list of commands, or a callable called with ``args`` and
     ``kwargs``; it holds ``resources`` ({"gpu": 1}) while it runs. ``rerun_triggers``
-    ("mtime,recipe") overrides the run's for this task. Used bare as a decorator, the
-    decorated function becomes the recipe.
+    ("mtime,recipe") overrides the run's for this task. A failed recipe runs up to
+    ``retries`` more times (default: the run's ``--retries``). With ``allow_failed_deps``, the
+    task runs once its deps have finished even if some failed (under -k), and is told which
+    (``minimake.failed_deps()``). Used bare as a decorator, the decorated function becomes
+    the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
     # passing the options on to Task.create was a sixth of declaring it.
-    if _no_options(args, kwargs, resources, rerun_triggers) and not callable(recipe):
+    plain = _no_options(args, kwargs, resources, rerun_triggers, retries, allow_failed_deps)
+    if plain and not callable(recipe):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
     return _declare(
@@ -493,6 +527,8 @@ def task(
             default=default,
             resources=resources,
             rerun_triggers=rerun_triggers,
+            retries=retries,
+            allow_failed_deps=allow_failed_deps,
         )
     )
 
@@ -509,6 +545,8 @@ def phony(
     default: bool = False,
     resources: Mapping[str, float] | None = None,
     rerun_triggers: Iterable[str] | None = None,
+    retries: int | None = None,
+    allow_failed_deps: bool = False,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     return _declare(
@@ -523,6 +561,8 @@ def phony(
             default=default,
             resources=resources,
             rerun_triggers=rerun_triggers,
+            retries=retries,
+            allow_failed_deps=allow_failed_deps,
             phony=True,
         )
     )

@@ -27,6 +27,8 @@ class ReasonKind(enum.Enum):
     WILL_BE_REMADE = "will_be_remade"  # under -n, -q, -t: its task would run
     REMADE = "remade"  # its task ran (or had nothing to run) and left it missing
     RECIPE_CHANGED = "recipe_changed"  # --rerun-triggers recipe: the recipe changed
+    # ``path``, a dep of a task that allows failed deps, failed in this build: it runs to say so
+    DEP_FAILED = "dep_failed"
 
     __hash__ = object.__hash__  # as StampKind's: looked up per stale task
 
@@ -77,6 +79,7 @@ _TEXTS = {
     ReasonKind.WILL_BE_REMADE: "'{path}' will be remade",
     ReasonKind.REMADE: "'{path}' was remade",
     ReasonKind.RECIPE_CHANGED: "{change}",
+    ReasonKind.DEP_FAILED: "'{path}' failed",
 }
 # Read once per task: a member read through its Enum class costs a call of the metaclass's
 # attribute hook (Python 3.11).
@@ -88,7 +91,7 @@ _DEP_KINDS = {
     StampKind.WILL_BE_REMADE: ReasonKind.WILL_BE_REMADE,
     StampKind.REMADE: ReasonKind.REMADE,
 }
-_BY_DEP = frozenset({ReasonKind.NEWER, *_DEP_KINDS.values()})
+_BY_DEP = frozenset({ReasonKind.NEWER, ReasonKind.DEP_FAILED, *_DEP_KINDS.values()})
 
 
 def why_stale(

@@ -146,6 +146,9 @@ class RecordingReporter(NullReporter):
     def finished(self, task, result, ignored):  # type: ignore[no-untyped-def]
         self.events.append(("finished", task.name, result.status.value))
 
+    def retrying(self, task, result, attempts):  # type: ignore[no-untyped-def]
+        self.events.append(("retrying", task.name, f"{result.attempts} of {attempts}"))
+
     def missing(self, error):  # type: ignore[no-untyped-def]
         self.events.append(("missing", str(error)))
 

@@ -20,6 +20,7 @@ from minimake.disk import Disk
 from minimake.events import NullReporter
 from minimake.graph import build_graph, select
 from minimake.journal import NullJournal
+from minimake.recipe_env import ATTEMPT, FAILED_DEPS
 from minimake.result import Environment, Outcome, TaskResult
 from minimake.scheduler import Scheduler, Settings
 from minimake.task import describe_recipe
@@ -111,6 +112,7 @@ class World:
         self.runner = FakeRunner()
         self.reporter = RecordingReporter()
         self.failing: set[str] = set()
+        self.flaky: dict[str, int] = {}  # how many more times each of these fails, then succeeds
         self.order: list[str] = []
         self.waited: list[int] = []  # how many tasks the scheduler waited on, at each wait
         self.recipe_seconds: dict[str, float] = {}  # the recipe's own time, as a worker says
@@ -125,9 +127,11 @@ class World:
         task = self.runner.started[by_name[name]]
         self.disk.write(*task.outputs)
         seconds = self.recipe_seconds.get(name, 0.0)
-        by_name[name].set_result(
-            Outcome(ok=name not in self.failing, returncode=1, seconds=seconds)
-        )
+        ok = name not in self.failing
+        if self.flaky.get(name):
+            self.flaky[name] -= 1
+            ok, seconds = False, 100.0  # a failed attempt: never the time the journal learns
+        by_name[name].set_result(Outcome(ok=ok, returncode=1, seconds=seconds))
 
     def build(self, goals: Iterable[str] = (), **settings: object) -> dict[str, TaskResult]:
         names = list(goals) or list(self.graph.tasks)
@@ -361,3 +365,151 @@ def test_the_journal_learns_the_recipes_own_time_not_the_wait_for_its_worker(wor
     results = w.build()
     assert w.journal.durations["slow_start"] == 0.25
     assert w.journal.durations["unmeasured"] == results["unmeasured"].seconds
+
+
+# --- Retries (retries=, --retries) and tasks that allow failed deps
+
+
+def attempts_told(runner: FakeRunner) -> list[str]:
+    """The MINIMAKE_ATTEMPT each start was given, in start order."""
+    return [dict(env)[ATTEMPT] for env in runner.envs]
+
+
+def test_a_failed_attempt_is_deleted_and_run_again_until_one_succeeds(world) -> None:  # type: ignore[no-untyped-def]
+    """Given retries=2 and a recipe that fails twice, each failed attempt is said, its
+    half-written target deleted, and the recipe started again at once with the next attempt
+    number; the third succeeds, and the journal learns that attempt's time."""
+    w = world(sh("flaky", retries=2), sh("after", "flaky"))
+    w.flaky = {"flaky": 2}
+    w.recipe_seconds["flaky"] = 0.5
+    results = w.build()
+    assert w.reporter.events == [
+        ("started", "flaky", "'flaky' does not exist"),
+        ("retrying", "flaky", "1 of 3"),
+        ("deleting", "flaky"),
+        ("started", "flaky", "'flaky' does not exist"),
+        ("retrying", "flaky", "2 of 3"),
+        ("deleting", "flaky"),
+        ("started", "flaky", "'flaky' does not exist"),
+        ("finished", "flaky", "ran"),
+        ("recorded", "flaky", "ran"),
+        ("started", "after", "'after' does not exist"),
+        ("finished", "after", "ran"),
+        ("recorded", "after", "ran"),
+    ]
+    assert attempts_told(w.runner) == ["1", "2", "3", "1"]
+    assert (results["flaky"].attempts, results["after"].attempts) == (3, 1)
+    assert w.journal.durations["flaky"] == 0.5
+
+
+def test_the_run_setting_gives_retries_to_tasks_that_set_none(world) -> None:  # type: ignore[no-untyped-def]
+    """--retries 1 retries a task without its own setting; a task's retries=0 wins over it."""
+    w = world(sh("default"), sh("never", retries=0))
+    w.flaky = {"default": 1, "never": 1}
+    results = w.build(retries=1, keep_going=True)
+    assert (results["default"].status, results["default"].attempts) == (Status.RAN, 2)
+    assert (results["never"].status, results["never"].attempts) == (Status.FAILED, 1)
+
+
+def test_a_task_that_always_fails_fails_after_its_last_attempt(world) -> None:  # type: ignore[no-untyped-def]
+    """Given -k and retries=2 on a recipe that always fails: three attempts, then the failure
+    as without retries, and what needs it is skipped."""
+    w = world(sh("bad", retries=2), sh("after", "bad"), sh("other"))
+    w.failing = {"bad"}
+    results = w.build(keep_going=True)
+    assert [e for e in w.reporter.events if e[1:2] == ("bad",)] == [
+        ("started", "bad", "'bad' does not exist"),
+        ("retrying", "bad", "1 of 3"),
+        ("deleting", "bad"),
+        ("started", "bad", "'bad' does not exist"),
+        ("retrying", "bad", "2 of 3"),
+        ("deleting", "bad"),
+        ("started", "bad", "'bad' does not exist"),
+        ("finished", "bad", "failed"),
+        ("deleting", "bad"),
+        ("recorded", "bad", "failed"),
+    ]
+    assert (results["bad"].status, results["bad"].attempts) == (Status.FAILED, 3)
+    assert (results["after"].status, results["after"].blocked_by) == (Status.SKIPPED, "bad")
+    assert results["other"].status is Status.RAN
+
+
+def test_once_the_build_stops_at_a_failure_nothing_is_retried(world) -> None:  # type: ignore[no-untyped-def]
+    """Given -j2 without -k: one task fails and the build starts to stop; the other's failed
+    attempt, which finishes after that, is not run again (make starts nothing more)."""
+    w = world(sh("bad"), sh("flaky", retries=2))
+    w.failing = {"bad"}
+    w.flaky = {"flaky": 1}
+    w.order = ["bad", "flaky"]
+    results = w.build(jobs=2)
+    assert (results["flaky"].status, results["flaky"].attempts) == (Status.FAILED, 1)
+    assert "retrying" not in [event[0] for event in w.reporter.events]
+
+
+def gather_world(world, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Five trials, a gather over them that allows failed deps, and a task after it."""
+    trials = [sh(f"t{i}", "src") for i in range(5)]
+    gather = sh("table", *(t.name for t in trials), allow_failed_deps=True)
+    return world(*trials, gather, sh("report", "table"))
+
+
+def told_failed(w: World, name: str) -> list[str]:
+    """The failed deps the start of ``name`` was told of, read from the file it was given."""
+    starts = zip(w.runner.envs, w.runner.started.values(), strict=True)
+    (env,) = [env for env, task in starts if task.name == name]
+    return Path(dict(env)[FAILED_DEPS]).read_text().splitlines()
+
+
+def test_under_keep_going_a_gather_runs_after_its_deps_and_is_told_which_failed(
+    world, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Given -k, five trials of which t3 fails, and a gather that allows failed deps: the
+    gather starts after every trial has ended, is told t3, and what needs the gather runs."""
+    w = gather_world(world, tmp_path)
+    w.disk.write("src")
+    w.failing = {"t3"}
+    results = w.build(keep_going=True)
+    started = w.reporter.started_names()
+    assert started.index("table") > max(started.index(f"t{i}") for i in range(5))
+    assert told_failed(w, "table") == ["t3"]
+    assert results["table"].status is Status.RAN
+    assert results["report"].status is Status.RAN
+    assert results["t3"].status is Status.FAILED
+
+
+def test_a_gather_that_is_up_to_date_but_for_a_failed_dep_runs_to_say_so(
+    world, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Given a finished build and one trial that now reruns and fails (its target deleted),
+    no mtime makes the gather stale: it runs all the same, because t3 failed."""
+    w = gather_world(world, tmp_path)
+    w.disk.write("src", "t0", "t1", "t2", "t4", "table", "report")
+    w.disk.write("t3")
+    w.disk.files["t3"] = 0  # older than src: stale
+    w.failing = {"t3"}
+    w.build(keep_going=True)
+    reasons = {e[1]: e[2] for e in w.reporter.events if e[0] == "started"}
+    assert reasons == {
+        "t3": "'src' is newer than 't3'",
+        "table": "'t3' failed",
+        "report": "'table' is newer than 'report'",
+    }
+    assert told_failed(w, "table") == ["t3"]
+
+
+def test_without_keep_going_a_gather_does_not_run_after_a_failure(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without -k the build stops at the failure as ever: the gather is not started, and
+    counts as not started (the build stopped), not as blocked."""
+    w = gather_world(world, tmp_path)
+    w.disk.write("src")
+    w.failing = {"t0"}
+    results = w.build()
+    assert "table" not in w.reporter.started_names()
+    assert (results["table"].status, results["table"].blocked_by) == (Status.SKIPPED, None)
+
+
+def test_a_gather_whose_deps_all_succeeded_is_told_none(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    w = gather_world(world, tmp_path)
+    w.disk.write("src")
+    w.build(keep_going=True)
+    assert told_failed(w, "table") == []

@@ -3,14 +3,15 @@
 Only this module imports ``distributed``, and only once the dask executor is chosen. What we
 measured of Dask (``bench/dask_overhead.py``, docs/cluster.md) shapes it:
 
-- One top-level function, ``dask_worker.run_task(spec, build, folder)``, is submitted with
+- One top-level function, ``dask_worker.run_task(spec, build, folder, run)``, is submitted with
   positional plain data and ``pure=False``; keyword arguments to ``submit`` would be
   Dask's, not ours.
 - A running Dask task cannot be cancelled, so a worker never runs a recipe in its own threads:
   it hands the recipe to a Python process of the build's (``_Child``, a process group leader
   like a local pool worker), whose group a ``client.run`` kills when the build stops.
-- Dask reruns a task whose worker died. A marker file per task, created with O_EXCL in the
-  build's folder under the project, makes a second attempt fail with a message instead.
+- Dask reruns a task whose worker died. A marker file per task and run, created with O_EXCL in
+  the build's folder under the project, makes a second attempt fail with a message instead;
+  minimake's own retry (``retries=``) is the task's next run, with a key and marker of its own.
 - Futures are released as soon as their Outcome is read: Dask recomputes held results that
   were on a worker that died.
 """
@@ -85,6 +86,7 @@ class DaskRunner:
         self._latency_wait, self._owned = latency_wait, owned
         self._lock = threading.Lock()
         self._flights: dict[str, tuple[Any, Future[Outcome]]] = {}
+        self._runs: dict[str, int] = {}  # how often each task was started: a retry's key differs
         self._stopped = False  # by a signal (Ctrl-C)
 
     @classmethod
@@ -128,7 +130,10 @@ class DaskRunner:
 
     def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         future: Future[Outcome] = Future()
-        key = f"{task.name}-{self._build}"
+        # Dask keeps a key's result (and error) while it knows the key: a retry of the task
+        # gets a key of its own, or it would be handed the failed attempt's result.
+        runs = self._runs[task.name] = self._runs.get(task.name, 0) + 1
+        key = f"{task.name}-{self._build}" + (f"-{runs}" if runs > 1 else "")
         spec = self._spec_of(task)
         if env:
             spec = attrs.evolve(spec, env=(*spec.env, *env))
@@ -138,6 +143,7 @@ class DaskRunner:
                 spec,
                 self._build,
                 self._folder,
+                runs,
                 key=key,
                 pure=False,
                 retries=0,

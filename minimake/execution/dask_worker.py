@@ -132,10 +132,12 @@ def probe(path: str, expected: str, version: str) -> str | None:
     return None
 
 
-def run_task(spec: RecipeSpec, build: str, folder: str) -> Outcome:
-    """On a worker: run one recipe in a process of the build's, at most once per build."""
+def run_task(spec: RecipeSpec, build: str, folder: str, run: int = 1) -> Outcome:
+    """On a worker: run one recipe in a process of the build's, at most once per build and
+    ``run`` (a retry of a failed recipe is the task's next run, 2 and on)."""
+    marked = spec.name if run == 1 else f"{spec.name}\0{run}"
     try:
-        with open(os.path.join(folder, _marker(spec.name)), "x"):
+        with open(os.path.join(folder, _marker(marked)), "x"):
             pass
     except FileExistsError:
         message = "its Dask worker was lost while running it (not run again)"

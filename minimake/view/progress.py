@@ -271,6 +271,12 @@ class ProgressDisplay(NullReporter):
         self.board.finish(task.name, result.seconds)
         self._refresh()
 
+    def retrying(self, task: Task, result: TaskResult, attempts: int) -> None:
+        if self._live is None and self.mode == "plain" and not self.pretend:
+            took = duration(result.seconds)
+            line = f"retry {task.name} (attempt {result.attempts} of {attempts} failed, {took})"
+            write_line(self.err, f"[{self.board.decided}/{self.board.total}] {line}", self._plain)
+
     def recorded(self, result: TaskResult) -> None:
         count = self.board.record(result)
         if self._live is not None:
@@ -328,6 +334,17 @@ class LiveLines(ConsoleReporter):
         if not self.display.showing:
             super().finished(task, result, ignored)
             return
+        self._block(task, result, self.complaints(task, result, ignored))
+
+    def retrying(self, task: Task, result: TaskResult, attempts: int) -> None:
+        if not self.display.showing:
+            super().retrying(task, result, attempts)
+            return
+        self._block(task, result, self.complaints(task, result, False, attempts))
+
+    def _block(self, task: Task, result: TaskResult, complaints: list[str]) -> None:
+        """A finished run of a recipe as one block: a ✓ or ✗ header with its time, its
+        output, its errors."""
         from rich.console import Group
         from rich.text import Text
 
@@ -350,7 +367,7 @@ class LiveLines(ConsoleReporter):
                     self.out.out(chunk, end="", highlight=False)
         elif size:
             replay(result, self.out.file, self.err.file)
-        block += [Text(line, style="red") for line in self.complaints(task, result, ignored)]
+        block += [Text(line, style="red") for line in complaints]
         self.err.print(Group(*block), soft_wrap=True)  # one block, never split by a refresh
 
 

@@ -85,6 +85,11 @@ def task_seconds(result: BuildResult) -> float:
     return sum(task.seconds for task in result.tasks.values())
 
 
+def retried(result: BuildResult) -> list[TaskResult]:
+    """The tasks whose recipe failed at least once and ran again, whatever came of it."""
+    return [task for task in result.tasks.values() if task.attempts > 1]
+
+
 def slowest(result: BuildResult, count: int = SLOWEST) -> list[TaskResult]:
     """The ``count`` recipes that took longest, slowest first."""
     timed = [task for task in result.tasks.values() if task.seconds > 0]
@@ -124,6 +129,9 @@ def summary_lines(result: BuildResult, done: str = "ran") -> list[Line]:
     head = Line.of("Interrupted: " if result.interrupted else "Summary: ", "bold")
     head += Line.of(counts.describe(done), "red" if counts.failed else "")
     head += Line.of(f" in {duration(result.seconds)}")
+    again = len(retried(result))
+    if again:  # besides the counts: a retried task also ran or failed
+        head += Line.of(f" ({again} {'task' if again == 1 else 'tasks'} needed retries)", "yellow")
     lines = [head]
     work = task_seconds(result)
     if counts.ran or counts.failed:
@@ -173,6 +181,8 @@ def _failures(
         if declared is not None and declared.location:
             line += Line.of(f" ({declared.location})", "dim")
         line += Line.of(f": {_ended(failure, declared)}")
+        if failure.attempts > 1:
+            line += Line.of(f" (after {failure.attempts} attempts)")
         lines.append(line)
         for text in failure.tail:
             lines.append(Line.of(f"    │ {text}", "dim"))
@@ -212,6 +222,7 @@ def json_document(result: BuildResult, error: str | None = None) -> dict[str, An
         "seconds": round(result.seconds, 6),
         "task_seconds": round(work, 6),
         "parallelism": round(work / result.seconds, 3) if result.seconds > 0 else None,
+        "retried": len(retried(result)),
         "tasks": [_json_task(task) for task in result.tasks.values()],
     }
     if error is not None:
@@ -233,6 +244,7 @@ def _json_task(task: TaskResult) -> dict[str, Any]:
         "error": (outcome.error if outcome else None) or task.error,
         "blocked_by": task.blocked_by,
         "log": shown(task.log) if task.log else None,
+        "attempts": task.attempts,
     }
 
 

@@ -155,16 +155,31 @@ class ConsoleReporter(NullReporter):
         for line in self.complaints(task, result, ignored):
             self._complain(line)
 
-    def complaints(self, task: Task, result: TaskResult, ignored: bool) -> list[str]:
+    def retrying(self, task: Task, result: TaskResult, attempts: int) -> None:
+        if not self.quiet:
+            replay(result, self.out.file, self.err.file)
+        for line in self.complaints(task, result, False, attempts):
+            self._complain(line)
+
+    def complaints(
+        self, task: Task, result: TaskResult, ignored: bool, retrying: int | None = None
+    ) -> list[str]:
         """What ``finished`` says on stderr after the output: make's error line, and where a
-        Python recipe raised."""
+        Python recipe raised. ``retrying``: the attempts the task may have in all, when this
+        failed attempt is run again; it says so in make's "(ignored)" style."""
         outcome = result.outcome
         if outcome is None or outcome.ok:
             return []
         text = failure_text(result)
         if ignored:
             return [] if outcome.reported else [f"{PROGRAM}: {where(task)} {text} (ignored)"]
-        complaints = [f"{PROGRAM}: *** {where(task)} {text}"]
+        if retrying is not None:
+            again = f"attempt {result.attempts} of {retrying}; trying again"
+            complaints = [f"{PROGRAM}: {where(task)} {text} ({again})"]
+        elif result.attempts > 1:
+            complaints = [f"{PROGRAM}: *** {where(task)} {text} (after {result.attempts} attempts)"]
+        else:
+            complaints = [f"{PROGRAM}: *** {where(task)} {text}"]
         if outcome.traceback and self.verbose:
             complaints.append(outcome.traceback.rstrip())
         elif outcome.traceback:
