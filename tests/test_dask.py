@@ -230,6 +230,42 @@ def _write(path: str, text: str) -> None:
     Path(path).write_text(text)
 
 
+RETRIED = """
+import os
+from minimake import task, attempt
+
+def flaky():
+    with open("attempts.log", "a") as log:
+        log.write(f"python {attempt()}\\n")
+    if attempt() < 2:
+        raise RuntimeError("flake")
+    open("python.txt", "w").write("done")
+
+task("shell.txt", retries=1, recipe=(
+    'echo "shell $MINIMAKE_ATTEMPT" >> attempts.log; '
+    'test "$MINIMAKE_ATTEMPT" -ge 2 && touch $TARGET'
+))
+task("python.txt", deps=["shell.txt"], recipe=flaky, retries=1)
+"""
+
+
+def test_each_attempt_of_a_retried_task_is_a_submission_of_its_own(
+    inproc: object, tmp_path: Path
+) -> None:
+    """A retry on Dask is the task's next run, with a key and a run marker of its own: neither
+    Dask's memory of the failed key nor the lost-worker marker hands it the first failure."""
+    write_tasks(tmp_path, RETRIED)
+    result = minimake.build(tmp_path / "tasks.py", ["python.txt"], executor=inproc)
+    assert result.ok, result.tasks
+    assert (tmp_path / "attempts.log").read_text().split("\n")[:-1] == [
+        "shell 1",
+        "shell 2",
+        "python 1",
+        "python 2",
+    ]
+    assert result.tasks["shell.txt"].attempts == result.tasks["python.txt"].attempts == 2
+
+
 def test_a_resource_no_worker_has_is_an_error_before_anything_runs(
     inproc: object, tmp_path: Path
 ) -> None:
