@@ -9,13 +9,16 @@
 
 The graph: prepare the data once, train one task per configuration (the scatter), then collate
 the validation scores, pick the best configuration and score it on the held-out test split (the
-gather). Outputs, all under dist/:
+gather). A trial that fails is run once more (TRIAL_RETRIES); one that still fails costs only
+itself: under -k the collate runs over the trials that succeeded and lists the failed ones as
+failed (``allow_failed_deps``), and the build still exits 2. Outputs, all under dist/:
 
     hparams.json                the expanded grid: one {"id", "config"} per trial
     data/{train,val,test}.npz   the splits, standardised with statistics of the training split
     trained/<id>/model.pkl      one fitted model per configuration...
     trained/<id>/metrics.json   ...and its validation score
-    results.csv, best.json      the collated table and the winner with its test score
+    results.csv, best.json      the collated table (failed trials last, as failed) and the
+                                winner among the trials that succeeded, with its test score
 
 Edit SEARCH_SPACES to change the search. A trial's id is derived from its full effective
 configuration (its grid values, its model's fixed values in MODELS and the SEED of the splits),
@@ -39,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from minimake import phony, preload, rerun_triggers, task, var
+from minimake import failed_deps, phony, preload, rerun_triggers, task, var
 
 # The search: grid name -> model -> estimator parameter -> the values to try. Every model's
 # grid is a full cross product. Values must be JSON (use lists, not tuples): the trial id is a
@@ -84,6 +87,9 @@ MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 SEED = 0
+# How many more times a failed trial runs (it sees its attempt in MINIMAKE_ATTEMPT): a worker
+# that died or a flaky library gets a second chance, a bad configuration fails twice.
+TRIAL_RETRIES = 1
 DIST = "dist"
 HPARAMS = f"{DIST}/hparams.json"
 SPLITS = {name: f"{DIST}/data/{name}.npz" for name in ("train", "val", "test")}
@@ -238,13 +244,28 @@ def train_trial(trial: str, config: Config) -> None:
 
 
 def collate(grid: str, extra: str) -> None:
-    """Tabulate the current grid's trials; score the best one on the test split."""
+    """Tabulate the current grid's trials, the failed ones as failed; score the best of those
+    that succeeded on the test split."""
     _single_thread_environment()
     from threadpoolctl import threadpool_limits
 
-    rows = [_read_metrics(trial) for trial, _ in expand(grid, extra)]
-    # Best validation accuracy first; the id breaks ties so the winner is reproducible.
-    rows.sort(key=lambda row: (-row["val_accuracy"], row["id"]))
+    # The deps that failed this run (under -k): their metrics are gone, or left from an older
+    # run and no longer true.
+    failed = set(failed_deps())
+    unusable = failed - {f"{trial_dir(trial)}/metrics.json" for trial, _ in expand(grid, extra)}
+    if unusable:
+        raise RuntimeError(f"cannot collate without {', '.join(sorted(unusable))}")
+    rows = []
+    for trial, config in expand(grid, extra):
+        if f"{trial_dir(trial)}/metrics.json" in failed:
+            rows.append({"id": trial, "config": config, "failed": True})
+        else:
+            rows.append(_read_metrics(trial))
+    # Best validation accuracy first, the failed trials last; the id breaks ties so the
+    # winner is reproducible.
+    rows.sort(key=lambda row: (row.get("failed", False), -row.get("val_accuracy", 0), row["id"]))
+    if rows[0].get("failed"):
+        raise RuntimeError(f"all {len(rows)} trials failed: there is no best configuration")
     best = rows[0]
     model = pickle.loads(Path(trial_dir(best["id"]), "model.pkl").read_bytes())
     x_test, y_test = _load_split("test")
@@ -257,6 +278,7 @@ def collate(grid: str, extra: str) -> None:
         "val_accuracy": best["val_accuracy"],
         "test_accuracy": test_accuracy,
         "trials": len(rows),
+        "failed": [row["id"] for row in rows if row.get("failed")],
     }
     _write_atomically(Path(BEST), (json.dumps(summary, indent=2) + "\n").encode())
     _print_table(rows, summary)
@@ -329,12 +351,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _write_results(rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["rank", "id", "model", "params", "val_accuracy", "fit_seconds"])
+    writer.writerow(["rank", "id", "model", "params", "val_accuracy", "fit_seconds", "status"])
     for rank, row in enumerate(rows, start=1):
         config = row["config"]
+        if row.get("failed"):  # no rank and no scores: it has none
+            writer.writerow(["", row["id"], config["model"], _params(config), "", "", "failed"])
+            continue
         accuracy = f"{row['val_accuracy']:.6f}"
         writer.writerow(
-            [rank, row["id"], config["model"], _params(config), accuracy, row["fit_seconds"]]
+            [rank, row["id"], config["model"], _params(config), accuracy, row["fit_seconds"], "ok"]
         )
     _write_atomically(Path(RESULTS), buffer.getvalue().encode())
 
@@ -347,13 +372,18 @@ def _print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} trials, best first")
+    failed = sum(1 for row in rows if row.get("failed"))
+    title = f"{len(rows)} trials, best first" + (f", {failed} failed" if failed else "")
+    table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("id")
     table.add_column("params")
     table.add_column("val acc", justify="right")
     table.add_column("fit s", justify="right")
     for rank, row in enumerate(rows, start=1):
+        if row.get("failed"):
+            table.add_row("", row["id"], _params(row["config"]), "failed", "", style="red")
+            continue
         style = "bold green" if rank == 1 else None
         table.add_row(
             str(rank),
@@ -409,7 +439,9 @@ else:
 task(HPARAMS, deps=_hparams_deps, recipe=write_hparams, args=(GRID, EXTRA))
 
 # The scatter: each trial depends only on the splits it reads and on its own configuration,
-# which is in its id (its folder) and its args, never on hparams.json as a whole.
+# which is in its id (its folder) and its args, never on hparams.json as a whole. A failed
+# trial runs again up to TRIAL_RETRIES times. (A time limit per trial goes here too, as a
+# timeout= beside retries=, once minimake has one.)
 _metrics = []
 for _trial, _config in TRIALS:
     _folder = trial_dir(_trial)
@@ -419,16 +451,20 @@ for _trial, _config in TRIALS:
         recipe=train_trial,
         args=(_trial, _config),
         doc=f"Train {_config['model']} {_params(_config)}",
+        retries=TRIAL_RETRIES,
     )
     _metrics.append(f"{_folder}/metrics.json")
 
 # The gather: only the current grid's trials are deps, and hparams.json is one too, so removing
-# a configuration (which trains nothing) still re-collates.
+# a configuration (which trains nothing) still re-collates. It allows failed deps: under -k it
+# runs once every trial has ended, over the ones that succeeded (minimake.failed_deps() names
+# the others); once a failed trial is fixed, make's rule reruns it and then the collate.
 task(
     [RESULTS, BEST],
     deps=[HPARAMS, SPLITS["test"], *_metrics],
     recipe=collate,
     args=(GRID, EXTRA),
+    allow_failed_deps=True,
 )
 
 phony("all", deps=[BEST], default=True, doc="Run the search and pick the best configuration.")

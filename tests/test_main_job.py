@@ -166,22 +166,49 @@ def test_collate_reflects_the_current_grid_after_shrinking(project: Path) -> Non
     assert best["trials"] == 3
 
 
-def test_failing_trial_does_not_stop_the_others_under_keep_going(project: Path) -> None:
-    """An invalid value fails its trial only; after the fix, only the fixed one trains."""
+def result_rows(project: Path) -> dict[str, dict[str, str]]:
+    """dist/results.csv's rows by trial id."""
+    with (project / "dist/results.csv").open(newline="") as handle:
+        return {row["id"]: row for row in csv.DictReader(handle)}
+
+
+def test_failing_trial_costs_only_itself_under_keep_going(project: Path) -> None:
+    """An invalid value fails its trial, twice (its retry); the others still train, and the
+    collate runs over them: the table lists the bad trial as failed and the best is the best
+    of those that succeeded. After the fix, only the fixed one trains."""
     # Three good trials must be retrained in the same run as the bad one.
     again = set(grid_ids(project)[:3])
     for trial in again:
         shutil.rmtree(project / "dist/trained" / trial)
-    results_before = (project / "dist/results.csv").stat().st_mtime_ns
+    best_before = json.loads((project / "dist/best.json").read_text())
 
     failed = minimake(project, "-k", 'EXTRA={"model": "svc", "C": -1.0}', expect=2)
     output = failed.stdout + failed.stderr
-    assert "Target 'all' not remade because of errors." in output
     assert "InvalidParameterError" in output
     (bad,) = set(grid_ids(project)) - set(metrics_mtimes(project))
+    attempt = f"dist/trained/{bad}/metrics.json] InvalidParameterError"
+    assert re.search(re.escape(attempt) + r".*\(attempt 1 of 2; trying again\)$", output, re.M)
+    assert re.search(re.escape(attempt) + r".*\(after 2 attempts\)$", output, re.M)
+    assert "Target 'all' not remade because of errors." not in output
+    assert "1 failed" in failed.stderr
     assert not (project / "dist/trained" / bad / "metrics.json").exists()
     assert again <= set(metrics_mtimes(project))
-    assert (project / "dist/results.csv").stat().st_mtime_ns == results_before
+    rows = result_rows(project)
+    assert set(rows) == set(grid_ids(project))
+    assert {(row["status"], row["rank"]) for row in rows.values() if row["id"] == bad} == {
+        ("failed", "")
+    }
+    assert result_ids(project)[-1] == bad  # failed trials last
+    assert {row["status"] for trial, row in rows.items() if trial != bad} == {"ok"}
+    best = json.loads((project / "dist/best.json").read_text())
+    assert best["failed"] == [bad]
+    assert (best["id"], best["val_accuracy"]) == (best_before["id"], best_before["val_accuracy"])
+    assert "6 trials, best first, 1 failed" in failed.stdout
+
+    # The failed trial's target is gone, so the next run tries it again, and then the collate.
+    dry = minimake(project, "-n", 'EXTRA={"model": "svc", "C": -1.0}')
+    assert echoed_trials(dry.stdout) == {bad}
+    assert "collate(" in dry.stdout
 
     before = metrics_mtimes(project)
     minimake(project, 'EXTRA={"model": "svc", "C": 2.0}')
@@ -191,6 +218,18 @@ def test_failing_trial_does_not_stop_the_others_under_keep_going(project: Path) 
         "C": 2.0,
     }
     assert len(result_ids(project)) == 6
+    assert {row["status"] for row in result_rows(project).values()} == {"ok"}
+    assert json.loads((project / "dist/best.json").read_text())["failed"] == []
+
+
+def test_without_keep_going_a_failing_trial_stops_the_search_before_the_collate(
+    project: Path,
+) -> None:
+    results_before = (project / "dist/results.csv").stat().st_mtime_ns
+    done = minimake(project, 'EXTRA={"model": "svc", "C": -1.0}', expect=2)
+    assert "(attempt 1 of 2; trying again)" in done.stderr
+    assert "collate(" not in done.stdout
+    assert (project / "dist/results.csv").stat().st_mtime_ns == results_before
 
 
 def test_deleting_one_model_reruns_just_it_and_collate(project: Path) -> None:

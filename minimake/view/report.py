@@ -181,8 +181,6 @@ def _failures(
         if declared is not None and declared.location:
             line += Line.of(f" ({declared.location})", "dim")
         line += Line.of(f": {_ended(failure, declared)}")
-        if failure.attempts > 1:
-            line += Line.of(f" (after {failure.attempts} attempts)")
         lines.append(line)
         for text in failure.tail:
             lines.append(Line.of(f"    │ {text}", "dim"))
@@ -195,6 +193,8 @@ def _failures(
 
 def _ended(failure: TaskResult, declared: Task | None) -> str:
     text = failure_text(failure)
+    if failure.attempts > 1:
+        text += f" (after {failure.attempts} attempts)"
     outcome = failure.outcome
     if outcome is not None and outcome.traceback and declared is not None:
         place = raised_at(declared, outcome.traceback)
