@@ -271,12 +271,6 @@ class ProgressDisplay(NullReporter):
         self.board.finish(task.name, result.seconds)
         self._refresh()
 
-    def retrying(self, task: Task, result: TaskResult, attempts: int) -> None:
-        if self._live is None and self.mode == "plain" and not self.pretend:
-            took = duration(result.seconds)
-            line = f"retry {task.name} (attempt {result.attempts} of {attempts} failed, {took})"
-            write_line(self.err, f"[{self.board.decided}/{self.board.total}] {line}", self._plain)
-
     def recorded(self, result: TaskResult) -> None:
         count = self.board.record(result)
         if self._live is not None:
