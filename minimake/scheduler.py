@@ -447,6 +447,8 @@ class Scheduler:
             return True
         seconds = time.perf_counter() - running.started
         ok = outcome.ok or self.settings.ignore_errors
+        # No retry once the journal cannot be written: nothing new is safe to start.
+        retrying = retrying and self.journal.failure is None
         if not ok and retrying and running.attempt < self._attempts(task):
             self._again(running, outcome, seconds)
             return True

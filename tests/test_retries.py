@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import minimake
-from tests.conftest import cli, write_tasks
+from tests.conftest import cli, start, write_tasks
+from tests.test_processes import _wait_ready
 
 FLAKY = """
 import os
@@ -233,6 +234,34 @@ def test_kill_9_during_a_retry_leaves_the_target_stale_for_the_next_run(tmp_path
     again = cli("out.txt", cwd=tmp_path)
     assert "minimake: *** Deleting file 'out.txt'" in again.stderr  # the journal's clean-up
     assert attempts_seen(tmp_path)[2:4] == ["attempt 1", "attempt 2"]
+
+
+INTERRUPTED = """
+from minimake import task
+
+# The first attempt fails; the second half-writes its target and waits to be interrupted.
+task("out.txt", retries=5, recipe=[
+    'echo "attempt $MINIMAKE_ATTEMPT" >> attempts.log',
+    'echo half > out.txt',
+    'test "$MINIMAKE_ATTEMPT" -ge 2',
+    'echo "attempt $MINIMAKE_ATTEMPT" > ready.fifo; sleep 1000',
+])
+"""
+
+
+def test_ctrl_c_during_a_retry_stops_the_build_as_ever(tmp_path: Path) -> None:
+    write_tasks(tmp_path, INTERRUPTED)
+    os.mkfifo(tmp_path / "ready.fifo")
+    process = start("out.txt", cwd=tmp_path)
+    _wait_ready(tmp_path / "ready.fifo", {"attempt", "2"}, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert attempts_seen(tmp_path) == ["attempt 1", "attempt 2"]  # no third
+    assert "minimake: *** [tasks.py:5: out.txt] Interrupt" in stderr
+    assert stderr.count("minimake: *** Deleting file 'out.txt'") == 2
+    assert not (tmp_path / "out.txt").exists()
+    assert "Interrupted: 0 ran, 0 up to date, 0 failed, 1 interrupted" in stderr
 
 
 # --- A gather over what succeeded
