@@ -351,15 +351,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _write_results(rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["rank", "id", "model", "params", "val_accuracy", "fit_seconds", "status"])
+    # fit_seconds, a timing, stays the last column: what differs between two runs of a grid.
+    writer.writerow(["rank", "id", "model", "params", "status", "val_accuracy", "fit_seconds"])
     for rank, row in enumerate(rows, start=1):
         config = row["config"]
         if row.get("failed"):  # no rank and no scores: it has none
-            writer.writerow(["", row["id"], config["model"], _params(config), "", "", "failed"])
+            writer.writerow(["", row["id"], config["model"], _params(config), "failed", "", ""])
             continue
         accuracy = f"{row['val_accuracy']:.6f}"
         writer.writerow(
-            [rank, row["id"], config["model"], _params(config), accuracy, row["fit_seconds"], "ok"]
+            [rank, row["id"], config["model"], _params(config), "ok", accuracy, row["fit_seconds"]]
         )
     _write_atomically(Path(RESULTS), buffer.getvalue().encode())
 

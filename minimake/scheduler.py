@@ -331,7 +331,8 @@ class Scheduler:
         self.running[future] = _Running(task, reason, before, time.perf_counter())
 
     def _environment(self, task: Task, attempt: int = 1) -> Environment:
-        """What the task's recipe is told of this run of it, beside its own variables."""
+        """What the task's recipe is told of this run of it, beside its own variables: which
+        attempt it is, and for a task that allows failed deps, the file that names them."""
         if self.runner.pretends:
             return ()  # nothing runs
         told: Environment = ((ATTEMPT, str(attempt)),)
@@ -500,7 +501,7 @@ class Scheduler:
         result = TaskResult(
             task.name, Status.FAILED, running.reason, seconds, outcome, attempts=running.attempt
         )
-        result = self._keep_log(task, result, attempts)
+        result = self._keep_log(task, result)
         self.reporter.retrying(task, result, attempts)
         self._report_deleted(deleted)
         if outcome.captured is None or result.log != outcome.captured.stdout:
@@ -510,10 +511,9 @@ class Scheduler:
         future = self.runner.start(task, self._environment(task, attempt))
         self.running[future] = attrs.evolve(running, started=time.perf_counter(), attempt=attempt)
 
-    def _keep_log(self, task: Task, result: TaskResult, attempts: int | None = None) -> TaskResult:
+    def _keep_log(self, task: Task, result: TaskResult) -> TaskResult:
         """The task's output kept as its log (appended to the earlier attempts' when it was
-        retried), and a failure's last lines for the report. ``attempts``: how many it may
-        have in all, when not known from the task."""
+        retried), and a failure's last lines for the report."""
         outcome = result.outcome
         assert outcome is not None
         captured = outcome.captured
@@ -522,9 +522,8 @@ class Scheduler:
             result = attrs.evolve(result, tail=tuple(lines[-TAIL_LINES:]))
         if self.logs is None:
             return result
-        attempts = attempts or self._attempts(task)
         try:
-            return attrs.evolve(result, log=self.logs.keep(task, result, attempts))
+            return attrs.evolve(result, log=self.logs.keep(task, result, self._attempts(task)))
         except OSError as error:
             kept = captured.stdout if captured is not None else None
             self.reporter.warning(
