@@ -326,6 +326,39 @@ def test_after_the_fix_the_failed_trial_and_the_gather_run_again(tmp_path: Path)
     assert "minimake: Nothing to be done for 'all'." in cli(cwd=tmp_path).stdout
 
 
+def test_on_the_thread_executor_python_recipes_are_told_through_their_thread(
+    tmp_path: Path,
+) -> None:
+    """The environment is the whole process's there: attempt() and failed_deps() read what
+    minimake told the recipe's own thread."""
+    seen: list[tuple[str, int]] = []
+
+    def flaky() -> None:
+        seen.append(("flaky", minimake.attempt()))
+        if minimake.attempt() < 2:
+            raise RuntimeError("flake")
+        (tmp_path / "flaky").write_text("ok")
+
+    def broken() -> None:
+        raise RuntimeError("always")
+
+    def gather() -> None:
+        (tmp_path / "gather").write_text(" ".join(minimake.failed_deps()))
+
+    tasks = [
+        minimake.Task.create("flaky", recipe=flaky, retries=1),
+        minimake.Task.create("broken", recipe=broken),
+        minimake.Task.create(
+            "gather", deps=["flaky", "broken"], recipe=gather, allow_failed_deps=True
+        ),
+    ]
+    result = minimake.build(tasks, ["gather"], root=tmp_path, executor="thread", keep_going=True)
+    assert seen == [("flaky", 1), ("flaky", 2)]
+    assert (tmp_path / "gather").read_text() == "broken"
+    assert result.tasks["gather"].status is minimake.Status.RAN
+    assert not result.ok
+
+
 def test_failed_deps_is_empty_outside_a_build(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MINIMAKE_FAILED_DEPS", raising=False)
     monkeypatch.delenv("MINIMAKE_ATTEMPT", raising=False)

@@ -17,6 +17,7 @@ from typing import IO, Any, TypeAlias
 import attrs
 
 from minimake.execution.capture import Capture, Captured, at_descriptors, in_this_thread
+from minimake.recipe_env import told_in_this_thread
 from minimake.result import Outcome
 
 
@@ -167,7 +168,8 @@ def run_in_thread(spec: PythonSpec) -> Outcome:
     """On a thread executor: prints captured per thread (``capture.per_thread_streams`` is on),
     stdin at end of file. The working directory and umask are the whole process's: a recipe
     that changes them would change them under every other recipe, so that fails the task.
-    For the same reason ``spec.env`` is not applied: the environment is the whole process's."""
+    For the same reason ``spec.env`` is not applied: the environment is the whole process's;
+    ``minimake.attempt()`` and ``minimake.failed_deps()`` read it from the thread instead."""
     started = time.perf_counter()
     captured, out, err = spec.capture.open()
     folder = os.getcwd()
@@ -177,6 +179,7 @@ def run_in_thread(spec: PythonSpec) -> Outcome:
         _streams(out, err) as (out_stream, err_stream),
         open(os.devnull) as stdin,
         in_this_thread(out_stream, err_stream, stdin),
+        told_in_this_thread(spec.env),
     ):
         outcome = _call(spec, started, captured)
     changed = []
