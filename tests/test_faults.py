@@ -499,7 +499,7 @@ def test_a_full_disk_when_keeping_the_log_deletes_the_target_first(
     write_tasks(tmp_path, PARTIAL)
     seen: list[bool] = []
 
-    def full(self: Logs, task: object, result: object) -> str:
+    def full(self: Logs, task: object, result: object, attempts: int = 1) -> str:
         seen.append((tmp_path / "out.txt").exists())
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
