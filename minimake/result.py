@@ -85,6 +85,8 @@ class TaskResult:
     has_recipe: bool = True  # False for a task with nothing to run (an alias like `all`)
     log: str | None = None  # a failed task's full output, kept under .minimake/logs
     tail: tuple[str, ...] = ()  # a failed task's last lines of output
+    # The names it held while its recipe ran, per resource limited by names: (("gpu", ("0",)),).
+    held: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def interrupted(self) -> bool:

@@ -18,7 +18,7 @@ from minimake.graph import Graph, priorities
 from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs
 from minimake.plan import Plan
-from minimake.resources import Amounts, amounts
+from minimake.resources import Limits, Units, amounts, environment
 from minimake.result import INTERRUPTED, BuildResult, Environment, Outcome, Status, TaskResult
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
@@ -82,7 +82,7 @@ class Settings:
     always_make: bool = False
     keep_going: bool = False
     ignore_errors: bool = False
-    resources: Amounts = attrs.field(default=(), converter=amounts)  # --resource limits
+    resources: Limits = attrs.field(default=(), converter=amounts)  # --resource limits
     triggers: tuple[str, ...] = ("mtime",)  # --rerun-triggers, for tasks that set none
 
 
@@ -93,6 +93,8 @@ class _Running:
     before: dict[str, int | None]  # the targets' mtimes before the recipe, to see what it changed
     started: float
     tries: int = 1
+    slot: str = ""  # its job slot (MINIMAKE_SLOT), free again when it is done
+    env: Environment = ()  # what its recipe was told, again for a retry
 
 
 # Statuses read once per task: a member read through its Enum class costs a call of the
@@ -140,6 +142,8 @@ class Scheduler:
         # Whether any task has failed or been skipped: until one has, nothing can be blocked,
         # and the per-task look through every dep's result is skipped.
         self.blocking = False
+        # The job slots free now: each running recipe holds one (MINIMAKE_SLOT), lowest first.
+        self.slots = Units([str(slot) for slot in range(settings.jobs)])
 
     def run(self) -> dict[str, TaskResult]:
         """Build, returning every selected task's result; raises BuildInterrupted on a signal,
@@ -318,12 +322,18 @@ class Scheduler:
         before = {} if self.runner.pretends else self._mtimes(task.outputs, fresh or {})
         if not self.runner.pretends:
             self.journal.started(name, before)
-        future = self.runner.start(task, self._environment(task))
-        self.running[future] = _Running(task, reason, before, time.perf_counter())
+        slot = self.slots.take_one()
+        env = self._environment(task, slot)
+        future = self.runner.start(task, env)
+        self.running[future] = _Running(task, reason, before, time.perf_counter(), 1, slot, env)
 
-    def _environment(self, task: Task) -> Environment:
-        """What the task's recipe is told of this run of it, beside its own variables."""
-        return ()
+    def _environment(self, task: Task, slot: str) -> Environment:
+        """What the task's recipe is told of this run of it, beside its own variables: its job
+        slot (GNU parallel's ``{%}``, from 0) and the names it holds (``CUDA_VISIBLE_DEVICES``)."""
+        held = self.plan.held(task.name)
+        if not held:  # nearly every task
+            return (("MINIMAKE_SLOT", slot),)
+        return (("MINIMAKE_SLOT", slot), *environment(held))
 
     def _mtimes(self, paths: Iterable[str], fresh: Mapping[str, Stamp]) -> dict[str, int | None]:
         """Each path's mtime now (None: missing), from ``fresh`` where it says (-W and -o
@@ -405,17 +415,21 @@ class Scheduler:
             # Another recipe's worker died and took this one down: clean up and run it again.
             self._report_deleted(self._delete_changed(running))
             _discard(outcome)
-            self.running[self.runner.start(task)] = attrs.evolve(
+            self.running[self.runner.start(task, running.env)] = attrs.evolve(
                 running, started=time.perf_counter(), tries=running.tries + 1
             )
             return True
         seconds = time.perf_counter() - running.started
+        self.slots.give_back((running.slot,))
         ok = outcome.ok or self.settings.ignore_errors
         status = self.runner.status if ok else Status.FAILED
         # Half-written targets go first: nothing after this (a log on a full disk) may keep
         # a failed recipe's target looking fresh.
         deleted = [] if ok else self._delete_changed(running)
         result = TaskResult(task.name, status, running.reason, seconds, outcome)
+        held = self.plan.held(task.name)
+        if held:
+            result = attrs.evolve(result, held=held)
         if not outcome.ok:
             result = self._keep_log(task, result)
         elif self.logs is not None:
@@ -524,7 +538,11 @@ class Scheduler:
             self.journal.ended(running.task.name)
             self.reporter.interrupted(running.task)
             self.results[running.task.name] = TaskResult(
-                running.task.name, Status.FAILED, running.reason, error=INTERRUPTED
+                running.task.name,
+                Status.FAILED,
+                running.reason,
+                error=INTERRUPTED,
+                held=self.plan.held(running.task.name),
             )
 
 
