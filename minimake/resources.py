@@ -189,11 +189,12 @@ def check(requests: Mapping[str, Amounts], limits: Mapping[str, Limit]) -> None:
                 continue
             limit = limits[name]
             if amount > size(limit):
-                given = ",".join(limit) if isinstance(limit, tuple) else f"{limit:g}"
-                count = f" ({len(limit)})" if isinstance(limit, tuple) else ""
+                if isinstance(limit, tuple):
+                    given = f"names only {len(limit)}: {name}={','.join(limit)}"
+                else:
+                    given = f"allows only {name}={limit:g}"
                 raise ResourceError(
-                    f"Task '{task}' asks for {name}={amount:g}, but --resource allows "
-                    f"only {name}={given}{count}."
+                    f"Task '{task}' asks for {name}={amount:g}, but --resource {given}."
                 )
             if isinstance(limit, tuple) and amount != int(amount):
                 raise ResourceError(

@@ -253,7 +253,7 @@ def test_the_command_line_limit(tmp_path: Path) -> None:
     assert "minimake: *** --resource needs a number for 'gpu' (got '').  Stop." in bad.stderr
     one = cli("--resource", "gpu=x", cwd=tmp_path)  # not a number: the name of one unit
     assert one.returncode == 2
-    message = "Task 'a' asks for gpu=2, but --resource allows only gpu=x (1).  Stop."
+    message = "Task 'a' asks for gpu=2, but --resource names only 1: gpu=x.  Stop."
     assert f"minimake: *** {message}" in one.stderr
     small = cli("--resource", "gpu=1", cwd=tmp_path)
     assert small.returncode == 2
