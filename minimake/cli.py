@@ -204,7 +204,9 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=N",
-        help="at most N of NAME held by running tasks at once (tasks ask with resources=)",
+        help="at most N of NAME held by running tasks at once (tasks ask with resources=); "
+        "NAME=a,b,c names each unit, and a task is told the ones it holds (gpu=auto: this "
+        "machine's GPUs)",
     )
 
 

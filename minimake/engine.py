@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
+import operator
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,7 +39,7 @@ from minimake.journal import Journal, NullJournal, stop_orphans
 from minimake.load import load_preload, load_tasks, load_triggers
 from minimake.lock import ProjectLock
 from minimake.options import Options
-from minimake.resources import Amounts
+from minimake.resources import Amounts, unlimited, unused
 from minimake.resources import check as check_resources
 from minimake.result import WORKED, BuildResult, Status, TaskResult
 from minimake.scheduler import BuildInterrupted, Runner, Scheduler, Settings
@@ -66,7 +68,7 @@ def build(
     scheduler: str | None = None,
     scheduler_file: str | os.PathLike[str] | None = None,
     latency_wait: float | None = None,
-    resources: Mapping[str, float] | None = None,
+    resources: Mapping[str, float | str | Sequence[str]] | None = None,
     timings: bool | str | os.PathLike[str] = False,
     trace: str | os.PathLike[str] | None = None,
     rerun_triggers: Iterable[str] | str | None = None,
@@ -87,7 +89,9 @@ def build(
     ``scheduler_file``, or starts a loopback cluster of ``jobs`` workers; ``jobs`` then
     defaults to the cluster's worker threads (else to 1). ``latency_wait`` (seconds, default 5
     on Dask) is how long to wait for outputs a worker wrote to show up here. ``resources``
-    ({"gpu": 2}) bounds what running tasks may hold at once, beside ``jobs``.
+    ({"gpu": 2}) bounds what running tasks may hold at once, beside ``jobs``; a list of
+    names ({"gpu": ["0", "1"]}, or "auto" for this machine's GPUs) also hands each task the
+    names it holds (``CUDA_VISIBLE_DEVICES``), on the local executors only.
 
     ``timings`` (True, or a folder) records when each task ran into ``result.timings`` and
     writes the timing page into the folder (True: ``.minimake/timings`` beside the tasks);
@@ -175,8 +179,7 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
             if memory.writable:
                 _settle(memory, graph, disk, reporter)
             selected, missing = _select(graph, goals, disk, options.keep_going)
-            if options.resources:  # without limits nothing can ask too much: no look at each
-                check_resources(_requests(graph, selected), dict(options.resources))
+            _check_resources(options, graph, selected, reporter)
             # Before the collector is back on, so that its first collection does not walk them.
             after.enter_context(kept())
         yield Prepared(options, graph, goals, selected, missing, disk, memory, triggers, started)
@@ -227,10 +230,41 @@ def _select(
     return selected, missing
 
 
+def _check_resources(
+    options: Options, graph: Graph, selected: set[str], reporter: Reporter
+) -> None:
+    """Refuse a task that asks for more than a limit gives; warn, once each, of a resource
+    tasks ask for that nothing limits, and of a limit that no task asks for (a typo)."""
+    limits = dict(options.resources)
+    # One pass in C over the tasks: most builds neither ask nor limit, and look no further.
+    if not limits and not any(map(operator.attrgetter("resources"), graph.tasks.values())):
+        return
+    requests = _requests(graph, selected)
+    check_resources(requests, limits)
+    # On Dask the workers' resources bound what tasks ask for, limit or not.
+    if options.executor_kind != "dask":
+        for name, task in unlimited(requests, limits).items():
+            reporter.warning(
+                f"warning: tasks ask for '{name}' (as '{task}' does), but no --resource "
+                f"{name}=... limits it: they run without a bound."
+            )
+    asked = {name for task in graph.tasks.values() for name, _ in task.resources}
+    for name in unused(limits, asked):
+        close = difflib.get_close_matches(name, sorted(asked), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        reporter.warning(
+            f"warning: --resource {name}=... is ignored: no task asks for '{name}'{hint}."
+        )
+
+
 def _requests(graph: Graph, selected: set[str]) -> dict[str, Amounts]:
-    """What each selected task asks for of the limited resources (tasks that ask)."""
-    tasks = graph.tasks
-    return {name: asked for name in selected if (asked := tasks[name].resources)}
+    """What each selected task asks for of the resources (tasks that ask), in declaration
+    order."""
+    return {
+        name: task.resources
+        for name, task in graph.tasks.items()
+        if task.resources and name in selected
+    }
 
 
 def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from minimake.errors import UsageError
+from minimake.resources import Limits
 from minimake.resources import limits as resource_limits
 from minimake.task import Task, check_triggers
 
@@ -42,9 +43,8 @@ def _pairs(
     return tuple(dict(value or {}).items())
 
 
-def _limits(
-    value: Mapping[str, float] | Iterable[tuple[str, float]] | None,
-) -> tuple[tuple[str, float], ...]:
+def _limits(value: Mapping[str, object] | Iterable[tuple[str, object]] | None) -> Limits:
+    # "auto" becomes this machine's GPUs here, once, before anything is loaded.
     return tuple(resource_limits(dict(value or {})).items())
 
 
@@ -86,7 +86,8 @@ class Options:
     old: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     # NAME=value pairs in the order given (the recipes' environment): a tuple keeps it frozen.
     variables: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
-    resources: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_limits)
+    # Per name a count, or the names of its units (--resource gpu=0,1).
+    resources: Limits = attrs.field(default=(), converter=_limits)
     executor: str | Executor | Client | None = None
     scheduler: str | None = None
     scheduler_file: str | None = attrs.field(default=None, converter=_path)
@@ -111,6 +112,17 @@ class Options:
     def _check_retries(self, attribute: attrs.Attribute[int], value: int) -> None:
         if type(value) is not int or value < 0:
             raise UsageError(f"'retries' must be a whole number, 0 or more (got {value!r})")
+
+    @resources.validator
+    def _check_resources(self, attribute: attrs.Attribute[Limits], value: Limits) -> None:
+        # Validators run once every field is set, executor_kind included.
+        named = [name for name, limit in value if isinstance(limit, tuple)]
+        if named and self.executor_kind == "dask":
+            raise UsageError(
+                f"Resources given as names ({', '.join(named)}) are for the local executors: "
+                "on Dask a task's resources are worker resources (dask worker --resources "
+                f'"{named[0]}=1"), and a worker\'s GPUs are its own to give.'
+            )
 
     @executor_kind.default
     def _kind(self) -> str:

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Mapping
 
 from minimake.graph import Graph
-from minimake.resources import Amounts
+from minimake.resources import Amounts, Held, Limit, Units, size
 
 # A task's state in Plan._waiting beside its count of deps not yet done (graphlib's sentinels).
 _OUT = -1  # handed out by pop(), not yet done
@@ -23,6 +23,8 @@ class Plan:
     date, failed or was skipped, so that the plan always drains. A task the caller decides to
     run takes what it asks for of the limited resources with ``reserve`` first; when that is
     not free, the plan keeps it and ``pop`` hands it out again once done tasks give back enough.
+    A resource limited by names (``gpu=0,1``) hands each such task its own names (``held``),
+    which no other task holds until it is done.
     """
 
     def __init__(
@@ -30,7 +32,7 @@ class Plan:
         graph: Graph,
         selected: set[str],
         priority: dict[str, float],
-        limits: Mapping[str, float] | None = None,
+        limits: Mapping[str, Limit] | None = None,
     ) -> None:
         self._tasks = graph.tasks
         self._order = graph.order
@@ -46,7 +48,8 @@ class Plan:
         self._ready: list[int] = []
         self._left = len(selected)
         self._pool = _Pool(limits or {})
-        self._holding: dict[str, Amounts] = {}  # what each reserved task holds until done
+        # What each reserved task holds until done, and the names among it.
+        self._holding: dict[str, tuple[Amounts, Held]] = {}
         for name, count in self._waiting.items():
             if count == 0:
                 self._push(name)
@@ -74,10 +77,16 @@ class Plan:
         request = self._pool.counted(self._tasks[name].resources)
         if not request:
             return True
-        if self._pool.take(name, request):
-            self._holding[name] = request
-            return True
-        return False
+        held = self._pool.take(name, request)
+        if held is None:
+            return False
+        self._holding[name] = (request, held)
+        return True
+
+    def held(self, name: str) -> Held:
+        """The names that the reserved ``name`` holds, per resource limited by names."""
+        holding = self._holding.get(name) if self._holding else None
+        return holding[1] if holding is not None else ()
 
     def done(self, name: str) -> None:
         """Mark ``name`` finished: give back what it held, and release the tasks that waited
@@ -92,10 +101,10 @@ class Plan:
             raise ValueError(f"task '{name}' {problem}")
         waiting[name] = _DONE
         self._left -= 1
-        held = self._holding.pop(name, None) if self._holding else None
-        if held:
-            for admitted, request in self._pool.give_back(held):
-                self._holding[admitted] = request
+        holding = self._holding.pop(name, None) if self._holding else None
+        if holding:
+            for admitted, request, names in self._pool.give_back(*holding):
+                self._holding[admitted] = (request, names)
                 self._push(admitted)
         for dependent in self._dependents[name]:
             count = waiting.get(dependent)
@@ -115,14 +124,18 @@ class Plan:
 
 
 class _Pool:
-    """The free amount of each limited resource, and the tasks waiting for some.
+    """The free amount of each limited resource, its free names where it has names, and the
+    tasks waiting for some.
 
     Names without a limit are not counted. Waiting tasks queue per request shape, so giving
     back retries only the head of each queue: one check per start, not one per waiting task.
     """
 
-    def __init__(self, limits: Mapping[str, float]) -> None:
-        self._free = dict(limits)
+    def __init__(self, limits: Mapping[str, Limit]) -> None:
+        self._free = {name: size(limit) for name, limit in limits.items()}
+        self._units = {
+            name: Units(limit) for name, limit in limits.items() if isinstance(limit, tuple)
+        }
         self._queues: dict[Amounts, deque[str]] = {}
 
     def counted(self, request: Amounts) -> Amounts:
@@ -134,27 +147,34 @@ class _Pool:
     def _fits(self, request: Amounts) -> bool:
         return all(self._free[name] >= amount for name, amount in request)
 
-    def _take(self, request: Amounts) -> None:
+    def _take(self, request: Amounts) -> Held:
+        held = []
         for name, amount in request:
             self._free[name] -= amount
+            units = self._units.get(name)
+            if units is not None:  # whole numbers: checked before the build
+                held.append((name, units.take(int(amount))))
+        return tuple(held)
 
-    def take(self, name: str, request: Amounts) -> bool:
-        """Take ``request`` for task ``name``; False (and queued) while it is not free. A task
-        never passes one queued before it with the same request."""
+    def take(self, name: str, request: Amounts) -> Held | None:
+        """Take ``request`` for task ``name``: the names it holds (empty where its resources
+        are only counted); None (and queued) while it is not free. A task never passes one
+        queued before it with the same request."""
         queue = self._queues.get(request)
         if not queue and self._fits(request):
-            self._take(request)
-            return True
+            return self._take(request)
         self._queues.setdefault(request, deque()).append(name)
-        return False
+        return None
 
-    def give_back(self, request: Amounts) -> list[tuple[str, Amounts]]:
-        """Free ``request``; returns the queued tasks that now hold theirs, with what they hold."""
+    def give_back(self, request: Amounts, held: Held) -> list[tuple[str, Amounts, Held]]:
+        """Free ``request`` and the names ``held``; returns the queued tasks that now hold
+        theirs, with what they hold."""
         for name, amount in request:
             self._free[name] += amount
+        for name, names in held:
+            self._units[name].give_back(names)
         admitted = []
         for shape, queue in self._queues.items():
             while queue and self._fits(shape):
-                self._take(shape)
-                admitted.append((queue.popleft(), shape))
+                admitted.append((queue.popleft(), shape, self._take(shape)))
         return admitted

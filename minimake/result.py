@@ -91,6 +91,8 @@ class TaskResult:
     # did not run, more than 1 for one that failed and was retried (``seconds`` and
     # ``outcome`` are then the last attempt's).
     attempts: int = 0
+    # The names it held while its recipe ran, per resource limited by names: (("gpu", ("0",)),).
+    held: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def interrupted(self) -> bool:

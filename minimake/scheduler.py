@@ -19,7 +19,7 @@ from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs, log_name
 from minimake.plan import Plan
 from minimake.recipe_env import ATTEMPT, FAILED_DEPS, write_failed_deps
-from minimake.resources import Amounts, amounts
+from minimake.resources import Limits, Units, amounts, environment
 from minimake.result import INTERRUPTED, BuildResult, Environment, Outcome, Status, TaskResult
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
@@ -83,7 +83,7 @@ class Settings:
     always_make: bool = False
     keep_going: bool = False
     ignore_errors: bool = False
-    resources: Amounts = attrs.field(default=(), converter=amounts)  # --resource limits
+    resources: Limits = attrs.field(default=(), converter=amounts)  # --resource limits
     triggers: tuple[str, ...] = ("mtime",)  # --rerun-triggers, for tasks that set none
     retries: int = 0  # --retries, for tasks that set none
 
@@ -96,6 +96,7 @@ class _Running:
     started: float
     tries: int = 1
     attempt: int = 1  # which run of the recipe this is: 2 is its first retry (--retries)
+    slot: str = ""  # its job slot (MINIMAKE_SLOT), free again when it is done
 
 
 # Statuses read once per task: a member read through its Enum class costs a call of the
@@ -143,6 +144,8 @@ class Scheduler:
         # Whether any task has failed or been skipped: until one has, nothing can be blocked,
         # and the per-task look through every dep's result is skipped.
         self.blocking = False
+        # The job slots free now: each running recipe holds one (MINIMAKE_SLOT), lowest first.
+        self.slots = Units([str(slot) for slot in range(settings.jobs)])
 
     def run(self) -> dict[str, TaskResult]:
         """Build, returning every selected task's result; raises BuildInterrupted on a signal,
@@ -327,15 +330,21 @@ class Scheduler:
         before = {} if self.runner.pretends else self._mtimes(task.outputs, fresh or {})
         if not self.runner.pretends:
             self.journal.started(name, before)
-        future = self.runner.start(task, self._environment(task))
-        self.running[future] = _Running(task, reason, before, time.perf_counter())
+        slot = self.slots.take_one()
+        env = self._environment(task, slot)
+        future = self.runner.start(task, env)
+        self.running[future] = _Running(task, reason, before, time.perf_counter(), slot=slot)
 
-    def _environment(self, task: Task, attempt: int = 1) -> Environment:
-        """What the task's recipe is told of this run of it, beside its own variables: which
-        attempt it is, and for a task that allows failed deps, the file that names them."""
+    def _environment(self, task: Task, slot: str, attempt: int = 1) -> Environment:
+        """What the task's recipe is told of this run of it, beside its own variables: its job
+        slot (GNU parallel's ``{%}``, from 0), the names it holds (``CUDA_VISIBLE_DEVICES``),
+        which attempt it is, and for a task that allows failed deps, the file that names them."""
         if self.runner.pretends:
             return ()  # nothing runs
-        told: Environment = ((ATTEMPT, str(attempt)),)
+        told: Environment = (("MINIMAKE_SLOT", slot), (ATTEMPT, str(attempt)))
+        held = self.plan.held(task.name)
+        if held:
+            told += environment(held)
         if task.allow_failed_deps:
             told += ((FAILED_DEPS, self._failed_deps_file(task)),)
         return told
@@ -442,9 +451,9 @@ class Scheduler:
             # Another recipe's worker died and took this one down: clean up and run it again.
             self._report_deleted(self._delete_changed(running))
             _discard(outcome)
-            self.running[self.runner.start(task)] = attrs.evolve(
-                running, started=time.perf_counter(), tries=running.tries + 1
-            )
+            self.running[
+                self.runner.start(task, self._environment(task, running.slot, running.attempt))
+            ] = attrs.evolve(running, started=time.perf_counter(), tries=running.tries + 1)
             return True
         seconds = time.perf_counter() - running.started
         ok = outcome.ok or self.settings.ignore_errors
@@ -453,6 +462,7 @@ class Scheduler:
         if not ok and retrying and running.attempt < self._attempts(task):
             self._again(running, outcome, seconds)
             return True
+        self.slots.give_back((running.slot,))
         status = self.runner.status if ok else Status.FAILED
         # Half-written targets go first: nothing after this (a log on a full disk) may keep
         # a failed recipe's target looking fresh.
@@ -460,6 +470,9 @@ class Scheduler:
         result = TaskResult(
             task.name, status, running.reason, seconds, outcome, attempts=running.attempt
         )
+        held = self.plan.held(task.name)
+        if held:
+            result = attrs.evolve(result, held=held)
         if not outcome.ok or running.attempt > 1:  # a retried success keeps every attempt
             result = self._keep_log(task, result)
         elif self.logs is not None:
@@ -508,7 +521,7 @@ class Scheduler:
             _discard(outcome)
         attempt = running.attempt + 1
         self.reporter.started(task, running.reason, self.runner.echo(task))
-        future = self.runner.start(task, self._environment(task, attempt))
+        future = self.runner.start(task, self._environment(task, running.slot, attempt))
         self.running[future] = attrs.evolve(running, started=time.perf_counter(), attempt=attempt)
 
     def _keep_log(self, task: Task, result: TaskResult) -> TaskResult:
@@ -606,6 +619,7 @@ class Scheduler:
                 running.reason,
                 error=INTERRUPTED,
                 attempts=running.attempt,
+                held=self.plan.held(running.task.name),
             )
 
 

@@ -201,8 +201,8 @@ class Task:
     phony: bool = False
     doc: str = ""
     default: bool = False
-    # Named amounts the recipe holds while it runs, {"gpu": 1}: bounded by --resource locally,
-    # matched to worker resources on Dask.
+    # Named amounts the recipe holds while it runs, {"gpu": 1}: bounded by --resource locally
+    # (which may name the units, and the recipe is told its own), worker resources on Dask.
     resources: _resources.Amounts = attrs.field(
         default=(), converter=_resources.amounts, validator=_check_resources
     )

@@ -61,7 +61,7 @@ def test_limits_from_the_command_line() -> None:
     assert parse_limits(["gpu=2", "mem=1.5", "io = 3"]) == {"gpu": 2, "mem": 1.5, "io": 3}
     for word, message in [
         ("gpu", "--resource needs NAME=AMOUNT (got 'gpu')."),
-        ("gpu=x", "--resource needs a number for 'gpu' (got 'x')."),
+        ("gpu=", "--resource needs a number for 'gpu' (got '')."),
         ("gpu=0", "--resource needs a positive amount of 'gpu' (got 0)."),
         ("=2", "--resource needs names like 'gpu' (got '')."),
     ]:
@@ -248,9 +248,13 @@ def test_the_command_line_limit(tmp_path: Path) -> None:
         task("a", recipe="touch a", resources={"gpu": 2})
         """,
     )
-    bad = cli("--resource", "gpu=x", cwd=tmp_path)
+    bad = cli("--resource", "gpu=", cwd=tmp_path)
     assert bad.returncode == 2
-    assert "minimake: *** --resource needs a number for 'gpu' (got 'x').  Stop." in bad.stderr
+    assert "minimake: *** --resource needs a number for 'gpu' (got '').  Stop." in bad.stderr
+    one = cli("--resource", "gpu=x", cwd=tmp_path)  # not a number: the name of one unit
+    assert one.returncode == 2
+    message = "Task 'a' asks for gpu=2, but --resource names only 1: gpu=x.  Stop."
+    assert f"minimake: *** {message}" in one.stderr
     small = cli("--resource", "gpu=1", cwd=tmp_path)
     assert small.returncode == 2
     assert "asks for gpu=2, but --resource allows only gpu=1." in small.stderr

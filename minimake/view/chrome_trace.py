@@ -68,6 +68,8 @@ def _span(span: Span, lane: int, critical: bool) -> dict[str, Any]:
         ("waited_s", round(span.waited, 6) if span.waited else None),
     )
     args.update((key, value) for key, value in optional if value is not None)
+    if span.held:
+        args["held"] = {name: list(names) for name, names in span.held}
     if critical:
         args["critical_path"] = True
     return {

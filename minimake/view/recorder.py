@@ -107,5 +107,6 @@ class Recorder(NullReporter):
             signal=outcome.signal if outcome else None,
             error=(outcome.error if outcome else None) or task.error,
             worker=self.workers.get(name),
+            held=task.held,
             deps=tuple(d for d in self.deps.get(name, ()) if d in known),
         )

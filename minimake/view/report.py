@@ -243,6 +243,8 @@ def _json_task(task: TaskResult) -> dict[str, Any]:
         "signal": outcome.signal if outcome else None,
         "error": (outcome.error if outcome else None) or task.error,
         "blocked_by": task.blocked_by,
+        # The names it held while it ran (--resource gpu=0,1): {"gpu": ["1"]}.
+        "held": {name: list(names) for name, names in task.held},
         "log": shown(task.log) if task.log else None,
         "attempts": task.attempts,
     }

@@ -35,6 +35,8 @@ class Span:
     signal: int | None = None
     error: str | None = None
     worker: str | None = None  # the Dask worker that ran it
+    # The names it held, per resource limited by names (--resource gpu=0,1): (("gpu", ("1",)),).
+    held: tuple[tuple[str, tuple[str, ...]], ...] = ()
     deps: tuple[str, ...] = ()  # the tasks of this build it waited for
 
     @property

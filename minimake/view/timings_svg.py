@@ -196,6 +196,7 @@ def _tip(span: Span) -> str:
     lines.append(ended(span))
     if span.worker:
         lines.append(f"worker: {span.worker}")
+    lines.extend(f"{name}: {','.join(names)}" for name, names in span.held)
     return "\n".join(lines)
 
 
