@@ -532,7 +532,8 @@ def test_a_journal_that_cannot_be_written_stops_the_build_and_loses_nothing(
     write, starts = os.write, []
 
     def full_from_the_third_start(fd: int, data: bytes) -> int:
-        if bytes(data[:2]) == b"s\t":  # a start record: only the journal writes these
+        # A start record (the first follows the run's token): only the journal writes these.
+        if b"\ns\t" in b"\n" + bytes(data):
             starts.append(fd)
             if len(starts) >= 3:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
