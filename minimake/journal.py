@@ -1,12 +1,13 @@
-"""The build journal: ``.minimake/journal``, what each run started, spawned and finished.
+"""The build journal: ``.minimake/journal``, what each run started and finished.
 
 An append-only text log, one record per line, like ninja's ``.ninja_log``: a run appends a
-record with one ``write()`` when a recipe starts, when its process group starts and when it
-ends, and every run reads the whole file at start. A record is in the kernel's page cache as
-soon as ``write()`` returns, so a ``kill -9`` at any instant loses nothing but the record being
-written; a last line without its newline (a torn record) and any line that does not parse are
-ignored, never fatal. When the log holds several times more lines than live facts it is
-rewritten (to a temporary file, then renamed), so its size stays bounded by the project's.
+record with one ``write()`` when a recipe starts and when it ends (its first start record
+preceded by the run's token, in the same write), and every run reads the whole file at start.
+A record is in the kernel's page cache as soon as ``write()`` returns, so a ``kill -9`` at any
+instant loses nothing but the record being written; a last line without its newline (a torn
+record) and any line that does not parse are ignored, never fatal. When the log holds several
+times more lines than live facts it is rewritten (to a temporary file, then renamed), so its
+size stays bounded by the project's.
 
 Records (tab-separated; names escaped so that a tab or newline in a name cannot split one):
 
