@@ -640,3 +640,24 @@ def test_when_no_capture_file_can_be_made_the_recipe_still_runs(
     assert result.ok
     assert (tmp_path / "t.txt").exists()
     assert "from-shell" in capfd.readouterr().out
+
+
+def test_a_capture_folder_without_room_passes_the_output_through(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Less than 1 MiB left when the build starts: the recipe's echo would fail to write its
+    capture file, so its output goes straight to minimake's own from the start."""
+    from types import SimpleNamespace
+
+    from minimake.execution import capture
+
+    monkeypatch.setattr(capture, "_said_full", False)
+    monkeypatch.setattr(
+        capture.os, "statvfs", lambda path: SimpleNamespace(f_bavail=1, f_frsize=4096)
+    )
+    result = build(tmp_path, [Task("t.txt", recipe="echo from-shell; touch t.txt")])
+    assert result.ok
+    out, err = capfd.readouterr()
+    assert "from-shell" in out
+    assert "No space left on device" in err
+    assert not list((tmp_path / ".minimake" / "out").iterdir())

@@ -52,13 +52,8 @@ class Capture:
         """The build's capture folder under ``root``, or a private temporary one when the
         project cannot be written (a read-only checkout still builds into other folders), or
         none when neither has room (output is passed through)."""
-        folder = os.path.join(root, FOLDER)
         try:
-            try:
-                _check_room(folder)
-            except OSError:
-                folder = tempfile.mkdtemp(prefix="minimake-out-")
-                _check_room(folder)
+            folder = _folder_with_room(os.path.join(root, FOLDER))
         except OSError as error:
             passed_through(error)
             return cls(None, combined, passthrough=True)
@@ -91,6 +86,23 @@ class Capture:
             passed_through(error)
             return _passed(stem)
         return Captured(stem + ".out", stem + ".err"), out, err
+
+
+def _folder_with_room(folder: str) -> str:
+    """``folder``, else a private temporary one, whichever takes files and has room for
+    output; raises OSError when neither does."""
+    try:
+        _check_room(folder)
+        return folder
+    except OSError:
+        private = tempfile.mkdtemp(prefix="minimake-out-")
+    try:
+        _check_room(private)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.rmdir(private)
+        raise
+    return private
 
 
 def _check_room(folder: str) -> None:
