@@ -69,7 +69,11 @@ def _carriers(needles: list[bytes]) -> tuple[set[int], set[int]]:
     spared = _ancestors()
     spared_groups = {os.getpgrp()} | {group for _, group in spared.values()}
     carrying: dict[int, int] = {}  # pid -> its group
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        entries = []  # no /proc: nothing can be proven ours, so nothing is stopped
+    for entry in entries:
         if not entry.isdigit() or int(entry) in spared:
             continue
         pid = int(entry)
