@@ -252,6 +252,26 @@ class TestStopOrphans:
         assert stop_orphans([TOKEN]) == []
         assert group_alive(pgid)
 
+    def test_minimake_s_ancestors_are_spared(self) -> None:
+        """A shell that carries the token (and leads its group) ran this minimake, which
+        dropped the token from its own environment: neither the shell nor it is signalled."""
+        program = (
+            "import os; os.environ.pop('MINIMAKE_RUN');"
+            "from minimake.execution.orphans import stop_orphans;"
+            f"print(stop_orphans(['{TOKEN}']), flush=True)"
+        )
+        env = {**os.environ, VARIABLE: TOKEN, "PYTHONPATH": str(Path(__file__).parents[1])}
+        done = subprocess.run(
+            ["/bin/sh", "-c", f"'{sys.executable}' -c \"{program}\"; echo alive"],
+            env=env,
+            capture_output=True,
+            text=True,
+            start_new_session=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.stdout == "[]\nalive\n", done.stderr
+
     def test_without_a_dead_run_proc_is_not_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
         def refuse(path: str) -> list[str]:
             raise AssertionError(f"listed {path}")
