@@ -23,6 +23,9 @@ from minimake.errors import (
 )
 from minimake.events import NullReporter, Reporter, Tee
 from minimake.execution.capture import Capture, same_file
+from minimake.execution.groups import running
+from minimake.execution.orphans import VARIABLE as RUN_VARIABLE
+from minimake.execution.orphans import stop_orphans
 from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
 from minimake.gcpause import kept, paused
@@ -35,14 +38,15 @@ from minimake.graph import (
     select,
     triggers,
 )
-from minimake.journal import Journal, NullJournal, stop_orphans
+from minimake.journal import Journal, NullJournal
 from minimake.load import load_preload, load_tasks, load_triggers
-from minimake.lock import ProjectLock
+from minimake.lock import ProjectLock, live_holder
 from minimake.options import Options
 from minimake.resources import Amounts, unlimited, unused
 from minimake.resources import check as check_resources
 from minimake.result import WORKED, BuildResult, Status, TaskResult
 from minimake.scheduler import BuildInterrupted, Runner, Scheduler, Settings
+from minimake.state import secure
 from minimake.task import Task, normal_path
 from minimake.words import where
 
@@ -336,6 +340,9 @@ def _finish(
 def _journal(root: str, enabled: bool, *, writable: bool, reporter: Reporter) -> Iterator[Journal]:
     """The folder's journal for one build: with its lock held for a run that writes, after
     stopping what a dead run left running; a NullJournal when ``enabled`` is False."""
+    if writable:  # before anything is written there, links planted in .minimake go
+        secure(root, reporter.warning)
+        _clear_dask_folders(root)
     if not enabled:
         yield NullJournal()
         return
@@ -351,16 +358,47 @@ def _journal(root: str, enabled: bool, *, writable: bool, reporter: Reporter) ->
         raise MinimakeError(
             f"Cannot keep the journal in '{where}': {error.strerror} (--no-journal runs without)"
         ) from error
+    inherited = os.environ.get(RUN_VARIABLE)
     try:
         if memory.writable:
             # A dead run's recipes still running are stopped before anything is read.
-            stop_orphans(memory.groups)
-            memory.groups_gone()
+            stop_orphans(run.token for run in memory.runs)
+            memory.runs_over()
+            # Every process a recipe of this run starts carries its token (recorded in the
+            # journal before the first recipe starts), for the next run to find if this dies.
+            os.environ[RUN_VARIABLE] = memory.token
+        elif memory.markers:
+            memory.beside(live_holder(root))  # -n beside a run in progress
         yield memory
     finally:
+        if memory.writable:
+            _restore(RUN_VARIABLE, inherited)
         memory.close()
         if lock is not None:
             lock.release()
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _clear_dask_folders(root: str) -> None:
+    """Remove the folders of Dask builds that no longer run (a build killed with -9 never
+    removes its own): each is named after the pid of the run that made it."""
+    folder = os.path.join(root, ".minimake", "dask")
+    try:
+        names = os.listdir(folder) if not os.path.islink(folder) else []
+    except OSError:
+        return  # the common case: no Dask build ever ran here
+    import shutil
+
+    for name in names:
+        pid = name.partition("-")[0]
+        if pid.isdigit() and not running(int(pid)):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
 
 
 def _settle(journal: Journal, graph: Graph, disk: Disk, reporter: Reporter) -> None:
@@ -370,9 +408,14 @@ def _settle(journal: Journal, graph: Graph, disk: Disk, reporter: Reporter) -> N
     for name, marker in list(journal.markers.items()):
         for path, before in marker.before:
             now = disk.actual(path)
-            if graph.task_of(path) == name and now is not None and now != before:
+            # make never deletes a folder (the scheduler's own deletion skips them too).
+            changed = now is not None and now != before and not disk.is_dir(path)
+            if graph.task_of(path) == name and changed:
                 reporter.deleting(path)
-                disk.remove(path)
+                try:
+                    disk.remove(path)
+                except OSError as error:
+                    reporter.warning(f"warning: cannot delete '{path}': {error.strerror}")
         if marker.before:
             journal.settled(name)
     journal.compact(keep=graph.tasks)
@@ -449,13 +492,11 @@ def make_runner(prepared: Prepared) -> Runner:
         return dask.DaskRunner.open(spec_of, root, **_remote(prepared))
     payloads = {} if in_process else _payloads(prepared.graph, prepared.selected)
     spec_of = _specs(prepared, payloads, _lazy_capture(root), in_process=in_process)
-    # Each shell recipe's group, and each pool worker's (it leads one), goes to the journal as
-    # it starts, so that a run after this one dies can stop what it left running.
-    started = prepared.journal.spawned if prepared.journal.writable else None
+    # No process group goes to the journal: the run's token in their environment finds them.
     if executor == "thread":
-        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=root, started=started)
+        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=root)
     if isinstance(executor, Executor):
-        return LocalRunner(spec_of, executor, root=root, started=started)
+        return LocalRunner(spec_of, executor, root=root)
 
     preload = load_preload(options.file, dict(options.variables)) if options.file else ()
 
@@ -464,9 +505,9 @@ def make_runner(prepared: Prepared) -> Runner:
             process_pool,  # multiprocessing only once a recipe needs it
         )
 
-        return process_pool(jobs, spawned=started, preload=preload)
+        return process_pool(jobs, preload=preload)
 
-    return LocalRunner(spec_of, pool, root=root, started=started)
+    return LocalRunner(spec_of, pool, root=root)
 
 
 def _remote(prepared: Prepared) -> dict[str, Any]:

@@ -1,23 +1,23 @@
-"""The build journal: ``.minimake/journal``, what each run started, spawned and finished.
+"""The build journal: ``.minimake/journal``, what each run started and finished.
 
 An append-only text log, one record per line, like ninja's ``.ninja_log``: a run appends a
-record with one ``write()`` when a recipe starts, when its process group starts and when it
-ends, and every run reads the whole file at start. A record is in the kernel's page cache as
-soon as ``write()`` returns, so a ``kill -9`` at any instant loses nothing but the record being
-written; a last line without its newline (a torn record) and any line that does not parse are
-ignored, never fatal. When the log holds several times more lines than live facts it is
-rewritten (to a temporary file, then renamed), so its size stays bounded by the project's.
+record with one ``write()`` when a recipe starts and when it ends (its first start record
+preceded by the run's token, in the same write), and every run reads the whole file at start.
+A record is in the kernel's page cache as soon as ``write()`` returns, so a ``kill -9`` at any
+instant loses nothing but the record being written; a last line without its newline (a torn
+record) and any line that does not parse are ignored, never fatal. When the log holds several
+times more lines than live facts it is rewritten (to a temporary file, then renamed), so its
+size stays bounded by the project's.
 
 Records (tab-separated; names escaped so that a tab or newline in a name cannot split one):
 
     s  NAME  PID  BEFORE     the recipe of NAME starts in run PID; BEFORE (JSON) holds its
                              targets' mtimes just before, to tell later what it changed
-    g  NAME  PGID  START     a process group started for NAME; its leader started at most
-                             START_SLACK before START (clock ticks since boot, the unit of
-                             /proc/PGID/stat field 22), so a reused pid is never hit
+    r  TOKEN  PID            run PID starts recipes: each carries MINIMAKE_RUN=TOKEN in its
+                             environment (written before the first recipe starts)
     d  NAME  SECONDS  SIG    NAME finished: its duration and recipe signature ("-": none)
     f  NAME                  NAME ended without success (its changed targets were deleted)
-    x                        no process group recorded above this line is alive any more
+    x                        no recipe of a run recorded above this line runs any more
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import errno
 import json
 import math
 import os
-import signal
-import time
-from collections.abc import Callable, Iterable, Mapping
+import re
+import secrets
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -40,12 +40,10 @@ JOURNAL = "journal"
 HEADER = "# minimake journal 1\n"
 # Rewrite the log when it holds this many times more lines than live facts (and is not tiny).
 COMPACT_RATIO, COMPACT_MIN = 4, 1000
-# A group's START is the boot clock read just after its leader started: reading /proc for the
-# leader's own start time instead cost a file read per recipe, a tenth of a trivial recipe's
-# cost to minimake. The leader started at most this long before (a spawn slower than that
-# leaves a group unstopped after a crash, never a stranger's stopped).
-START_SLACK = 100  # clock ticks: a second at Linux's USER_HZ of 100
-_TICK_NS = 10**9 // os.sysconf("SC_CLK_TCK")
+# A run's token: 128 random bits, as hex. A record whose token is not of this form is damaged.
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+# Never follow a link planted where the journal lives (state.py replaces one, and says so).
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 @attrs.frozen
@@ -54,16 +52,15 @@ class Marker:
 
     pid: int
     before: tuple[tuple[str, int | None], ...] = ()
+    live: bool = False  # the run is in progress beside a read-only journal (-n): not dead
 
 
 @attrs.frozen
-class Group:
-    """A process group a run started for a task; its leader started at most START_SLACK
-    clock ticks before ``start``."""
+class Run:
+    """A run that started recipes: the token they carry in their environment, and its pid."""
 
-    task: str
-    pgid: int
-    start: int
+    token: str
+    pid: int
 
 
 class Journal:
@@ -74,6 +71,10 @@ class Journal:
     A write that fails (a full disk) sets ``failure`` and ends the writing, never raises:
     it happens in the middle of starting or reaping a recipe, where whoever drives the build
     looks at ``failure`` between steps.
+
+    ``runs`` are the runs whose end was never recorded (dead, when this run holds the lock);
+    ``token`` is this run's, recorded with its first recipe's start (a null build writes
+    nothing), and put into the environment by whoever starts recipes.
     """
 
     failure: JournalError | None = None
@@ -85,22 +86,23 @@ class Journal:
         self.durations: dict[str, float] = {}
         self.signatures: dict[str, str] = {}  # task -> the signature's text, parsed on demand
         self.markers: dict[str, Marker] = {}
-        self.groups: list[Group] = []
+        self.runs: list[Run] = []
         self.lines = 0
         self._fd: int | None = None
         self._pid = os.getpid()
-        self._clock_agrees: bool | None = None  # whether the boot clock matches /proc here
+        self.token = secrets.token_hex(16)
+        self._announced = False  # whether this run's token is in the journal yet
         data = _read(self.path)
         if data:
             self._parse(data)
         if writable:
             os.makedirs(self.folder, exist_ok=True)
-            if data and not data.endswith(b"\n"):
-                os.truncate(self.path, data.rfind(b"\n") + 1)  # drop the torn record
             fresh = not data.startswith(HEADER.encode())
             if fresh:  # a new file, or one of an unknown version: start over
                 self._rewrite(None)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC)
+            self._fd = os.open(self.path, _APPEND, 0o644)
+            if not fresh and not data.endswith(b"\n"):
+                os.ftruncate(self._fd, data.rfind(b"\n") + 1)  # drop the torn record
 
     # --- reading
 
@@ -125,16 +127,16 @@ class Journal:
                         signatures[name] = fields[3]
                     markers.pop(name, None)
                 elif kind == "s" and len(fields) == 4:
-                    before = tuple((str(p), m) for p, m in json.loads(fields[3]))
+                    before = tuple((str(p), _mtime(m)) for p, m in json.loads(fields[3]))
                     markers[_unescape(fields[1])] = Marker(int(fields[2]), before)
                 elif kind == "f" and len(fields) == 2:
                     markers.pop(_unescape(fields[1]), None)
-                elif kind == "g" and len(fields) == 4:
-                    self.groups.append(Group(_unescape(fields[1]), int(fields[2]), int(fields[3])))
+                elif kind == "r" and len(fields) == 3 and _TOKEN.fullmatch(fields[1]):
+                    self.runs.append(Run(fields[1], int(fields[2])))
                 elif kind == "x":
-                    self.groups.clear()
-            except (ValueError, TypeError):
-                continue  # a damaged record says nothing
+                    self.runs.clear()
+            except (ValueError, TypeError, RecursionError):
+                continue  # a damaged record says nothing (RecursionError: JSON nested too deep)
 
     def durations_of(self, names: Iterable[str]) -> dict[str, float]:
         """The recorded duration of each of ``names`` that has one."""
@@ -144,6 +146,14 @@ class Journal:
     def signature(self, name: str) -> str | None:
         """The recorded signature text of ``name``'s recipe, if any."""
         return self.signatures.get(name)
+
+    def beside(self, pid: int | None) -> None:
+        """Run ``pid`` holds the lock now (a read-only journal): its markers are of recipes
+        running, not of a run that stopped."""
+        if pid is not None:
+            for name, marker in self.markers.items():
+                if marker.pid == pid:
+                    self.markers[name] = attrs.evolve(marker, live=True)
 
     # --- writing
 
@@ -171,23 +181,13 @@ class Journal:
     def started(self, name: str, before: Mapping[str, float | None]) -> None:
         """The recipe of ``name`` starts now; ``before`` are its targets' mtimes (ns)."""
         pairs = [[path, None if m is None else int(m)] for path, m in before.items()]
-        self._append(f"s\t{_escape(name)}\t{self._pid}\t{json.dumps(pairs)}\n")
-
-    def spawned(self, task_name: str, pgid: int) -> None:
-        """A process group was started for ``task_name``; recorded so that a later run can stop
-        it if this run dies first. ``pgid`` is the pid of the group's leader, started just now."""
-        now = ticks()
-        start: int | None = now
-        if self._clock_agrees is not True:
-            # Checked against /proc once a run: where /proc counts otherwise, it is read.
-            real = process_start(pgid)
-            if self._clock_agrees is None and real is not None:
-                self._clock_agrees = _started_by(real, now)
-            if self._clock_agrees is False:
-                start = real
-        if start is not None:
-            self.groups.append(Group(task_name, pgid, start))
-            self._append(f"g\t{_escape(task_name)}\t{pgid}\t{start}\n")
+        record = f"s\t{_escape(name)}\t{self._pid}\t{json.dumps(pairs)}\n"
+        if not self._announced:
+            # The run's token goes first, in the same write as the first recipe's start: no
+            # recipe ever runs that a later run could not find.
+            self._announced = True
+            record = f"r\t{self.token}\t{self._pid}\n{record}"
+        self._append(record)
 
     def finished(self, name: str, seconds: float | None, signature: str | None) -> None:
         """``name`` succeeded after ``seconds``, with the recipe whose signature is given."""
@@ -209,10 +209,11 @@ class Journal:
             self.markers[name] = Marker(marker.pid)
             self._append(f"s\t{_escape(name)}\t{marker.pid}\t[]\n")
 
-    def groups_gone(self) -> None:
-        """Every process group recorded so far is known to be gone."""
-        if self.groups:  # a null build writes nothing
-            self.groups.clear()
+    def runs_over(self) -> None:
+        """No recipe of a run recorded so far runs any more (this run's included)."""
+        if self.runs or self._announced:  # a null build writes nothing
+            self.runs.clear()
+            self._announced = False
             self._append("x\n")
 
     def compact(self, keep: Iterable[str] | None = None) -> bool:
@@ -220,7 +221,7 @@ class Journal:
 
         ``keep``: the task names still declared (facts about the others are dropped).
         """
-        live = len(self.durations) + len(self.markers) + len(self.groups)
+        live = len(self.durations) + len(self.markers) + len(self.runs)
         if not self.writable or self.lines < max(COMPACT_MIN, COMPACT_RATIO * live):
             return False
         try:
@@ -230,7 +231,7 @@ class Journal:
             return False
         if self._fd is not None:
             os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC)
+        self._fd = os.open(self.path, _APPEND, 0o644)
         return True
 
     def _rewrite(self, keep: set[str] | None) -> None:
@@ -245,11 +246,14 @@ class Journal:
         for name, marker in self.markers.items():
             pairs = json.dumps([list(pair) for pair in marker.before])
             records.append(f"s\t{_escape(name)}\t{marker.pid}\t{pairs}\n")
-        for group in self.groups:
-            records.append(f"g\t{_escape(group.task)}\t{group.pgid}\t{group.start}\n")
+        runs = [*self.runs, Run(self.token, self._pid)] if self._announced else self.runs
+        for run in runs:
+            records.append(f"r\t{run.token}\t{run.pid}\n")
         partial = self.path + ".partial"
         try:
-            with open(partial, "w", encoding="utf-8") as file:
+            # O_NOFOLLOW: a link planted at the partial file's name is never written through.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+            with open(os.open(partial, flags, 0o644), "w", encoding="utf-8") as file:
                 file.write("".join(records))
         except OSError:
             with contextlib.suppress(OSError):
@@ -259,9 +263,9 @@ class Journal:
         self.lines = len(records)
 
     def close(self) -> None:
-        """The run ended cleanly: its groups are gone; stop writing."""
+        """The run ended cleanly: none of its recipes runs any more; stop writing."""
         if self._fd is not None:
-            self.groups_gone()
+            self.runs_over()
             os.close(self._fd)
             self._fd = None
 
@@ -273,9 +277,17 @@ class NullJournal(Journal):
         self.folder = self.path = ""
         self.writable = False
         self.durations, self.signatures, self.markers = {}, {}, {}
-        self.groups, self.lines = [], 0
+        self.runs, self.lines = [], 0
         self._fd = None
         self._pid = os.getpid()
+        self.token, self._announced = "", False
+
+
+def _mtime(value: object) -> int | None:
+    """A recorded mtime: an integer, or None for a target that did not exist."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise ValueError(value)
 
 
 def _read(path: str) -> bytes:
@@ -303,95 +315,3 @@ def _unescape(field: str) -> str:
         else:
             out.append(char)
     return "".join(out)
-
-
-# --- process groups a dead run left behind
-
-
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, process group, start time) of ``pid`` from /proc, None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return fields[0].decode(), int(fields[2]), int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def ticks() -> int:
-    """The boot clock in clock ticks, as /proc/PID/stat counts a process's start time."""
-    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _TICK_NS
-
-
-def _started_by(start: int, recorded: int) -> bool:
-    """Whether a process that started at ``start`` can be the leader recorded at ``recorded``."""
-    return recorded - START_SLACK <= start <= recorded
-
-
-def process_start(pid: int) -> int | None:
-    """When ``pid`` started, in clock ticks since boot (/proc/PID/stat field 22)."""
-    found = _stat(pid)
-    return found[2] if found is not None else None
-
-
-def _groups() -> dict[int, list[int]]:
-    """Each process group's live (not zombie) members' start times, from one pass over /proc:
-    a killed run may have left thousands of groups, each checked against the same pass."""
-    found: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _stat(int(entry))
-            if stat is not None and stat[0] != "Z":
-                found.setdefault(stat[1], []).append(stat[2])
-    return found
-
-
-def _alive(group: Group, table: Mapping[int, list[int]]) -> bool:
-    """Whether a member of ``group`` started no earlier than its recorded leader still runs."""
-    earliest = group.start - START_SLACK
-    return any(start >= earliest for start in table.get(group.pgid, ()))
-
-
-def _ours(group: Group, table: Mapping[int, list[int]]) -> bool:
-    """Whether ``group`` is still the one recorded: its leader alive with the recorded start
-    time, or, the leader gone, members started after it (the kernel never reuses a pid while a
-    group of that id exists, so such a group has held it since)."""
-    leader = _stat(group.pgid)
-    if leader is not None and leader[0] != "Z":
-        return _started_by(leader[2], group.start) and leader[1] == group.pgid
-    return _alive(group, table)
-
-
-def stop_orphans(
-    groups: Iterable[Group],
-    *,
-    grace: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> list[Group]:
-    """Stop every group in ``groups`` that is still alive and still ours: SIGTERM, then after
-    ``grace`` seconds SIGKILL, and wait until each is gone. Returns the groups it stopped."""
-    groups = list(groups)
-    if not groups:
-        return []
-    table = _groups()
-    alive = {group.pgid: group for group in groups if _ours(group, table)}
-    stopped = list(alive.values())
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        for group in alive.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group.pgid, signum)
-        deadline = clock() + (grace if signum == signal.SIGTERM else 30.0)
-        while alive and clock() < deadline:
-            table = _groups()
-            alive = {pgid: g for pgid, g in alive.items() if _alive(g, table)}
-            if alive:
-                sleep(0.02)
-        if not alive:
-            break
-    return stopped

@@ -43,7 +43,8 @@ class ProjectLock:
         """Take the lock; when another run holds it, call ``waiting(pid, since)`` once, then
         block until it is free. Ctrl-C while blocked raises KeyboardInterrupt as usual."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NOFOLLOW: a link planted in place of the lock is never truncated through (state.py).
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         _held.add(fd)
         try:
             try:
@@ -71,6 +72,38 @@ class ProjectLock:
             _held.discard(self._fd)
             os.close(self._fd)
             self._fd = None
+
+
+def live_holder(root: str) -> int | None:
+    """The pid of the run that holds ``root``'s lock now, None when no run does; takes and
+    drops a shared lock only when the pid written there is alive (a dead run's file remains)."""
+    try:
+        fd = os.open(os.path.join(root, FOLDER, LOCK), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        pid, _ = _holder(fd)
+        if pid is None or not _exists(pid):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return pid  # held: that run is in progress
+        except OSError:
+            return None
+        return None  # free: the pid was reused by another process
+    finally:
+        os.close(fd)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _holder(fd: int) -> tuple[int | None, float | None]:

@@ -63,14 +63,18 @@ class Logs:
         os.makedirs(self.folder, exist_ok=True)
         name = log_name(task.name)
         path = os.path.join(self.folder, name)
+        # O_NOFOLLOW: a link planted in place of the log is never written through (state.py).
+        # A retry's attempt is appended to the log of the attempts before it.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        flags |= os.O_TRUNC if result.attempts <= 1 else os.O_APPEND
         try:
-            with open(path, "wb" if result.attempts <= 1 else "ab") as file:
+            with open(os.open(path, flags, 0o644), "wb") as file:
                 file.write(("".join(f"{line}\n" for line in header)).encode())
                 if outcome.traceback:
                     file.write(outcome.traceback.encode(errors="replace"))
                 text = outcome.output
                 file.write((text + "\n" if text and text[-1] != "\n" else text).encode())
-                if outcome.captured is not None:
+                if outcome.captured is not None and not outcome.captured.empty:
                     for part in outcome.captured.paths:
                         with open(part, "rb") as source:
                             shutil.copyfileobj(source, file, 1 << 20)

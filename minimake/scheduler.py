@@ -312,6 +312,7 @@ class Scheduler:
             self._dep_stamps(task),
             always_make=self.settings.always_make,
             interrupted=marker.pid if marker is not None else None,
+            in_progress=marker is not None and marker.live,
         )
         if reason is None and "recipe" in (task.rerun_triggers or self.settings.triggers):
             reason = self._recipe_changed(task)

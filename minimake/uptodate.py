@@ -19,6 +19,7 @@ class ReasonKind(enum.Enum):
     ALWAYS_MAKE = "always_make"  # -B
     PHONY = "phony"  # the task is phony
     INTERRUPTED = "interrupted"  # the journal: an earlier run stopped while its recipe ran
+    IN_PROGRESS = "in-progress"  # the journal: the run holding the lock runs its recipe now
     MISSING = "missing"  # ``path``, a target, does not exist
     # ``path``, a dep, against ``target``, the task's oldest target:
     NEWER = "newer"  # its mtime is newer
@@ -41,7 +42,7 @@ class Reason:
     path: str | None = None  # the target (MISSING) or the dep (the dep kinds) it names
     target: str | None = None  # the dep kinds: the oldest target the dep is judged against
     stamps: tuple[Stamp, Stamp] | None = None  # NEWER, WHAT_IF: the dep's and the target's
-    pid: int | None = None  # INTERRUPTED: the earlier run's
+    pid: int | None = None  # INTERRUPTED, IN_PROGRESS: the other run's
     change: str | None = None  # RECIPE_CHANGED: what changed, in words
 
     def __str__(self) -> str:
@@ -72,6 +73,7 @@ _TEXTS = {
     ReasonKind.ALWAYS_MAKE: "forced by -B",
     ReasonKind.PHONY: "phony",
     ReasonKind.INTERRUPTED: "was being written when an earlier run stopped (pid {pid})",
+    ReasonKind.IN_PROGRESS: "is being built by the run in progress (pid {pid})",
     ReasonKind.MISSING: "'{path}' does not exist",
     ReasonKind.NEWER: "'{path}' is newer than '{target}'",
     ReasonKind.WHAT_IF: "'{path}' is newer than '{target}'",  # make says no more of -W
@@ -101,6 +103,7 @@ def why_stale(
     *,
     always_make: bool = False,
     interrupted: int | None = None,
+    in_progress: bool = False,
 ) -> Reason | None:
     """Why ``task`` must run, or None when it is up to date (no Reason is made then).
 
@@ -109,13 +112,15 @@ def why_stale(
         deps: each normal dep (never order-only ones) with the Stamp its dependents see.
         interrupted: the pid of an earlier run that started the recipe and never saw it end
             (the journal's start marker): stale whatever the mtimes say.
+        in_progress: that run is still going (a pretending run beside it), not stopped.
     """
     if always_make:
         return Reason(ReasonKind.ALWAYS_MAKE)
     if task.phony:
         return Reason(ReasonKind.PHONY)
     if interrupted is not None:
-        return Reason(ReasonKind.INTERRUPTED, pid=interrupted)
+        kind = ReasonKind.IN_PROGRESS if in_progress else ReasonKind.INTERRUPTED
+        return Reason(kind, pid=interrupted)
     for path in task.targets:
         if targets[path].kind is _MISSING:
             return Reason(ReasonKind.MISSING, path)

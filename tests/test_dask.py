@@ -503,6 +503,29 @@ def test_ctrl_c_kills_the_recipes_running_on_workers(
     _wait_for(lambda: not alive(sleeper), 10, "the recipe's sleep to be killed")
 
 
+GATED_ON_WORKER = """\
+from minimake import task
+task("out", recipe="echo started > started; while [ ! -e go ]; do sleep 0.05; done; touch out")
+"""
+
+
+def test_the_folder_of_a_build_killed_with_9_is_removed_by_the_next_run(
+    commands: SimpleNamespace, tmp_path: Path
+) -> None:
+    write_tasks(tmp_path, GATED_ON_WORKER)
+    process = start("--scheduler-file", commands.file, cwd=tmp_path)
+    _wait_for((tmp_path / "started").exists, what="the recipe to start")
+    [folder] = (tmp_path / ".minimake" / "dask").iterdir()
+    process.kill()
+    process.communicate()
+    (tmp_path / "go").touch()  # the recipe left on the worker ends
+    assert folder.is_dir()
+    run = _minimake(tmp_path, "--scheduler-file", commands.file)
+    assert run.rc == 0, run.err
+    assert not folder.exists()
+    assert not (tmp_path / ".minimake" / "dask").exists()  # this run's own is gone too
+
+
 VICTIM = """\
 import os, subprocess, time
 from minimake import task, phony

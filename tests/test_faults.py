@@ -532,7 +532,8 @@ def test_a_journal_that_cannot_be_written_stops_the_build_and_loses_nothing(
     write, starts = os.write, []
 
     def full_from_the_third_start(fd: int, data: bytes) -> int:
-        if bytes(data[:2]) == b"s\t":  # a start record: only the journal writes these
+        # A start record (the first follows the run's token): only the journal writes these.
+        if b"\ns\t" in b"\n" + bytes(data):
             starts.append(fd)
             if len(starts) >= 3:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -594,3 +595,69 @@ def test_a_task_name_too_long_for_a_file_name_still_gets_its_log(tmp_path: Path)
     (log,) = (tmp_path / ".minimake" / "logs").iterdir()
     assert len(log.name.encode()) <= 255
     assert f"# task: {name}" in log.read_text()
+
+
+def _said(text: str) -> None:
+    print(text)
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No room for a file anywhere a recipe's output could be kept."""
+    from minimake.execution import capture
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "out")
+
+    monkeypatch.setattr(capture._Pooled, "create", full)
+    monkeypatch.setattr(capture.tempfile, "mkdtemp", full)
+    monkeypatch.setattr(capture, "_said_full", False, raising=False)
+
+
+@pytest.mark.usefixtures("full_disk")
+def test_a_recipe_whose_output_cannot_be_kept_runs_and_its_output_passes_through(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A full project disk: the recipe writes its target elsewhere and succeeds, as under
+    make; what it prints goes straight to minimake's stdout, and minimake says why."""
+    (tmp_path / ".minimake").mkdir()
+    (tmp_path / ".minimake" / "out").write_text("")  # no capture folder can be made here
+    shell = Task("t.txt", recipe="echo from-shell; touch t.txt")
+    python = Task("p", recipe=_said, args=("from-python",), phony=True)
+    result = build(tmp_path, [shell, python], "t.txt", "p")
+    assert result.ok
+    out, err = capfd.readouterr()
+    assert "from-shell" in out
+    assert "from-python" in out
+    assert err.count("warning: cannot keep recipes' output in 'out': No space left") == 1
+
+
+@pytest.mark.usefixtures("full_disk")
+def test_when_no_capture_file_can_be_made_the_recipe_still_runs(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = build(tmp_path, [Task("t.txt", recipe="echo from-shell; touch t.txt")])
+    assert result.ok
+    assert (tmp_path / "t.txt").exists()
+    assert "from-shell" in capfd.readouterr().out
+
+
+def test_a_capture_folder_without_room_passes_the_output_through(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Less than 1 MiB left when the build starts: the recipe's echo would fail to write its
+    capture file, so its output goes straight to minimake's own from the start."""
+    from types import SimpleNamespace
+
+    from minimake.execution import capture
+
+    monkeypatch.setattr(capture, "_said_full", False)
+    monkeypatch.setattr(
+        capture.os, "statvfs", lambda path: SimpleNamespace(f_bavail=1, f_frsize=4096)
+    )
+    result = build(tmp_path, [Task("t.txt", recipe="echo from-shell; touch t.txt")])
+    assert result.ok
+    out, err = capfd.readouterr()
+    assert "from-shell" in out
+    assert "No space left on device" in err
+    assert not list((tmp_path / ".minimake" / "out").iterdir())

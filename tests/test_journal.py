@@ -1,4 +1,4 @@
-"""The journal's log format, its compaction, the folder lock, and stopping a dead run's groups."""
+"""The journal's log format, its compaction, the folder lock, and stopping a dead run's recipes."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from minimake import journal
-from minimake import journal as journal_module
-from minimake.journal import HEADER, START_SLACK, Group, Journal, process_start, stop_orphans
+from minimake.execution import orphans
+from minimake.execution.orphans import VARIABLE, stop_orphans
+from minimake.journal import HEADER, Journal, Run
 from minimake.lock import ProjectLock
 from tests.conftest import proc_stats
 
@@ -140,12 +140,22 @@ def sleepers() -> list[subprocess.Popen[bytes]]:
         process.wait()
 
 
-def sleeper_group(sleepers: list[subprocess.Popen[bytes]], script: str) -> int:
-    """Start ``sh -c script`` leading a new session; returns its pgid once it has a child."""
+TOKEN = "0123456789abcdef" * 2
+
+
+def sleeper_group(
+    sleepers: list[subprocess.Popen[bytes]], script: str, token: str | None = TOKEN
+) -> int:
+    """Start ``sh -c script`` leading a new session, with ``token`` as a run's token in its
+    environment; returns its pgid once it has a child."""
+    env = {name: value for name, value in os.environ.items() if name != VARIABLE}
+    if token is not None:
+        env[VARIABLE] = token
     process = subprocess.Popen(
-        ["/bin/sh", "-c", f"{script} & echo started; wait"],
+        ["/bin/sh", "-c", f"{script} & echo started; wait; sleep 1000"],
         start_new_session=True,
         stdout=subprocess.PIPE,
+        env=env,
     )
     sleepers.append(process)
     assert process.stdout is not None
@@ -153,97 +163,121 @@ def sleeper_group(sleepers: list[subprocess.Popen[bytes]], script: str) -> int:
     return process.pid
 
 
-class TestStopGroups:
-    def test_a_dead_runs_group_is_stopped_before_anything_reruns(
-        self, tmp_path: Path, sleepers: list[subprocess.Popen[bytes]]
-    ) -> None:
-        pgid = sleeper_group(sleepers, "sleep 1000")
+class TestRuns:
+    def test_a_run_s_token_is_recorded_with_its_first_start_only(self, tmp_path: Path) -> None:
         journal = Journal(str(tmp_path), writable=True)
-        journal.spawned("slow", pgid)
+        journal.started("a", {})
+        journal.started("b", {})
         os.close(journal._fd)  # type: ignore[arg-type]  # the run dies: nothing more written
+        records = log_of(tmp_path).read_text().splitlines()
+        assert records[1] == f"r\t{journal.token}\t{os.getpid()}"
+        assert [record[0] for record in records[2:]] == ["s", "s"]
         later = Journal(str(tmp_path), writable=True)
-        [group] = later.groups
-        assert (group.task, group.pgid) == ("slow", pgid)
-        assert group.start - START_SLACK <= process_start(pgid) <= group.start  # type: ignore[operator]
-        assert stop_orphans(later.groups) == later.groups
-        assert not group_alive(pgid)  # leader and child, both gone when it returns
-        later.groups_gone()
+        assert later.runs == [Run(journal.token, os.getpid())]
+        later.runs_over()  # its recipes were stopped
         later.close()
-        assert Journal(str(tmp_path), writable=False).groups == []
+        assert Journal(str(tmp_path), writable=False).runs == []
 
-    def test_where_the_boot_clock_disagrees_with_proc_the_real_start_is_kept(
-        self,
-        tmp_path: Path,
-        sleepers: list[subprocess.Popen[bytes]],
-        monkeypatch: pytest.MonkeyPatch,
+    def test_a_null_run_records_no_token(self, tmp_path: Path) -> None:
+        Journal(str(tmp_path), writable=True).close()
+        assert not log_of(tmp_path).read_text().count("\nr\t")
+
+    def test_process_group_records_and_damaged_tokens_say_nothing(self, tmp_path: Path) -> None:
+        log_of(tmp_path).parent.mkdir()
+        log_of(tmp_path).write_text(
+            HEADER + "g\tx\t0\t0\ng\tx\t1\t1\nr\t\t5\nr\tABC\t5\nr\t" + TOKEN + "\tx\n"
+        )
+        assert Journal(str(tmp_path), writable=False).runs == []
+
+    def test_a_record_nested_too_deep_for_the_parser_is_skipped(self, tmp_path: Path) -> None:
+        deep = "[" * 100_000 + "]" * 100_000
+        log_of(tmp_path).parent.mkdir()
+        log_of(tmp_path).write_text(HEADER + f"s\ta\t1\t{deep}\nd\tb\t1.0\t-\n")
+        journal = Journal(str(tmp_path), writable=False)
+        assert journal.markers == {}
+        assert journal.durations == {"b": 1.0}
+
+    def test_a_marker_s_times_must_be_integers(self, tmp_path: Path) -> None:
+        log_of(tmp_path).parent.mkdir()
+        log_of(tmp_path).write_text(HEADER + 's\ta\t1\t[["a", "x"]]\ns\tb\t1\t[["b", 5]]\n')
+        assert set(Journal(str(tmp_path), writable=False).markers) == {"b"}
+
+
+class TestStopOrphans:
+    def test_a_dead_run_s_recipes_are_found_by_its_token(
+        self, sleepers: list[subprocess.Popen[bytes]]
     ) -> None:
         pgid = sleeper_group(sleepers, "sleep 1000")
-        monkeypatch.setattr(
-            journal_module, "ticks", lambda: 10**12
-        )  # a clock that counts otherwise
-        journal = Journal(str(tmp_path), writable=True)
-        journal.spawned("slow", pgid)
-        journal.spawned("slow", pgid)
-        assert [group.start for group in journal.groups] == [process_start(pgid)] * 2
-        assert stop_orphans(journal.groups) == journal.groups[:1]
-        assert not group_alive(pgid)
-        journal.close()
+        assert stop_orphans([TOKEN]) == [pgid]
+        assert not group_alive(pgid)  # leader and child, both gone when it returns
+
+    def test_a_process_without_the_token_is_never_signalled(
+        self, sleepers: list[subprocess.Popen[bytes]]
+    ) -> None:
+        pgid = sleeper_group(sleepers, "sleep 1000", token=None)
+        other = sleeper_group(sleepers, "sleep 1000", token="f" * 32)
+        assert stop_orphans([TOKEN]) == []
+        assert group_alive(pgid)
+        assert group_alive(other)
+
+    def test_a_carrier_in_a_group_it_does_not_lead_is_stopped_alone(
+        self, sleepers: list[subprocess.Popen[bytes]]
+    ) -> None:
+        # The leader, without the token, is no recipe of the dead run's: it stays.
+        pgid = sleeper_group(sleepers, f"{VARIABLE}={TOKEN} sleep 1000", token=None)
+        [child] = [pid for pid, f in proc_stats().items() if int(f[1]) == pgid]
+        assert stop_orphans([TOKEN]) == [child]
+        assert group_alive(pgid)
+        assert child not in proc_stats() or proc_stats()[child][0] == "Z"
 
     def test_a_group_that_ignores_sigterm_is_killed(
         self, sleepers: list[subprocess.Popen[bytes]]
     ) -> None:
         pgid = sleeper_group(sleepers, "trap '' TERM; sleep 1000")
-        group = Group("stubborn", pgid, process_start(pgid))  # type: ignore[arg-type]
         now = [0.0]
 
         def sleep(seconds: float) -> None:  # a fake clock: the grace period passes at once
             now[0] += 1.0
             time.sleep(0.001)
 
-        assert stop_orphans([group], grace=2.0, sleep=sleep, clock=lambda: now[0]) == [group]
+        assert stop_orphans([TOKEN], grace=2.0, sleep=sleep, clock=lambda: now[0]) == [pgid]
         assert not group_alive(pgid)
 
-    def test_a_reused_pid_is_never_signalled(self, sleepers: list[subprocess.Popen[bytes]]) -> None:
+    def test_the_token_minimake_inherited_is_spared(
+        self, sleepers: list[subprocess.Popen[bytes]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A recipe of that run started this minimake: that run is not dead."""
         pgid = sleeper_group(sleepers, "sleep 1000")
-        start = process_start(pgid)
-        assert start is not None
-        stranger = Group("old", pgid, start - 1)  # same pid, another process's start time
-        assert stop_orphans([stranger]) == []
+        monkeypatch.setenv(VARIABLE, TOKEN)
+        assert stop_orphans([TOKEN]) == []
         assert group_alive(pgid)
 
-    def test_a_group_whose_leader_died_is_still_stopped(
-        self, sleepers: list[subprocess.Popen[bytes]]
-    ) -> None:
-        # The leader (a pool worker killed with minimake) is gone; the recipe it started lives.
-        pgid = sleeper_group(sleepers, "sleep 1000")
-        group = Group("orphan", pgid, process_start(pgid))  # type: ignore[arg-type]
-        os.kill(pgid, signal.SIGKILL)
-        sleepers[0].wait()
-        assert group_alive(pgid)
-        assert stop_orphans([group]) == [group]
-        assert not group_alive(pgid)
+    def test_minimake_s_ancestors_are_spared(self) -> None:
+        """A shell that carries the token (and leads its group) ran this minimake, which
+        dropped the token from its own environment: neither the shell nor it is signalled."""
+        program = (
+            "import os; os.environ.pop('MINIMAKE_RUN');"
+            "from minimake.execution.orphans import stop_orphans;"
+            f"print(stop_orphans(['{TOKEN}']), flush=True)"
+        )
+        env = {**os.environ, VARIABLE: TOKEN, "PYTHONPATH": str(Path(__file__).parents[1])}
+        done = subprocess.run(
+            ["/bin/sh", "-c", f"'{sys.executable}' -c \"{program}\"; echo alive"],
+            env=env,
+            capture_output=True,
+            text=True,
+            start_new_session=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.stdout == "[]\nalive\n", done.stderr
 
-    def test_thousands_of_groups_cost_one_look_at_proc(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """A killed run of 10,000 recipes leaves 10,000 records: /proc is read once for all."""
-        looks: list[int] = []
-        real = journal._groups
+    def test_without_a_dead_run_proc_is_not_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def refuse(path: str) -> list[str]:
+            raise AssertionError(f"listed {path}")
 
-        def counted() -> dict[int, list[int]]:
-            looks.append(1)
-            return real()
-
-        monkeypatch.setattr(journal, "_groups", counted)
-        gone = [Group(f"t{i}", 5_000_000 + i, 1) for i in range(10_000)]  # no pid is that high
-        assert stop_orphans(gone) == []
-        assert len(looks) == 1
-
-    def test_groups_already_gone_are_skipped(self, tmp_path: Path) -> None:
-        done = subprocess.Popen(["true"], start_new_session=True)
-        start = process_start(done.pid)
-        done.wait()
-        assert stop_orphans([Group("quick", done.pid, start or 0)]) == []
+        monkeypatch.setattr(orphans.os, "listdir", refuse)
+        assert stop_orphans([]) == []
 
 
 HOLD = """

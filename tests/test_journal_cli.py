@@ -8,12 +8,14 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import alive, cli, proc_stats, write_tasks
+from minimake.journal import HEADER
+from tests.conftest import alive, cli, environment, proc_stats, write_tasks
 from tests.conftest import start as run_in_background
 
 # part.txt is written in two steps; with `block` present its recipe stops between them (the
@@ -154,6 +156,149 @@ def test_the_mark_outlives_a_run_that_builds_something_else(tmp_path: Path) -> N
     assert "would run part.txt: was being written when an earlier run stopped" in dry.stderr
 
 
+# minimake, on a journal whose disk stops answering once a recipe's start is recorded (a slow
+# or network disk, at its slowest): whatever the run writes after that never lands.
+STALLED = """
+import sys, threading
+from minimake import journal
+from minimake.cli import main
+
+append = journal.Journal._append
+
+def stalled(self, record):
+    if getattr(self, "stalled", False):
+        threading.Event().wait()
+    append(self, record)
+    if ("\\n" + record).find("\\ns\\t") >= 0:
+        self.stalled = True
+
+journal.Journal._append = stalled
+sys.exit(main())
+"""
+
+
+def test_a_recipe_started_before_its_group_was_recorded_is_still_stopped(
+    tmp_path: Path,
+) -> None:
+    """kill -9 between a recipe's start and anything written after it: the next run finds
+    the recipe all the same, stops it, and reruns it alone."""
+    write_tasks(tmp_path, KILLABLE)
+    os.mkfifo(tmp_path / "ready.fifo")
+    (tmp_path / "block").touch()
+    process = subprocess.Popen(
+        [sys.executable, "-c", STALLED, "-j2"],
+        cwd=tmp_path,
+        env=environment({"MINIMAKE_PROGRESS": "plain"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_started(tmp_path, process)
+    process.kill()  # minimake alone: its recipe goes on
+    process.communicate()
+    assert recipe_alive(tmp_path)
+    (tmp_path / "block").unlink()
+    again = cli("-j2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert not (tmp_path / "concurrent.txt").exists()  # never beside its earlier run
+    assert not recipe_alive(tmp_path)
+    assert (tmp_path / "part.txt").read_text() == "part1\npart2\n"
+
+
+STRANGER_TASKS = """\
+from minimake import task
+task("out.txt", recipe="touch out.txt")
+"""
+
+
+@pytest.mark.parametrize("loads", [True, False], ids=["tasks-load", "tasks-fail"])
+def test_a_journal_naming_a_stranger_s_group_leaves_it_alive(tmp_path: Path, loads: bool) -> None:
+    write_tasks(tmp_path, STRANGER_TASKS if loads else "raise SystemExit('broken')\n")
+    stranger = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    try:
+        started = proc_stats()[stranger.pid][19]  # its start time: the record is exact
+        (tmp_path / ".minimake").mkdir()
+        (tmp_path / ".minimake" / "journal").write_text(
+            HEADER + f"s\tout.txt\t1\t[]\ng\tout.txt\t{stranger.pid}\t{started}\n"
+        )
+        done = cli(cwd=tmp_path)
+        assert (done.returncode == 0) is loads, done.stderr
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_journal_naming_group_0_leaves_minimake_s_own_group_alone(tmp_path: Path) -> None:
+    write_tasks(tmp_path, STRANGER_TASKS)
+    (tmp_path / ".minimake").mkdir()
+    (tmp_path / ".minimake" / "journal").write_text(HEADER + "g\tx\t0\t0\ng\tx\t1\t0\n")
+    script = f"'{sys.executable}' -m minimake; echo survived $?"
+    done = subprocess.run(
+        ["/bin/sh", "-c", script],
+        cwd=tmp_path,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        start_new_session=True,  # the script's group is its own, not the test's
+        timeout=120,
+        check=False,
+    )
+    assert "survived 0" in done.stdout, done.stderr
+
+
+FOLDER_TARGET = """\
+from minimake import task
+task("outdir", recipe=(
+    "mkdir -p outdir && if [ -e block ]; then echo started > ready.fifo; sleep 1000; fi"
+))
+"""
+
+
+def test_a_killed_folder_target_is_left_and_rebuilt(tmp_path: Path) -> None:
+    """make never deletes a folder; nor does the clean-up after a killed run."""
+    write_tasks(tmp_path, FOLDER_TARGET)
+    os.mkfifo(tmp_path / "ready.fifo")
+    (tmp_path / "block").touch()
+    process = start(tmp_path)
+    wait_started(tmp_path, process)
+    kill_tree(process.pid)
+    process.communicate()
+    (tmp_path / "block").unlink()
+    for _ in range(2):
+        again = cli(cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "Traceback" not in again.stderr
+    assert "'outdir' is up to date" in again.stdout
+    assert (tmp_path / "outdir").is_dir()
+
+
+def test_a_record_nested_too_deep_to_parse_is_skipped(tmp_path: Path) -> None:
+    write_tasks(tmp_path, STRANGER_TASKS)
+    (tmp_path / ".minimake").mkdir()
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / ".minimake" / "journal").write_text(HEADER + f"s\tout.txt\t1\t{deep}\n")
+    done = cli(cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.txt").exists()
+
+
+def test_the_folders_of_dask_builds_no_longer_running_are_removed(tmp_path: Path) -> None:
+    """A Dask build killed with -9 leaves its folder: any later run removes it."""
+    write_tasks(tmp_path, STRANGER_TASKS)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead = tmp_path / ".minimake" / "dask" / f"{ended.pid}-0123456789ab"
+    live = tmp_path / ".minimake" / "dask" / f"{os.getpid()}-0123456789ab"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "probe").write_text("")
+    assert cli(cwd=tmp_path).returncode == 0
+    assert not dead.exists()
+    assert (live / "probe").exists()
+
+
 GATED = """\
 from minimake import task, phony
 
@@ -177,6 +322,11 @@ def test_two_runs_at_once_take_turns(tmp_path: Path) -> None:
     for flags in (["-n"], ["-q"], ["--list"], ["--graph"], ["--explain", "out.txt"]):
         done = cli(*flags, cwd=tmp_path, timeout=60)
         assert "waiting for the build" not in done.stderr, flags
+    # The recipe running now is no sign of an earlier run that stopped.
+    dry = cli("-n", "--progress", "plain", cwd=tmp_path, timeout=60)
+    said = f"would run out.txt: is being built by the run in progress (pid {first.pid})"
+    assert said in dry.stderr
+    assert "earlier run stopped" not in dry.stderr
     os.write(gate, b"one\n")
     os.close(gate)
     assert first.wait(timeout=60) == 0

@@ -3,12 +3,18 @@ replayed when the task ends, so parallel recipes never interleave (make's ``-O``
 
 Output lives in files, never whole in memory: a recipe that prints gigabytes costs minimake a
 buffer, not its size. A failed task's output is kept as its log under ``.minimake/logs``.
+
+Where no file can hold it (a full disk: no room to create one, or under 1 MiB left when the
+build starts), a recipe's output goes straight to minimake's own stdout and stderr, as make
+without ``-O`` has it, and minimake says so once: the recipe still runs, and its result is
+its own, never a failure to capture.
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import fcntl
 import itertools
 import os
@@ -25,6 +31,10 @@ from minimake.execution.groups import running
 FOLDER = os.path.join(".minimake", "out")
 _CHUNK = 1 << 20
 _names = itertools.count()
+_ROOM = 1 << 20  # free bytes below which the capture folder counts as full
+# O_NOFOLLOW: a link planted in the capture folder is never written through (state.py).
+_CREATE = os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+_said_full = False  # the notice that output is passed through, once per process
 
 
 @attrs.frozen
@@ -35,18 +45,18 @@ class Capture:
     # travels back as text anyway).
     folder: str | None
     combined: bool  # stdout and stderr in one file, as on a terminal where both are one file
+    passthrough: bool = False  # no file can hold output: it goes to minimake's own streams
 
     @classmethod
     def under(cls, root: str, combined: bool) -> Capture:
         """The build's capture folder under ``root``, or a private temporary one when the
-        project cannot be written (a read-only checkout still builds into other folders)."""
-        folder = os.path.join(root, FOLDER)
+        project cannot be written (a read-only checkout still builds into other folders), or
+        none when neither has room (output is passed through)."""
         try:
-            os.makedirs(folder, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError:
-            folder = tempfile.mkdtemp(prefix="minimake-out-")
+            folder = _folder_with_room(os.path.join(root, FOLDER))
+        except OSError as error:
+            passed_through(error)
+            return cls(None, combined, passthrough=True)
         _remove_orphans(folder)
         return cls(folder, combined)
 
@@ -54,18 +64,85 @@ class Capture:
         return self.folder if self.folder is not None else tempfile.gettempdir()
 
     def open(self) -> tuple[Captured, int, int]:
-        """New files for one task: (where they are, stdout's descriptor, stderr's descriptor)."""
+        """New files for one task: (where they are, stdout's descriptor, stderr's descriptor);
+        minimake's own stdout and stderr when no file can be made."""
         stem = os.path.join(self.where(), f"{os.getpid()}-{next(_names)}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_APPEND
-        out = os.open(stem + ".out", flags, 0o600)
+        if self.passthrough:
+            return _passed(stem)
+        flags = os.O_WRONLY | os.O_APPEND | _CREATE
+        try:
+            out = os.open(stem + ".out", flags, 0o600)
+        except OSError as error:
+            passed_through(error)
+            return _passed(stem)
         if self.combined:
             return Captured(stem + ".out"), out, out
         try:
             err = os.open(stem + ".err", flags, 0o600)
-        except OSError:
+        except OSError as error:
             os.close(out)
-            raise
+            with contextlib.suppress(OSError):
+                os.remove(stem + ".out")
+            passed_through(error)
+            return _passed(stem)
         return Captured(stem + ".out", stem + ".err"), out, err
+
+
+def _folder_with_room(folder: str) -> str:
+    """``folder``, else a private temporary one, whichever takes files and has room for
+    output; raises OSError when neither does."""
+    try:
+        _check_room(folder)
+        return folder
+    except OSError:
+        private = tempfile.mkdtemp(prefix="minimake-out-")
+    try:
+        _check_room(private)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.rmdir(private)
+        raise
+    return private
+
+
+def _check_room(folder: str) -> None:
+    """Raise OSError unless ``folder`` exists (made if need be), takes a new file, and has
+    room for output."""
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+    found = os.statvfs(folder)
+    if found.f_bavail * found.f_frsize < _ROOM:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder)
+
+
+def passed_through(error: OSError) -> None:
+    """Say, once, that recipes' output goes straight to minimake's stdout and stderr."""
+    global _said_full
+    if _said_full:
+        return
+    _said_full = True
+    where = f" in '{error.filename}'" if error.filename else ""
+    said = (
+        f"minimake: warning: cannot keep recipes' output{where}: {error.strerror}; "
+        "it goes straight to this output instead, not grouped per task\n"
+    )
+    with contextlib.suppress(OSError):
+        os.write(2, said.encode(errors="replace"))
+
+
+def _passed(stem: str) -> tuple[Captured, int, int]:
+    """Descriptors on minimake's own stdout and stderr, for one task's output: nothing to
+    replay afterwards (``stem`` names only files for lists too long for the environment)."""
+    out = os.dup(1)
+    try:
+        err = os.dup(2)
+    except OSError:
+        os.close(out)
+        raise
+    os.set_inheritable(out, False)
+    os.set_inheritable(err, False)
+    return Captured(stem + ".out", stem + ".err", empty=True), out, err
 
 
 class FilePool:
@@ -93,11 +170,18 @@ class FilePool:
 
     def take(self) -> tuple[Captured, int, int]:
         """Files for one task: where they are (discarding gives them back), and descriptors
-        for the recipe's stdout and stderr, opened for this task alone."""
+        for the recipe's stdout and stderr, opened for this task alone; minimake's own stdout
+        and stderr when no file can be made."""
+        if self.capture.passthrough:
+            return self.capture.open()
         with self._lock:
             pooled = self._free.pop() if self._free else self._unheld()
         if pooled is None:
-            pooled = _Pooled.create(self.capture)
+            try:
+                pooled = _Pooled.create(self.capture)
+            except OSError as error:  # a full disk: the recipe runs all the same
+                passed_through(error)
+                return _passed(os.path.join(self.capture.where(), f"{os.getpid()}-{next(_names)}"))
             with self._lock:
                 self._all.add(pooled)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
@@ -145,7 +229,7 @@ class _Pooled:
         stem = os.path.join(capture.where(), f"{os.getpid()}-{next(_names)}")
         paths = (stem + ".out",) if capture.combined else (stem + ".out", stem + ".err")
         masters: list[int] = []
-        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        flags = os.O_RDWR | _CREATE
         try:
             for path in paths:
                 masters.append(os.open(path, flags, 0o600))

@@ -108,7 +108,8 @@ class DaskRunner:
         try:
             workers = _workers(client, scheduler or scheduler_file)
             _check_resources(requests or {}, workers)
-            build = uuid.uuid4().hex[:12]
+            # Named after this run's pid: a later run removes it if this one is killed.
+            build = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
             _probe_all(client, os.path.join(root, FOLDER, build), root)
         except BaseException:
             _close(owned)

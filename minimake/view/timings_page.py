@@ -9,7 +9,6 @@ one bar whose tooltip says what it holds, and the table lists the slowest tasks 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from html import escape
 
@@ -35,9 +34,15 @@ def save(run: Run, folder: str) -> str:
     ``folder``/minimake-timing.html (the latest run's); returns the first's path."""
     os.makedirs(folder, exist_ok=True)
     path = page_path(folder, run)
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(page(run))
-    shutil.copyfile(path, os.path.join(folder, LATEST))
+    text = page(run)
+    # Each written beside, then renamed into place: a symbolic link planted at either name is
+    # replaced, never written through.
+    for name in (path, os.path.join(folder, LATEST)):
+        partial = f"{name}.{os.getpid()}.partial"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+        with open(os.open(partial, flags, 0o644), "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(partial, name)
     return path
 
 
