@@ -10,6 +10,7 @@ import networkx as nx
 
 from minimake.errors import CycleError, DuplicateOutputError, NoRuleError, TaskDefinitionError
 from minimake.gcpause import paused
+from minimake.resources import Amounts
 from minimake.task import Task, normal_path
 
 
@@ -198,6 +199,12 @@ def select(
             if prune is None or not prune(name):
                 stack.extend(needs[name])
     return selected
+
+
+def requests(graph: Graph, selected: Iterable[str]) -> dict[str, Amounts]:
+    """What each selected task asks for of the limited resources (tasks that ask)."""
+    tasks = graph.tasks
+    return {name: asked for name in selected if (asked := tasks[name].resources)}
 
 
 def triggers(graph: Graph, goals: Sequence[str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ import attrs
 
 from minimake.errors import UsageError
 from minimake.resources import limits as resource_limits
-from minimake.task import Task, check_triggers
+from minimake.task import Task, check_timeout, check_triggers
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -91,6 +91,8 @@ class Options:
     scheduler: str | None = None
     scheduler_file: str | None = attrs.field(default=None, converter=_path)
     latency_wait: float | None = None
+    # Seconds any recipe may run whose task sets no timeout of its own; None: no limit.
+    timeout: float | None = attrs.field(default=None)
     # "process", "thread", "dask", or "instance" (an Executor of the caller's).
     executor_kind: str = attrs.field(init=False)
     rerun_triggers: tuple[str, ...] | None = attrs.field(default=None, converter=_triggers)
@@ -104,6 +106,12 @@ class Options:
     def _check_jobs(self, attribute: attrs.Attribute[int | None], value: int | None) -> None:
         if value is not None and value < 1:
             raise UsageError(f"'jobs' must be at least 1 (got {value})")
+
+    @timeout.validator
+    def _check_timeout(self, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+        bad = check_timeout(value)
+        if bad:
+            raise UsageError(f"'timeout' {bad}")
 
     @executor_kind.default
     def _kind(self) -> str:

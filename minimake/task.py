@@ -135,6 +135,23 @@ def _check_resources(task: Task, attribute: attrs.Attribute[Any], value: Any) ->
             _fail(task, "resources", bad)
 
 
+def check_timeout(value: Any) -> str | None:
+    """What is wrong with ``value`` as a time limit in seconds, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number of seconds (got {value!r})"
+    if not value > 0 or value == float("inf"):
+        return f"must be a positive number of seconds (got {value!r})"
+    return None
+
+
+def _check_timeout(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    bad = check_timeout(value)
+    if bad:
+        _fail(task, "timeout", bad)
+
+
 # What makes a task rerun: "mtime" (make's rule, always on) and "recipe" (its signature changed).
 TRIGGERS = ("mtime", "recipe")
 
@@ -203,6 +220,8 @@ class Task:
     rerun_triggers: tuple[str, ...] = attrs.field(
         default=(), converter=_triggers, validator=_check_triggers
     )
+    # Seconds its recipe may run (all its lines); None: the run's --timeout, if any.
+    timeout: float | None = attrs.field(default=None, validator=_check_timeout)
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -243,12 +262,13 @@ class Task:
         default: bool = False,
         resources: Mapping[str, float] | None = None,
         rerun_triggers: Iterable[str] | None = None,
+        timeout: float | None = None,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
             doc = inspect.getdoc(recipe) or ""
         location = _caller_location(sys._getframe(1))
-        if _no_options(args, kwargs, resources, rerun_triggers):
+        if _no_options(args, kwargs, resources, rerun_triggers, timeout):
             return _plain(targets, deps, order_only, recipe, phony, doc, default, location)
         return cls(
             targets=targets,
@@ -262,6 +282,7 @@ class Task:
             default=default,
             resources=resources,
             rerun_triggers=rerun_triggers,
+            timeout=timeout,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -280,7 +301,9 @@ class Task:
 _set = object.__setattr__  # how attrs itself sets the fields of a frozen class
 
 
-def _no_options(args: Any, kwargs: Any, resources: Any, rerun_triggers: Any) -> bool:
+def _no_options(
+    args: Any, kwargs: Any, resources: Any, rerun_triggers: Any, timeout: Any = None
+) -> bool:
     """Whether a declaration leaves out the options that _plain does not take."""
     return (
         type(args) is tuple
@@ -288,6 +311,7 @@ def _no_options(args: Any, kwargs: Any, resources: Any, rerun_triggers: Any) -> 
         and kwargs is None
         and resources is None
         and rerun_triggers is None
+        and timeout is None
     )
 
 
@@ -324,6 +348,7 @@ def _plain(
     _set(declared, "default", default)
     _set(declared, "resources", ())
     _set(declared, "rerun_triggers", ())
+    _set(declared, "timeout", None)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -468,17 +493,20 @@ def task(
     default: bool = False,
     resources: Mapping[str, float] | None = None,
     rerun_triggers: Iterable[str] | None = None,
+    timeout: float | None = None,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
     ``recipe`` is a shell command, a list of commands, or a callable called with ``args`` and
     ``kwargs``; it holds ``resources`` ({"gpu": 1}) while it runs. ``rerun_triggers``
-    ("mtime,recipe") overrides the run's for this task. Used bare as a decorator, the
-    decorated function becomes the recipe.
+    ("mtime,recipe") overrides the run's for this task. ``timeout`` (seconds) stops the
+    recipe, all its lines together, when it runs longer (SIGTERM to its process group, SIGKILL
+    5 s later), and fails the task. Used bare as a decorator, the decorated function becomes
+    the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
     # passing the options on to Task.create was a sixth of declaring it.
-    if _no_options(args, kwargs, resources, rerun_triggers) and not callable(recipe):
+    if _no_options(args, kwargs, resources, rerun_triggers, timeout) and not callable(recipe):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
     return _declare(
@@ -493,6 +521,7 @@ def task(
             default=default,
             resources=resources,
             rerun_triggers=rerun_triggers,
+            timeout=timeout,
         )
     )
 
@@ -509,6 +538,7 @@ def phony(
     default: bool = False,
     resources: Mapping[str, float] | None = None,
     rerun_triggers: Iterable[str] | None = None,
+    timeout: float | None = None,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     return _declare(
@@ -523,6 +553,7 @@ def phony(
             default=default,
             resources=resources,
             rerun_triggers=rerun_triggers,
+            timeout=timeout,
             phony=True,
         )
     )
