@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,8 @@ from minimake.execution.capture import Capture
 from minimake.execution.pool import process_pool, run
 from minimake.execution.recipes import PythonSpec
 from minimake.result import Outcome
-from tests.conftest import alive, cli, write_tasks
+from tests.conftest import alive, cli, start, write_tasks
+from tests.test_processes import _wait_ready
 
 # Helpers the tasks files below share: wait for a file, wait for a process to end.
 MEET = """
@@ -295,3 +298,36 @@ def test_build_takes_a_timeout_for_every_task(tmp_path: Path) -> None:
     assert failed.status is Status.FAILED
     assert failed.outcome is not None
     assert failed.outcome.timed_out == 0.2
+
+
+def test_ctrl_c_during_a_time_limit_s_grace_stops_everything(tmp_path: Path) -> None:
+    """The recipe ignores SIGTERM (and SIGINT) and says when SIGTERM came: Ctrl-C then stops
+    it at once with the rest of the build, as any interrupt does, not after the grace."""
+    stubborn = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "def said(*_):\n"
+        "    with open('ready.fifo', 'w') as fifo:\n"
+        "        fifo.write('term\\n')\n"
+        "signal.signal(signal.SIGTERM, said)\n"
+        "open('stubborn.pid', 'w').write(str(os.getpid()))\n"
+        "open('stubborn', 'w').write('partial')\n"
+        "time.sleep(1000)\n"
+    )
+    (tmp_path / "stubborn.py").write_text(stubborn)
+    write_tasks(
+        tmp_path,
+        f"""
+        from minimake import task
+        task("stubborn", recipe="exec {sys.executable} stubborn.py", timeout=0.3)
+        """,
+    )
+    os.mkfifo(tmp_path / "ready.fifo")
+    process = start(cwd=tmp_path)
+    _wait_ready(tmp_path / "ready.fifo", {"term"}, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "minimake: *** [tasks.py:3: stubborn] Interrupt" in stderr
+    assert not alive(int((tmp_path / "stubborn.pid").read_text()))
+    assert not (tmp_path / "stubborn").exists()

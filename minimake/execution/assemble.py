@@ -64,6 +64,13 @@ def make_runner(prepared: Prepared) -> Runner:
     return LocalRunner(spec_of, pool, root=root, started=started)
 
 
+def _ours(executor: object) -> bool:
+    """Whether ``executor`` is minimake's own process pool (``minimake.process_pool``)."""
+    from minimake.execution.pool import ProcessPool  # multiprocessing, only for an Executor
+
+    return isinstance(executor, ProcessPool)
+
+
 # Where a time limit cannot be enforced, and why.
 _WHERE = {
     "thread": "on the thread executor (a thread cannot be stopped)",
@@ -78,7 +85,7 @@ def _check_limits(prepared: Prepared) -> None:
     have to stop it). Shell recipes on the thread executor still run on minimake's own."""
     options = prepared.options
     kind = options.executor_kind
-    if kind == "process":
+    if kind == "process" or (kind == "instance" and _ours(options.executor)):
         return
     tasks = prepared.graph.tasks
     for name in sorted(prepared.selected):

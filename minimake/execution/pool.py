@@ -292,11 +292,16 @@ class ProcessPool(Executor):
         result, retiring = message
         with self._lock:
             call, worker.call, worker.deadline = worker.call, None, None
+            # A worker whose time was up as its result came has its SIGTERM on the way: it
+            # must not take the next recipe, which would die with it.
+            retiring = retiring or worker.timed_out
             if retiring:
                 self._workers.remove(worker)
             else:
                 self._idle.append(worker)  # before the Future: the next recipe may take it
         if retiring:
+            if worker.timed_out:
+                stop_groups({worker.pid})
             worker.process.join()
             worker.connection.close()
         if call is not None:
