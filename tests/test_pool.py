@@ -331,3 +331,24 @@ def test_ctrl_c_during_a_time_limit_s_grace_stops_everything(tmp_path: Path) -> 
     assert "minimake: *** [tasks.py:3: stubborn] Interrupt" in stderr
     assert not alive(int((tmp_path / "stubborn.pid").read_text()))
     assert not (tmp_path / "stubborn").exists()
+
+
+def test_a_worker_retired_for_open_files_is_never_waited_for(tmp_path: Path) -> None:
+    """The recipe leaves a file open (its worker retires) and a thread that never ends."""
+    write_tasks(
+        tmp_path,
+        """
+        import os, threading, time
+        from minimake import task
+        def both(path):
+            os.open(path, os.O_WRONLY | os.O_CREAT)
+            threading.Thread(target=time.sleep, args=(3600,)).start()
+        def after(path):
+            open(path, "w").close()
+        task("a", recipe=both, args=("a",))
+        task("b", deps=["a"], recipe=after, args=("b",))
+        """,
+    )
+    run = cli("-j1", "b", cwd=tmp_path, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "b").exists()

@@ -300,8 +300,8 @@ class ProcessPool(Executor):
             else:
                 self._idle.append(worker)  # before the Future: the next recipe may take it
         if retiring:
-            if worker.timed_out:
-                stop_groups({worker.pid})
+            # Killed, not waited for: a thread its recipe left running would keep it alive.
+            stop_groups({worker.pid})
             worker.process.join()
             worker.connection.close()
         if call is not None:
