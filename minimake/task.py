@@ -572,11 +572,11 @@ def rerun_triggers(*triggers: str) -> None:
 
 
 def preload(*modules: str) -> None:
-    """In tasks.py: modules that each process-pool worker imports as it starts, as
-    multiprocessing's ``set_forkserver_preload`` does, so that no Python recipe waits for them
-    on the build's critical path. Workers start together at the first Python recipe and import
-    side by side; a module that fails to import is skipped there, and the recipe that imports it
-    reports the error itself."""
+    """In tasks.py: modules that each process-pool worker imports as it starts, before its
+    first recipe (whose time limit counts from then). A worker starts when a Python recipe finds
+    no idle one, and serves recipe after recipe, so each module is imported once per worker; a
+    module that fails to import is skipped there, and the recipe that imports it reports the
+    error itself."""
     if _collector is None:
         raise TaskDefinitionError("preload", "preload", "is for a tasks file")
     for module in modules:
