@@ -352,3 +352,13 @@ def test_a_worker_retired_for_open_files_is_never_waited_for(tmp_path: Path) -> 
     run = cli("-j1", "b", cwd=tmp_path, timeout=60)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "b").exists()
+
+
+def test_json_names_the_time_limit_that_stopped_a_recipe(tmp_path: Path) -> None:
+    import json
+
+    write_tasks(tmp_path, "from minimake import task\ntask('x', recipe='sleep 600', timeout=0.2)\n")
+    run = cli("--json", cwd=tmp_path)
+    assert run.returncode == 2
+    (entry,) = json.loads(run.stdout)["tasks"]
+    assert (entry["status"], entry["timed_out"]) == ("failed", 0.2)
