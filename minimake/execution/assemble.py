@@ -48,7 +48,8 @@ def make_runner(prepared: Prepared) -> Runner:
     # it starts, so that a run after this one dies can stop what it left running.
     started = prepared.journal.spawned if prepared.journal.writable else None
     if executor == "thread":
-        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=root, started=started)
+        threads = ThreadPoolExecutor(jobs)
+        return LocalRunner(spec_of, threads, root=root, started=started, owned=True)
     if isinstance(executor, Executor):
         return LocalRunner(spec_of, executor, root=root, started=started)
 

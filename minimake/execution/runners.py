@@ -142,6 +142,7 @@ class LocalRunner:
         *,
         root: str,
         started: Callable[[str, int], None] | None = None,
+        owned: bool = False,
     ) -> None:
         self._spec_of = spec_of
         self._shell = spawn.ShellExecutor(started)
@@ -150,6 +151,9 @@ class LocalRunner:
         self._factory = python if callable(python) and not isinstance(python, Executor) else None
         self._pool: Executor | None = python if isinstance(python, Executor) else None
         self._threads = isinstance(python, ThreadPoolExecutor)
+        # An Executor made for this build (--executor thread) is shut down with it; a caller's
+        # is the caller's to shut down.
+        self._owned = owned or self._factory is not None
         self._signalled: set[int] = set()
         self._stopped = False
         self._context = contextlib.ExitStack()
@@ -218,7 +222,7 @@ class LocalRunner:
 
     def close(self, cancel: bool = False) -> None:
         self._shell.shutdown(wait=not cancel)
-        if self._pool is not None and self._factory is not None:
+        if self._pool is not None and self._owned:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
         self._context.close()
 
