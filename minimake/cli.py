@@ -200,6 +200,13 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
         help="on Dask, wait this long for outputs a worker wrote to show up here (default 5)",
     )
     add(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop a recipe that runs longer than this and fail its task (for every task "
+        "that sets no timeout of its own): SIGTERM to its process group, SIGKILL 5s later",
+    )
+    add(
         "--resource",
         action="append",
         default=[],
@@ -422,6 +429,7 @@ def _options(
         scheduler=args.scheduler,
         scheduler_file=args.scheduler_file,
         latency_wait=args.latency_wait,
+        timeout=args.timeout,
         resources=parse_limits(args.resource),
         timings=args.timings,
         trace=os.path.abspath(args.trace) if args.trace else None,

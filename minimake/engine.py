@@ -7,9 +7,9 @@ import difflib
 import operator
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -18,37 +18,33 @@ from minimake.errors import (
     JournalError,
     MinimakeError,
     NoRuleError,
-    UnpicklableRecipeError,
     UsageError,
 )
 from minimake.events import NullReporter, Reporter, Tee
-from minimake.execution.capture import Capture, same_file
+from minimake.execution.assemble import make_runner
 from minimake.execution.groups import running
 from minimake.execution.orphans import VARIABLE as RUN_VARIABLE
 from minimake.execution.orphans import stop_orphans
-from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
-from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
 from minimake.gcpause import kept, paused
 from minimake.graph import (
     Graph,
     build_graph,
     default_goal,
     missing_inputs,
+    requests,
     resolve_goals,
     select,
-    triggers,
 )
 from minimake.journal import Journal, NullJournal
-from minimake.load import load_preload, load_tasks, load_triggers
+from minimake.load import load_tasks, load_triggers
 from minimake.lock import ProjectLock, live_holder
 from minimake.options import Options
-from minimake.resources import Amounts, unlimited, unused
 from minimake.resources import check as check_resources
+from minimake.resources import unlimited, unused
 from minimake.result import WORKED, BuildResult, Status, TaskResult
 from minimake.scheduler import BuildInterrupted, Runner, Scheduler, Settings
 from minimake.state import secure
 from minimake.task import Task, normal_path
-from minimake.words import where
 
 
 def build(
@@ -72,6 +68,7 @@ def build(
     scheduler: str | None = None,
     scheduler_file: str | os.PathLike[str] | None = None,
     latency_wait: float | None = None,
+    timeout: float | None = None,
     resources: Mapping[str, float | str | Sequence[str]] | None = None,
     timings: bool | str | os.PathLike[str] = False,
     trace: str | os.PathLike[str] | None = None,
@@ -95,7 +92,8 @@ def build(
     on Dask) is how long to wait for outputs a worker wrote to show up here. ``resources``
     ({"gpu": 2}) bounds what running tasks may hold at once, beside ``jobs``; a list of
     names ({"gpu": ["0", "1"]}, or "auto" for this machine's GPUs) also hands each task the
-    names it holds (``CUDA_VISIBLE_DEVICES``), on the local executors only.
+    names it holds (``CUDA_VISIBLE_DEVICES``), on the local executors only. ``timeout``
+    (seconds) limits each recipe whose task sets no ``timeout`` of its own.
 
     ``timings`` (True, or a folder) records when each task ran into ``result.timings`` and
     writes the timing page into the folder (True: ``.minimake/timings`` beside the tasks);
@@ -128,6 +126,7 @@ def build(
         scheduler=scheduler,
         scheduler_file=scheduler_file,
         latency_wait=latency_wait,
+        timeout=timeout,
         rerun_triggers=rerun_triggers,
         timings=timings,
         trace=trace,
@@ -243,11 +242,11 @@ def _check_resources(
     # One pass in C over the tasks: most builds neither ask nor limit, and look no further.
     if not limits and not any(map(operator.attrgetter("resources"), graph.tasks.values())):
         return
-    requests = _requests(graph, selected)
-    check_resources(requests, limits)
+    asks = requests(graph, selected)
+    check_resources(asks, limits)
     # On Dask the workers' resources bound what tasks ask for, limit or not.
     if options.executor_kind != "dask":
-        for name, task in unlimited(requests, limits).items():
+        for name, task in unlimited(asks, limits).items():
             reporter.warning(
                 f"warning: tasks ask for '{name}' (as '{task}' does), but no --resource "
                 f"{name}=... limits it: they run without a bound."
@@ -259,16 +258,6 @@ def _check_resources(
         reporter.warning(
             f"warning: --resource {name}=... is ignored: no task asks for '{name}'{hint}."
         )
-
-
-def _requests(graph: Graph, selected: set[str]) -> dict[str, Amounts]:
-    """What each selected task asks for of the resources (tasks that ask), in declaration
-    order."""
-    return {
-        name: task.resources
-        for name, task in graph.tasks.items()
-        if task.resources and name in selected
-    }
 
 
 def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
@@ -470,146 +459,6 @@ def _first_missing(errors: list[NoRuleError]) -> dict[str, NoRuleError]:
         assert error.needed_by is not None
         found.setdefault(error.needed_by, error)
     return found
-
-
-def make_runner(prepared: Prepared) -> Runner:
-    """What carries out the build's recipes: a pretending runner under -n, -q and -t, else
-    recipes on the executor the options name (a process pool by default)."""
-    options, root = prepared.options, prepared.disk.root
-    if options.pretend:
-        return DryTouchRunner() if options.touch else DryRunner()
-    if options.touch:
-        return TouchRunner(prepared.disk)
-    executor, jobs = options.executor, options.jobs or 1
-    in_process = isinstance(executor, ThreadPoolExecutor) or executor == "thread"
-    if options.executor_kind == "dask":
-        from minimake.execution import dask
-
-        # Python recipes go by value: a worker may not be able to import the recipe's module.
-        payloads = _payloads(prepared.graph, prepared.selected, dask.dumps)
-        # On Dask, output is captured where the recipe runs and comes back as text.
-        spec_of = _specs(prepared, payloads, lambda: Capture(None, False), in_process=False)
-        return dask.DaskRunner.open(spec_of, root, **_remote(prepared))
-    payloads = {} if in_process else _payloads(prepared.graph, prepared.selected)
-    spec_of = _specs(prepared, payloads, _lazy_capture(root), in_process=in_process)
-    # No process group goes to the journal: the run's token in their environment finds them.
-    if executor == "thread":
-        return LocalRunner(spec_of, ThreadPoolExecutor(jobs), root=root)
-    if isinstance(executor, Executor):
-        return LocalRunner(spec_of, executor, root=root)
-
-    preload = load_preload(options.file, dict(options.variables)) if options.file else ()
-
-    def pool() -> Executor:
-        from minimake.execution.pool import (
-            process_pool,  # multiprocessing only once a recipe needs it
-        )
-
-        return process_pool(jobs, preload=preload)
-
-    return LocalRunner(spec_of, pool, root=root)
-
-
-def _remote(prepared: Prepared) -> dict[str, Any]:
-    """The Dask runner's settings: the cluster to reach or start, and what tasks ask for."""
-    options = prepared.options
-    return {
-        "executor": None if isinstance(options.executor, str) else options.executor,
-        "scheduler": options.scheduler,
-        "scheduler_file": options.scheduler_file,
-        "jobs": options.jobs,
-        "latency_wait": options.latency_wait,
-        "requests": _requests(prepared.graph, prepared.selected),
-    }
-
-
-def _specs(
-    prepared: Prepared,
-    payloads: Mapping[str, bytes],
-    capture: Callable[[], Capture],
-    *,
-    in_process: bool,
-) -> Callable[[Task], RecipeSpec]:
-    """How to describe each task's recipe to the executor that runs it."""
-    options, root = prepared.options, prepared.disk.root
-    trigger = triggers(prepared.graph, prepared.goals)
-    names = tuple(sorted(options.variables))
-    env = options.variables
-    ignore_errors, echo = options.ignore_errors, not options.silent
-
-    def spec_of(task: Task) -> RecipeSpec:
-        outputs = task.outputs
-        if isinstance(task.recipe, (str, tuple)):
-            commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
-            return ShellSpec(
-                task.name,
-                root,
-                commands,
-                capture(),
-                env=(*env, *_automatic(task, trigger.get(task.name))),
-                lists=_lists(task),
-                outputs=outputs,
-                ignore_errors=ignore_errors,
-                where=where(task) if ignore_errors else "",
-                echo=echo,
-            )
-        if in_process:
-            call = (task.recipe, task.args, task.keyword_arguments)
-            return PythonSpec(task.name, root, capture(), outputs, call=call)
-        if task.source is not None:
-            return PythonSpec(
-                task.name, root, capture(), outputs, source=task.source, variables=names
-            )
-        return PythonSpec(task.name, root, capture(), outputs, payload=payloads[task.name])
-
-    return spec_of
-
-
-def _lazy_capture(root: str) -> Callable[[], Capture]:
-    """The build's capture folder, made when the first recipe runs (a null build makes none).
-    One file per task where minimake's stdout and stderr are one file, as make's -O does."""
-    made: list[Capture] = []
-
-    def capture() -> Capture:
-        if not made:
-            made.append(Capture.under(root, combined=same_file(1, 2)))
-        return made[0]
-
-    return capture
-
-
-def _payloads(
-    graph: Graph, selected: set[str], dumps: Callable[[Any], bytes] | None = None
-) -> dict[str, bytes]:
-    """Pickle the Python recipes built in code now, so one that cannot reach a worker process
-    is reported before anything runs (tasks from a tasks file are re-imported there instead).
-    ``dumps``: pickle's, unless given."""
-    payloads = {}
-    # In declaration order (graph.tasks keeps it), which is cheaper than sorting the selection.
-    for name, task in graph.tasks.items():
-        if callable(task.recipe) and task.source is None and name in selected:
-            if dumps is None:  # a build of shell recipes never imports pickle
-                import pickle
-
-                dumps = pickle.dumps
-            try:
-                payloads[name] = dumps((task.recipe, task.args, task.keyword_arguments))
-            except Exception as error:
-                raise UnpicklableRecipeError(name, f"{type(error).__name__}: {error}") from error
-    return payloads
-
-
-def _automatic(task: Task, target: str | None = None) -> tuple[tuple[str, str], ...]:
-    """make's ``$@`` and ``$<`` as environment variables; ``target`` is the target that
-    triggered a task with several (make's ``$@``)."""
-    first = target or task.targets[0]
-    return (("TARGET", first), ("DEP", task.deps[0] if task.deps else ""))
-
-
-def _lists(task: Task) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """make's ``$^`` (without repeats) and all the targets, passed as lists: a list too long
-    for the environment reaches the recipe as a file instead (``$DEPS_FILE``)."""
-    return (("TARGETS", task.targets), ("DEPS", tuple(dict.fromkeys(task.deps))))
 
 
 def _report_goals(

@@ -10,6 +10,7 @@ import networkx as nx
 
 from minimake.errors import CycleError, DuplicateOutputError, NoRuleError, TaskDefinitionError
 from minimake.gcpause import paused
+from minimake.resources import Amounts
 from minimake.task import Task, normal_path
 
 
@@ -198,6 +199,17 @@ def select(
             if prune is None or not prune(name):
                 stack.extend(needs[name])
     return selected
+
+
+def requests(graph: Graph, selected: Iterable[str]) -> dict[str, Amounts]:
+    """What each selected task asks for of the resources (tasks that ask), in declaration
+    order (the first task named in a warning is the first declared)."""
+    chosen = selected if isinstance(selected, (set, frozenset)) else set(selected)
+    return {
+        name: task.resources
+        for name, task in graph.tasks.items()
+        if task.resources and name in chosen
+    }
 
 
 def triggers(graph: Graph, goals: Sequence[str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ import attrs
 from minimake.errors import UsageError
 from minimake.resources import Limits
 from minimake.resources import limits as resource_limits
-from minimake.task import Task, check_triggers
+from minimake.task import Task, check_timeout, check_triggers
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -92,6 +92,8 @@ class Options:
     scheduler: str | None = None
     scheduler_file: str | None = attrs.field(default=None, converter=_path)
     latency_wait: float | None = None
+    # Seconds any recipe may run whose task sets no timeout of its own; None: no limit.
+    timeout: float | None = attrs.field(default=None)
     # "process", "thread", "dask", or "instance" (an Executor of the caller's).
     executor_kind: str = attrs.field(init=False)
     rerun_triggers: tuple[str, ...] | None = attrs.field(default=None, converter=_triggers)
@@ -123,6 +125,12 @@ class Options:
                 "on Dask a task's resources are worker resources (dask worker --resources "
                 f'"{named[0]}=1"), and a worker\'s GPUs are its own to give.'
             )
+
+    @timeout.validator
+    def _check_timeout(self, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+        bad = check_timeout(value)
+        if bad:
+            raise UsageError(f"'timeout' {bad}")
 
     @executor_kind.default
     def _kind(self) -> str:

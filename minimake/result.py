@@ -30,8 +30,7 @@ class Outcome:
     traceback: str | None = None
     seconds: float = 0.0
     crashed: bool = False  # the worker process died while running it
-    # Stopped because another recipe's worker died: it never ended on its own, run it again.
-    retry: bool = False
+    timed_out: float | None = None  # the time limit, in seconds, that stopped it
     # Its failures were already told in its output, where they happened (-i's "(ignored)").
     reported: bool = False
     captured: Captured | None = None  # the output's files here

@@ -94,7 +94,6 @@ class _Running:
     reason: Reason
     before: dict[str, int | None]  # the targets' mtimes before the recipe, to see what it changed
     started: float
-    tries: int = 1
     attempt: int = 1  # which run of the recipe this is: 2 is its first retry (--retries)
     slot: str = ""  # its job slot (MINIMAKE_SLOT), free again when it is done
 
@@ -104,8 +103,6 @@ class _Running:
 _UP_TO_DATE = Status.UP_TO_DATE
 _BLOCKING = (Status.FAILED, Status.SKIPPED)  # what its dependents cannot run after
 _ON_DISK = frozenset({StampKind.FILE, StampKind.MISSING})  # stamps that say what a file is
-# Runs of one task cut short by other recipes' crashed workers before it counts as failed.
-RETRIES = 3
 # Lines of a failed task's output kept for the failure report.
 TAIL_LINES = 10
 
@@ -448,14 +445,6 @@ class Scheduler:
         """Record a finished recipe; False when it failed (and the failure counts).
         ``retrying``: whether a failed recipe with retries left may run again now."""
         task = running.task
-        if outcome.retry and running.tries < RETRIES:
-            # Another recipe's worker died and took this one down: clean up and run it again.
-            self._report_deleted(self._delete_changed(running))
-            _discard(outcome)
-            self.running[
-                self.runner.start(task, self._environment(task, running.slot, running.attempt))
-            ] = attrs.evolve(running, started=time.perf_counter(), tries=running.tries + 1)
-            return True
         seconds = time.perf_counter() - running.started
         ok = outcome.ok or self.settings.ignore_errors
         # No retry once the journal cannot be written: nothing new is safe to start.

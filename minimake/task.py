@@ -135,6 +135,23 @@ def _check_resources(task: Task, attribute: attrs.Attribute[Any], value: Any) ->
             _fail(task, "resources", bad)
 
 
+def check_timeout(value: Any) -> str | None:
+    """What is wrong with ``value`` as a time limit in seconds, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number of seconds (got {value!r})"
+    if not value > 0 or value == float("inf"):
+        return f"must be a positive number of seconds (got {value!r})"
+    return None
+
+
+def _check_timeout(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    bad = check_timeout(value)
+    if bad:
+        _fail(task, "timeout", bad)
+
+
 # What makes a task rerun: "mtime" (make's rule, always on) and "recipe" (its signature changed).
 TRIGGERS = ("mtime", "recipe")
 
@@ -216,6 +233,8 @@ class Task:
     # Runs once its deps have finished, whether they succeeded or not (under -k): a gather
     # that reports on what succeeded. Airflow's trigger_rule="all_done"; make has none.
     allow_failed_deps: bool = False
+    # Seconds its recipe may run (all its lines); None: the run's --timeout, if any.
+    timeout: float | None = attrs.field(default=None, validator=_check_timeout)
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -258,12 +277,15 @@ class Task:
         rerun_triggers: Iterable[str] | None = None,
         retries: int | None = None,
         allow_failed_deps: bool = False,
+        timeout: float | None = None,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
             doc = inspect.getdoc(recipe) or ""
         location = _caller_location(sys._getframe(1))
-        if _no_options(args, kwargs, resources, rerun_triggers, retries, allow_failed_deps):
+        if _no_options(
+            args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
+        ):
             return _plain(targets, deps, order_only, recipe, phony, doc, default, location)
         return cls(
             targets=targets,
@@ -279,6 +301,7 @@ class Task:
             rerun_triggers=rerun_triggers,
             retries=retries,
             allow_failed_deps=allow_failed_deps,
+            timeout=timeout,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -304,6 +327,7 @@ def _no_options(
     rerun_triggers: Any,
     retries: Any = None,
     allow_failed_deps: Any = False,
+    timeout: Any = None,
 ) -> bool:
     """Whether a declaration leaves out the options that _plain does not take."""
     return (
@@ -314,6 +338,7 @@ def _no_options(
         and rerun_triggers is None
         and retries is None
         and allow_failed_deps is False
+        and timeout is None
     )
 
 
@@ -352,6 +377,7 @@ def _plain(
     _set(declared, "rerun_triggers", ())
     _set(declared, "retries", None)
     _set(declared, "allow_failed_deps", False)
+    _set(declared, "timeout", None)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -498,20 +524,25 @@ def task(
     rerun_triggers: Iterable[str] | None = None,
     retries: int | None = None,
     allow_failed_deps: bool = False,
+    timeout: float | None = None,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
     ``recipe`` is a shell command, a list of commands, or a callable called with ``args`` and
     ``kwargs``; it holds ``resources`` ({"gpu": 1}) while it runs. ``rerun_triggers``
     ("mtime,recipe") overrides the run's for this task. A failed recipe runs up to
-    ``retries`` more times (default: the run's ``--retries``). With ``allow_failed_deps``, the
-    task runs once its deps have finished even if some failed (under -k), and is told which
+    ``retries`` more times (default: the run's ``--retries``). ``timeout`` (seconds) stops the
+    recipe, all its lines together, when it runs longer (SIGTERM to its process group, SIGKILL
+    5 s later), and fails the task. With ``allow_failed_deps``, the task runs once its deps
+    have finished even if some failed (under -k), and is told which
     (``minimake.failed_deps()``). Used bare as a decorator, the decorated function becomes
     the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
     # passing the options on to Task.create was a sixth of declaring it.
-    plain = _no_options(args, kwargs, resources, rerun_triggers, retries, allow_failed_deps)
+    plain = _no_options(
+        args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
+    )
     if plain and not callable(recipe):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
@@ -529,6 +560,7 @@ def task(
             rerun_triggers=rerun_triggers,
             retries=retries,
             allow_failed_deps=allow_failed_deps,
+            timeout=timeout,
         )
     )
 
@@ -547,6 +579,7 @@ def phony(
     rerun_triggers: Iterable[str] | None = None,
     retries: int | None = None,
     allow_failed_deps: bool = False,
+    timeout: float | None = None,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     return _declare(
@@ -563,6 +596,7 @@ def phony(
             rerun_triggers=rerun_triggers,
             retries=retries,
             allow_failed_deps=allow_failed_deps,
+            timeout=timeout,
             phony=True,
         )
     )
@@ -581,11 +615,11 @@ def rerun_triggers(*triggers: str) -> None:
 
 
 def preload(*modules: str) -> None:
-    """In tasks.py: modules that each process-pool worker imports as it starts, as
-    multiprocessing's ``set_forkserver_preload`` does, so that no Python recipe waits for them
-    on the build's critical path. Workers start together at the first Python recipe and import
-    side by side; a module that fails to import is skipped there, and the recipe that imports it
-    reports the error itself."""
+    """In tasks.py: modules that each process-pool worker imports as it starts, before its
+    first recipe (whose time limit counts from then). A worker starts when a Python recipe finds
+    no idle one, and serves recipe after recipe, so each module is imported once per worker; a
+    module that fails to import is skipped there, and the recipe that imports it reports the
+    error itself."""
     if _collector is None:
         raise TaskDefinitionError("preload", "preload", "is for a tasks file")
     for module in modules:

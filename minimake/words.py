@@ -43,6 +43,8 @@ def failure_text(result: TaskResult) -> str:
     outcome = result.outcome
     if outcome is None:
         return result.error or "Error"
+    if outcome.timed_out is not None:
+        return f"Timed out after {seconds(outcome.timed_out)}"
     if outcome.crashed:
         text = outcome.error or "worker process died"
         return text[:1].upper() + text[1:]
@@ -75,6 +77,11 @@ def raised_at(task: Task, traceback: str) -> str | None:
             if code and not code.startswith(("File ", "^", "~")):
                 found += f": {code}"
     return found
+
+
+def seconds(value: float) -> str:
+    """A time limit as the user wrote it: "30s", "0.5s"."""
+    return f"{value:g}s"
 
 
 def duration(seconds: float) -> str:

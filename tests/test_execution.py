@@ -8,7 +8,6 @@ the kernel's own accounting.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
@@ -101,66 +100,6 @@ def test_four_thousand_python_recipes_all_run(tmp_path: Path) -> None:
     names = os.listdir(tmp_path / "out")
     assert len(names) == count
     assert all((tmp_path / "out" / name).read_text() == f"out/{name}" for name in names[:50])
-
-
-# --- a dying worker
-
-
-DYING = """
-import fcntl, os, subprocess
-from minimake import phony, task
-
-def crash():
-    # Meet the bystander, so that it is surely running when this worker dies.
-    with open("meet", "rb") as fifo:
-        fifo.read(1)
-    os._exit(7)
-
-def bystander():
-    first = not os.path.exists("b.first")
-    open("b.first", "a").close()
-    lock = os.open("b.lock", os.O_WRONLY | os.O_CREAT)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        open("overlap", "w").write("an earlier run of b.txt is still alive")
-        raise RuntimeError("an earlier run of b.txt is still alive")
-    # A child of the recipe holds the lock too: it lives as long as any part of this run.
-    child = subprocess.Popen(["sleep", "600"], pass_fds=[lock])
-    with open("children", "a") as pids:
-        pids.write(f"{child.pid}\\n")
-    with open("b.txt", "a") as out:
-        out.write("run\\n")
-    if first:
-        with open("meet", "wb") as fifo:
-            fifo.write(b"x")
-        os.read(os.open("never", os.O_RDONLY), 1)  # blocks until the pool is torn down
-
-task("a.txt", recipe=crash)
-task("b.txt", recipe=bystander)
-phony("all", deps=["a.txt", "b.txt"], default=True)
-"""
-
-
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_a_dying_worker_is_cleaned_up_before_its_bystanders_rerun(
-    tmp_path: Path, method: str
-) -> None:
-    write_tasks(tmp_path, DYING)
-    os.mkfifo(tmp_path / "meet")
-    os.mkfifo(tmp_path / "never")
-    run = cli("-j2", "-k", "--progress", "off", cwd=tmp_path, env={"MINIMAKE_START_METHOD": method})
-    # The rerun's child outlives its finished recipe, as a background job does (make's rule).
-    for pid in map(int, (tmp_path / "children").read_text().split()):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    assert run.returncode == 2
-    assert "a.txt] Worker process died (exit code 7)" in run.stderr
-    assert not (tmp_path / "overlap").exists(), "the bystander ran beside its earlier run"
-    # The first run's partial b.txt was deleted before the rerun wrote it again, whole.
-    assert "Deleting file 'b.txt'" in run.stderr
-    assert (tmp_path / "b.txt").read_text() == "run\n"
-    assert "a.txt" not in os.listdir(tmp_path)
 
 
 # --- output

@@ -72,3 +72,17 @@ def test_the_check_sees_every_module() -> None:
     # A layer test that found no modules would pass vacuously.
     assert {"minimake.scheduler", "minimake.execution.spawn", "minimake.view.ui"} <= set(IMPORTS)
     assert "minimake.execution.recipes" in IMPORTS["minimake.execution.runners"]
+
+
+def test_the_execution_layer_never_imports_the_assembly_above_it() -> None:
+    """execution.assemble builds runners from a prepared build, which it only names in type
+    hints: the engine imports the execution layer, never the other way round."""
+    reaching = {
+        (module, imported)
+        for module, imports in IMPORTS.items()
+        if _layer(module) == "minimake.execution"
+        for imported in imports
+        if imported in ASSEMBLY - {"minimake"}
+    }
+    assert reaching == set()
+    assert "minimake.execution.assemble" in IMPORTS["minimake.engine"]

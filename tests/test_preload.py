@@ -12,17 +12,21 @@ from minimake.errors import TaskDefinitionError
 from tests.conftest import cli
 
 TASKS = """
-    import sys
+    import os, sys, time
     from minimake import preload, task
 
     preload("marker", "no_such_module_for_minimake")
 
-    def check(name):
+    def check(name, other=None):
+        # Meet the other recipe, so that both run at once, each on a worker of its own.
+        open(name + ".started", "w").close()
+        while other and not os.path.exists(other + ".started"):
+            time.sleep(0.01)
         with open(name, "w") as out:
             out.write(str("marker" in sys.modules))
 
-    task("a.txt", recipe=check, args=("a.txt",))
-    task("b.txt", recipe=check, args=("b.txt",))
+    task("a.txt", recipe=check, args=("a.txt", "b.txt"))
+    task("b.txt", recipe=check, args=("b.txt", "a.txt"))
 """
 
 # Importing it leaves a file named after the importing process.
@@ -39,15 +43,16 @@ def test_every_worker_imports_the_preloaded_modules_before_its_first_recipe(
     # The recipes never import it, yet it is there: the worker did, as it started.
     assert (folder / "a.txt").read_text() == "True"
     assert (folder / "b.txt").read_text() == "True"
-    # Once in each of the two workers, not in minimake itself (forked workers would then
-    # inherit it and import nothing), and a module that fails to import stops nothing.
+    # Once in each of the two workers (the recipes met, so each had one), not in minimake
+    # itself (forked workers would then inherit it and import nothing), and a module that
+    # fails to import stops nothing.
     assert len(list(folder.glob("imported-*"))) == 2
 
 
 def test_a_build_without_python_recipes_imports_nothing(project: Callable[[str], Path]) -> None:
     folder = project(
-        TASKS.replace('task("b.txt", recipe=check, args=("b.txt",))', "").replace(
-            'recipe=check, args=("a.txt",)', 'recipe="echo shell > a.txt"'
+        TASKS.replace('task("b.txt", recipe=check, args=("b.txt", "a.txt"))', "").replace(
+            'recipe=check, args=("a.txt", "b.txt")', 'recipe="echo shell > a.txt"'
         )
     )
     (folder / "marker.py").write_text(MARKER)

@@ -16,6 +16,9 @@ from typing import Any
 
 # How often wait_gone looks again: killed processes vanish within milliseconds.
 _POLL = 0.005
+# A recipe past its time limit gets SIGTERM, then SIGKILL this many seconds later: time to
+# flush and remove its temporary files, as `timeout -k 5` or systemd's stop would give.
+TERM_GRACE = 5.0
 
 
 def kill_groups(groups: Iterable[int], signum: int) -> None:

@@ -40,6 +40,7 @@ class ShellSpec:
     # Echo the lines after the first into the output as they run, as make does (the first is
     # echoed when the task starts): a line after a failing one is never shown.
     echo: bool = False
+    timeout: float | None = None  # seconds for all its lines together; None: no limit
 
 
 @attrs.frozen
@@ -57,10 +58,9 @@ class PythonSpec:
     payload: bytes | None = None
     # ...or, on a thread executor in this very process, handed over as is.
     call: tuple[Any, ...] | None = attrs.field(default=None, eq=False)
-    # The task's number in this build, written where the pool can read it if the worker dies.
-    number: int = -1
     # Variables set in the worker's environment while this recipe runs (restored after).
     env: tuple[tuple[str, str], ...] = ()
+    timeout: float | None = None  # seconds; None: no limit (minimake's own pool enforces it)
 
 
 RecipeSpec: TypeAlias = ShellSpec | PythonSpec

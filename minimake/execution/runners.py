@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import threading
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -19,11 +18,10 @@ import attrs
 from minimake.disk import Disk
 from minimake.execution import recipes, spawn
 from minimake.execution.capture import per_thread_streams
-from minimake.execution.groups import kill_groups, stop_groups
+from minimake.execution.groups import kill_groups
 from minimake.execution.recipes import RecipeSpec, ShellSpec
 from minimake.result import Environment, Outcome, Status
 from minimake.task import Task, describe_recipe
-from minimake.words import death
 
 # Nothing ever waits on a Future that is done before anyone sees it: one Condition serves them
 # all, where Future() makes a Condition and an RLock of its own, 1.5 µs of each task of a -n.
@@ -124,22 +122,13 @@ class TouchRunner(_Pretending):
         return _Done(_SUCCEEDED)
 
 
-@attrs.define(eq=False)
-class _Flight:
-    task: Task
-    future: Future[Outcome]  # the scheduler's
-    generation: int  # which pool it was submitted to
-
-
 class LocalRunner:
     """Runs recipes on this machine: shell recipes on minimake's own ShellExecutor, Python
     recipes on a process pool (or threads, or the caller's Executor).
 
     The scheduler's ``-j`` bound covers both executors: it starts no more tasks than that.
-    When a pool worker dies, the pool is broken for every task on it. Before any of them is
-    told, every process group of that pool is killed and waited for; then the task whose
-    worker died fails, saying how, and the others end with ``retry``: the scheduler runs them
-    again, on a fresh pool, and no recipe ever runs beside an earlier run of itself.
+    When a pool worker dies, only the task it ran fails, saying how; the pool replaces the
+    worker, and the recipes on other workers never notice.
     """
 
     status = Status.RAN
@@ -153,20 +142,20 @@ class LocalRunner:
         *,
         root: str,
         started: Callable[[str, int], None] | None = None,
+        owned: bool = False,
     ) -> None:
         self._spec_of = spec_of
         self._shell = spawn.ShellExecutor(started)
-        # A factory makes our own pool, rebuilt after a break; an Executor is the caller's.
+        # A factory makes our own pool, when the first Python recipe starts; an Executor is
+        # the caller's.
         self._factory = python if callable(python) and not isinstance(python, Executor) else None
         self._pool: Executor | None = python if isinstance(python, Executor) else None
         self._threads = isinstance(python, ThreadPoolExecutor)
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._flights: dict[int, _Flight] = {}  # by task number
-        self._numbers = 0
+        # An Executor made for this build (--executor thread) is shut down with it; a caller's
+        # is the caller's to shut down.
+        self._owned = owned or self._factory is not None
         self._signalled: set[int] = set()
         self._stopped = False
-        self._cleaners: list[threading.Thread] = []
         self._context = contextlib.ExitStack()
         if self._threads:
             self._context.enter_context(threads_in(root))
@@ -183,97 +172,34 @@ class LocalRunner:
         if isinstance(spec, ShellSpec):
             future: Future[Outcome] = self._shell.submit(spawn.run, spec)
             return future
-        return self._start_python(task, spec)
+        return self._start_python(spec)
 
-    def _start_python(self, task: Task, spec: recipes.PythonSpec) -> Future[Outcome]:
+    def _start_python(self, spec: recipes.PythonSpec) -> Future[Outcome]:
         future: Future[Outcome] = Future()
-        with self._lock:
-            if self._pool is None:
-                assert self._factory is not None
-                self._pool = self._factory()
-            pool, generation = self._pool, self._generation
-            number = self._numbers
-            self._numbers += 1
-            flight = self._flights[number] = _Flight(task, future, generation)
-        spec = attrs.evolve(spec, number=number)
-        function = _python_function(pool)
+        if self._pool is None:
+            assert self._factory is not None
+            self._pool = self._factory()
+        pool = self._pool
         try:
-            submitted = pool.submit(function, spec)
-        except Exception as error:  # a broken or shut-down executor, an unpicklable spec
-            self._finish(number, _failure(error))
+            submitted = pool.submit(_python_function(pool), spec)
+        except Exception as error:  # a shut-down executor, an unpicklable spec
+            future.set_result(_failure(error))
             return future
-        submitted.add_done_callback(lambda done: self._collect(number, flight, done))
+        submitted.add_done_callback(lambda done: self._collect(future, done))
         return future
 
-    def _collect(self, number: int, flight: _Flight, submitted: Future[Outcome]) -> None:
-        # Imported here: it brings multiprocessing, which a build with no Python recipe skips.
-        from concurrent.futures.process import BrokenProcessPool
-
+    def _collect(self, future: Future[Outcome], submitted: Future[Outcome]) -> None:
+        """In the executor's thread: the recipe's Outcome to the scheduler's Future."""
         if submitted.cancelled():
-            self._finish(number, Outcome(ok=False, error="cancelled"))
-            return
-        error = submitted.exception()
-        if error is None:
-            self._finish(number, submitted.result())
+            outcome = Outcome(ok=False, error="cancelled")
+        elif (error := submitted.exception()) is None:
+            outcome = submitted.result()
         elif self._stopped:
-            self._finish(number, Outcome(ok=False, error="interrupted"))
-        elif isinstance(error, BrokenProcessPool) and self._factory is not None:
-            self._broken(flight.generation)
-        elif isinstance(error, BrokenProcessPool):
-            self._finish(number, Outcome(ok=False, crashed=True, error="worker process died"))
+            outcome = Outcome(ok=False, error="interrupted")
         else:
-            self._finish(number, _failure(error))
-
-    def _broken(self, generation: int) -> None:
-        """On the first news of a broken pool (in the pool's own thread, before it terminates
-        the other workers): see who died, then clean up in a thread of our own."""
-        with self._lock:
-            if generation != self._generation:
-                return  # another of its tasks brought the news already
-            pool, self._pool = self._pool, None
-            self._generation += 1
-            flights = {n: f for n, f in self._flights.items() if f.generation == generation}
-        from minimake.execution.pool import ProcessPool
-
-        assert isinstance(pool, ProcessPool)
-        codes = pool.exit_codes()
-        running = pool.running()
-        died = {
-            number: death(codes[pid])
-            for pid, number in running.items()
-            if number in flights and codes.get(pid) is not None
-        }
-        if not died and len(flights) == 1:  # no slot was written yet, but there is no doubt
-            died = {number: "it exited abruptly" for number in flights}
-        groups = set(running) | set(codes)
-        cleaner = threading.Thread(target=self._clean_up, args=(pool, groups, flights, died))
-        self._cleaners.append(cleaner)
-        cleaner.start()
-
-    def _clean_up(
-        self, pool: Executor, groups: set[int], flights: dict[int, _Flight], died: dict[int, str]
-    ) -> None:
-        pool.shutdown(wait=False, cancel_futures=True)
-        stop_groups(groups, signal.SIGKILL)
-        for number in flights:
-            how = died.get(number)
-            if how is not None:
-                outcome = Outcome(ok=False, crashed=True, error=f"worker process died ({how})")
-            else:
-                outcome = Outcome(
-                    ok=False,
-                    crashed=True,
-                    retry=True,
-                    error="worker process died while running another task",
-                )
-            self._finish(number, outcome)
-
-    def _finish(self, number: int, outcome: Outcome) -> None:
-        with self._lock:
-            flight = self._flights.pop(number, None)
-        if flight is not None:
-            flight.future.set_result(outcome)
-            self._shell.wake()  # the scheduler waits in the shell executor's reaping loop
+            outcome = _failure(error)
+        future.set_result(outcome)
+        self._shell.wake()  # the scheduler waits in the shell executor's reaping loop
 
     def wait(
         self, futures: Collection[Future[Outcome]], timeout: float | None = None
@@ -291,14 +217,12 @@ class LocalRunner:
         self._signalled |= self._shell.running_groups()
         pool = self._pool
         if pool is not None and self._factory is not None:  # our own ProcessPool
-            self._signalled |= set(pool.running())  # type: ignore[attr-defined]
+            self._signalled |= pool.groups()  # type: ignore[attr-defined]
         kill_groups(self._signalled, signum)
 
     def close(self, cancel: bool = False) -> None:
-        for cleaner in self._cleaners:
-            cleaner.join()
         self._shell.shutdown(wait=not cancel)
-        if self._pool is not None and self._factory is not None:
+        if self._pool is not None and self._owned:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
         self._context.close()
 
@@ -327,6 +251,14 @@ def threads_in(root: str) -> Iterator[None]:
 
 
 def _failure(error: BaseException) -> Outcome:
+    from concurrent.futures.process import BrokenProcessPool  # only where one failed
+
+    if isinstance(error, BrokenProcessPool):  # a caller's ProcessPoolExecutor
+        return Outcome(ok=False, crashed=True, error="worker process died")
+    from minimake.execution.pool import WorkerError
+
+    if isinstance(error, WorkerError):  # already "SystemExit: 3"
+        return Outcome(ok=False, error=str(error))
     return Outcome(ok=False, error=f"{type(error).__name__}: {error}")
 
 

@@ -16,6 +16,7 @@ import fcntl
 import os
 import queue
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -24,6 +25,7 @@ from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import TYPE_CHECKING, Any
 
 from minimake.execution.capture import Capture, Captured, FilePool
+from minimake.execution.groups import TERM_GRACE
 from minimake.execution.latency import short_slice
 from minimake.execution.recipes import ShellSpec
 from minimake.result import Outcome
@@ -46,6 +48,9 @@ _SHELL_WORDS = frozenset(
 ENV_STRING_LIMIT = 32 * 4096
 # make's status for a command that could not be exec'd, whatever the reason (job.c).
 _EXEC_FAILED = 127
+# Python ignores these, and a child inherits what is ignored: `yes | head -1` would say
+# "Broken pipe" and a pipeline whose reader left would never end. A recipe starts as under make.
+_DEFAULTS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def argv(line: str) -> list[str]:
@@ -104,7 +109,9 @@ class Launcher:
                 (os.POSIX_SPAWN_DUP2, out, 1),
                 (os.POSIX_SPAWN_DUP2, err, 2),
             ]
-            pid = os.posix_spawnp(words[0], words, env, file_actions=actions, setsid=session)
+            pid = os.posix_spawnp(
+                words[0], words, env, file_actions=actions, setsid=session, setsigdef=_DEFAULTS
+            )
             return _Child(pid)
         import subprocess  # a recipe in another folder only: no start-up cost for the rest
 
@@ -152,6 +159,10 @@ class _Job:
         self.index = 0
         self.failed: int | None = None  # the first failing line's status
         self.process: _Child | None = None
+        # Its time limit: when its line gets SIGTERM, then when SIGKILL (after a grace).
+        self.deadline = None if spec.timeout is None else self.started + spec.timeout
+        self.killing: float | None = None
+        self.timed_out = False
 
     def _environment(self, base: Mapping[str, str]) -> dict[str, str]:
         env = {**base, **dict(self.spec.env)}
@@ -172,7 +183,11 @@ class _Job:
     def start_line(self) -> _Child | None:
         """Start the next line that can run; None when the recipe is over."""
         commands = self.spec.commands
-        while self.index < len(commands) and (self.failed is None or self.spec.ignore_errors):
+        while (
+            self.index < len(commands)
+            and (self.failed is None or self.spec.ignore_errors)
+            and not self.timed_out
+        ):
             line = commands[self.index]
             if self.index and self.spec.echo:
                 os.write(self.out, (line + "\n").encode())
@@ -213,6 +228,9 @@ class _Job:
             with contextlib.suppress(OSError):
                 os.remove(path)
         seconds = time.perf_counter() - self.started
+        if self.timed_out:
+            limit = self.spec.timeout
+            return Outcome(ok=False, timed_out=limit, seconds=seconds, captured=captured)
         if self.failed is None:
             return Outcome(ok=True, seconds=seconds, captured=captured)
         said = self.spec.ignore_errors
@@ -223,6 +241,23 @@ class _Job:
         return Outcome(
             ok=False, returncode=self.failed, seconds=seconds, captured=captured, reported=said
         )
+
+    def enforce(self, now: float) -> float | None:
+        """Past its time limit, SIGTERM to its line's group, and SIGKILL after the grace
+        period; when to look again (perf_counter time), or None."""
+        if self.killing is not None and now >= self.killing:
+            self.killing = None
+            self._signal(signal.SIGKILL)
+        elif self.deadline is not None and now >= self.deadline:
+            self.deadline, self.timed_out = None, True
+            self.killing = now + TERM_GRACE
+            self._signal(signal.SIGTERM)
+        return self.killing or self.deadline
+
+    def _signal(self, signum: int) -> None:
+        if self.process is not None and self.process.status is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signum)
 
     def abandon(self, error: BaseException) -> Outcome:
         with contextlib.suppress(OSError):
@@ -274,6 +309,11 @@ class ShellExecutor(Executor):
         # Lines whose end a thread saw, where the system has no pidfds: their keys (-pid).
         self._exited: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._driving = threading.Lock()  # one thread reaps at a time
+        # Held to write the wake-up eventfd and to close it: another executor's thread may
+        # wake us at any moment, and must never write into a closed (or reused) descriptor.
+        self._waking = threading.Lock()
+        # Recipes with a time limit, which wait() looks at as their deadlines pass.
+        self._limited: set[_Job] = set()
         self._closed = False
         self._stopping = False  # stopped: no recipe starts another line
         self._launcher = Launcher()
@@ -300,6 +340,8 @@ class ShellExecutor(Executor):
         except OSError as error:  # no room for the capture files
             future.set_result(Outcome(ok=False, error=f"{type(error).__name__}: {error}"))
             return future
+        if job.deadline is not None:
+            self._limited.add(job)
         self._next(job, future)
         return future
 
@@ -308,8 +350,10 @@ class ShellExecutor(Executor):
         return {job.process.pid for job, _ in list(self._jobs.values()) if job.process}
 
     def wake(self) -> None:
-        """End the current ``wait`` now (callable from any thread)."""
-        os.eventfd_write(self._wake, 1)
+        """End the current ``wait`` now (callable from any thread, even after shutdown)."""
+        with self._waking:
+            if not self._closed:
+                os.eventfd_write(self._wake, 1)
 
     def stop_lines(self) -> None:
         """Start no further line of any recipe: each one whose line ends is over (the build is
@@ -330,6 +374,8 @@ class ShellExecutor(Executor):
                 left = -1.0 if deadline is None else deadline - time.monotonic()
                 if deadline is not None and left <= 0:
                     return done
+                if self._limited:
+                    left = self._enforce(left)
                 for fd, _ in self._epoll.poll(left):
                     if fd == self._wake:
                         self._woken()
@@ -337,6 +383,17 @@ class ShellExecutor(Executor):
                     self._epoll.unregister(fd)
                     os.close(fd)
                     self._ended(fd)
+
+    def _enforce(self, left: float) -> float:
+        """Stop the recipes past their time limits; how long to wait at most (-1: forever)."""
+        now = time.perf_counter()
+        for job in list(self._limited):
+            when = job.enforce(now)
+            if when is None:
+                self._limited.discard(job)
+            elif left < 0 or when - now < left:
+                left = max(0.0, when - now)
+        return left
 
     def _woken(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -359,12 +416,14 @@ class ShellExecutor(Executor):
         try:
             process = None if self._stopping else job.start_line()
         except OSError as error:  # fork failed: out of processes or memory
+            self._limited.discard(job)
             future.set_result(job.abandon(error))
             return
         except BaseException:
             self._stranded(job, future)
             raise
         if process is None:
+            self._limited.discard(job)
             future.set_result(job.outcome())
             return
         try:
@@ -409,7 +468,8 @@ class ShellExecutor(Executor):
         if wait:
             while pending := [future for _, future in self._jobs.values()]:
                 self.wait(pending)
-        self._closed = True
+        with self._waking:
+            self._closed = True
         if self._hint is not None:
             self._hint.close()
         for files in self._files.values():

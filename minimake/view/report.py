@@ -241,6 +241,7 @@ def _json_task(task: TaskResult) -> dict[str, Any]:
         "has_recipe": task.has_recipe,
         "returncode": outcome.returncode if outcome else None,
         "signal": outcome.signal if outcome else None,
+        "timed_out": outcome.timed_out if outcome else None,  # the limit that stopped it
         "error": (outcome.error if outcome else None) or task.error,
         "blocked_by": task.blocked_by,
         # The names it held while it ran (--resource gpu=0,1): {"gpu": ["1"]}.

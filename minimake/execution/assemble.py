@@ -1,0 +1,212 @@
+"""How a task becomes a running process: the runner a build's options ask for, and the spec
+that tells an executor what to run for each task (its commands or callable, its environment,
+its capture files, its time limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from minimake.errors import UnpicklableRecipeError, UsageError
+from minimake.execution.capture import Capture, same_file
+from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
+from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
+from minimake.graph import Graph, requests, triggers
+from minimake.load import load_preload
+from minimake.task import Task
+from minimake.words import where
+
+if TYPE_CHECKING:
+    from minimake.engine import Prepared
+    from minimake.scheduler import Runner
+
+
+def make_runner(prepared: Prepared) -> Runner:
+    """What carries out the build's recipes: a pretending runner under -n, -q and -t, else
+    recipes on the executor the options name (a process pool by default)."""
+    options, root = prepared.options, prepared.disk.root
+    if options.pretend:
+        return DryTouchRunner() if options.touch else DryRunner()
+    if options.touch:
+        return TouchRunner(prepared.disk)
+    executor, jobs = options.executor, options.jobs or 1
+    in_process = isinstance(executor, ThreadPoolExecutor) or executor == "thread"
+    _check_limits(prepared)
+    if options.executor_kind == "dask":
+        from minimake.execution import dask
+
+        # Python recipes go by value: a worker may not be able to import the recipe's module.
+        payloads = _payloads(prepared.graph, prepared.selected, dask.dumps)
+        # On Dask, output is captured where the recipe runs and comes back as text.
+        spec_of = _specs(prepared, payloads, lambda: Capture(None, False), in_process=False)
+        return dask.DaskRunner.open(spec_of, root, **_remote(prepared))
+    payloads = {} if in_process else _payloads(prepared.graph, prepared.selected)
+    spec_of = _specs(prepared, payloads, _lazy_capture(root), in_process=in_process)
+    # No process group goes to the journal: the run's token in their environment finds them.
+    if executor == "thread":
+        threads = ThreadPoolExecutor(jobs)
+        return LocalRunner(spec_of, threads, root=root, owned=True)
+    if isinstance(executor, Executor):
+        return LocalRunner(spec_of, executor, root=root)
+
+    preload = load_preload(options.file, dict(options.variables)) if options.file else ()
+
+    def pool() -> Executor:
+        from minimake.execution.pool import (
+            process_pool,  # multiprocessing only once a recipe needs it
+        )
+
+        return process_pool(jobs, preload=preload)
+
+    return LocalRunner(spec_of, pool, root=root)
+
+
+def _ours(executor: object) -> bool:
+    """Whether ``executor`` is minimake's own process pool (``minimake.process_pool``)."""
+    from minimake.execution.pool import ProcessPool  # multiprocessing, only for an Executor
+
+    return isinstance(executor, ProcessPool)
+
+
+# Where a time limit cannot be enforced, and why.
+_WHERE = {
+    "thread": "on the thread executor (a thread cannot be stopped)",
+    "instance": "on an executor of the caller's (its calls cannot be stopped)",
+    "dask": "on Dask (the recipe runs on a worker minimake does not control)",
+}
+
+
+def _check_limits(prepared: Prepared) -> None:
+    """Refuse, before anything runs, a time limit that the executor cannot enforce: a thread
+    cannot be stopped, nor a recipe on a caller's executor or on Dask (where a worker would
+    have to stop it). Shell recipes on the thread executor still run on minimake's own."""
+    options = prepared.options
+    kind = options.executor_kind
+    if kind == "process" or (kind == "instance" and _ours(options.executor)):
+        return
+    tasks = prepared.graph.tasks
+    for name in sorted(prepared.selected):
+        task = tasks[name]
+        limit = task.timeout if task.timeout is not None else options.timeout
+        if limit is None or task.recipe is None:
+            continue
+        if kind == "dask" or callable(task.recipe):
+            raise UsageError(
+                f"Task '{name}' has a time limit, which minimake cannot enforce "
+                f"{_WHERE[kind]}; use the process executor."
+            )
+
+
+def _remote(prepared: Prepared) -> dict[str, Any]:
+    """The Dask runner's settings: the cluster to reach or start, and what tasks ask for."""
+    options = prepared.options
+    return {
+        "executor": None if isinstance(options.executor, str) else options.executor,
+        "scheduler": options.scheduler,
+        "scheduler_file": options.scheduler_file,
+        "jobs": options.jobs,
+        "latency_wait": options.latency_wait,
+        "requests": requests(prepared.graph, prepared.selected),
+    }
+
+
+def _specs(
+    prepared: Prepared,
+    payloads: Mapping[str, bytes],
+    capture: Callable[[], Capture],
+    *,
+    in_process: bool,
+) -> Callable[[Task], RecipeSpec]:
+    """How to describe each task's recipe to the executor that runs it."""
+    options, root = prepared.options, prepared.disk.root
+    trigger = triggers(prepared.graph, prepared.goals)
+    names = tuple(sorted(options.variables))
+    env = options.variables
+    ignore_errors, echo = options.ignore_errors, not options.silent
+    default_limit = options.timeout
+
+    def spec_of(task: Task) -> RecipeSpec:
+        outputs = task.outputs
+        limit = task.timeout if task.timeout is not None else default_limit
+        if isinstance(task.recipe, (str, tuple)):
+            commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
+            return ShellSpec(
+                task.name,
+                root,
+                commands,
+                capture(),
+                env=(*env, *_automatic(task, trigger.get(task.name))),
+                lists=_lists(task),
+                outputs=outputs,
+                ignore_errors=ignore_errors,
+                where=where(task) if ignore_errors else "",
+                echo=echo,
+                timeout=limit,
+            )
+        if in_process:
+            call = (task.recipe, task.args, task.keyword_arguments)
+            return PythonSpec(task.name, root, capture(), outputs, call=call)
+        if task.source is not None:
+            return PythonSpec(
+                task.name,
+                root,
+                capture(),
+                outputs,
+                source=task.source,
+                variables=names,
+                timeout=limit,
+            )
+        return PythonSpec(
+            task.name, root, capture(), outputs, payload=payloads[task.name], timeout=limit
+        )
+
+    return spec_of
+
+
+def _lazy_capture(root: str) -> Callable[[], Capture]:
+    """The build's capture folder, made when the first recipe runs (a null build makes none).
+    One file per task where minimake's stdout and stderr are one file, as make's -O does."""
+    made: list[Capture] = []
+
+    def capture() -> Capture:
+        if not made:
+            made.append(Capture.under(root, combined=same_file(1, 2)))
+        return made[0]
+
+    return capture
+
+
+def _payloads(
+    graph: Graph, selected: set[str], dumps: Callable[[Any], bytes] | None = None
+) -> dict[str, bytes]:
+    """Pickle the Python recipes built in code now, so one that cannot reach a worker process
+    is reported before anything runs (tasks from a tasks file are re-imported there instead).
+    ``dumps``: pickle's, unless given."""
+    payloads = {}
+    # In declaration order (graph.tasks keeps it), which is cheaper than sorting the selection.
+    for name, task in graph.tasks.items():
+        if callable(task.recipe) and task.source is None and name in selected:
+            if dumps is None:  # a build of shell recipes never imports pickle
+                import pickle
+
+                dumps = pickle.dumps
+            try:
+                payloads[name] = dumps((task.recipe, task.args, task.keyword_arguments))
+            except Exception as error:
+                raise UnpicklableRecipeError(name, f"{type(error).__name__}: {error}") from error
+    return payloads
+
+
+def _automatic(task: Task, target: str | None = None) -> tuple[tuple[str, str], ...]:
+    """make's ``$@`` and ``$<`` as environment variables; ``target`` is the target that
+    triggered a task with several (make's ``$@``)."""
+    first = target or task.targets[0]
+    return (("TARGET", first), ("DEP", task.deps[0] if task.deps else ""))
+
+
+def _lists(task: Task) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """make's ``$^`` (without repeats) and all the targets, passed as lists: a list too long
+    for the environment reaches the recipe as a file instead (``$DEPS_FILE``)."""
+    return (("TARGETS", task.targets), ("DEPS", tuple(dict.fromkeys(task.deps))))
