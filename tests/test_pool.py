@@ -362,3 +362,30 @@ def test_json_names_the_time_limit_that_stopped_a_recipe(tmp_path: Path) -> None
     assert run.returncode == 2
     (entry,) = json.loads(run.stdout)["tasks"]
     assert (entry["status"], entry["timed_out"]) == ("failed", 0.2)
+
+
+def test_workers_of_a_forkserver_carry_the_token_of_the_build_that_started_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given two builds in one process on the forkserver start method (whose server, started by
+    the first build, would pass the first build's environment on to every later worker), each
+    build's Python recipe carries its own build's run token: the one a later run looks for to
+    stop what a killed build left running."""
+    import minimake
+    from minimake import Task
+
+    monkeypatch.setenv("MINIMAKE_START_METHOD", "forkserver")
+    seen = []
+    for build in ("one", "two"):
+        target = tmp_path / f"{build}.txt"
+        tasks = [Task.create(str(target.name), [], _write_run_token, args=(str(target),))]
+        result = minimake.build(tasks, root=tmp_path, always_make=True)
+        assert result.ok, result
+        seen.append(target.read_text())
+    assert all(seen), seen
+    assert seen[0] != seen[1]
+
+
+def _write_run_token(path: str) -> None:
+    with open(path, "w") as out:
+        out.write(os.environ.get("MINIMAKE_RUN", ""))

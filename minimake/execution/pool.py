@@ -35,6 +35,7 @@ import attrs
 
 from minimake.execution import recipes
 from minimake.execution.groups import TERM_GRACE, kill_groups, lead_group, stop_groups
+from minimake.execution.orphans import VARIABLE as RUN_VARIABLE
 from minimake.result import Outcome
 from minimake.words import death
 
@@ -59,9 +60,15 @@ class WorkerError(Exception):
     """A call raised in a worker: its exception's type name and text."""
 
 
-def _serve(connection: Connection, parent: int, preload: tuple[str, ...]) -> None:
+def _serve(
+    connection: Connection, parent: int, preload: tuple[str, ...], run: str | None = None
+) -> None:
     """A worker's life: get ready, then run each call it is sent and send back what came of it,
-    until the pipe closes; retire after a call that left files open (see _leaked)."""
+    until the pipe closes; retire after a call that left files open (see _leaked). ``run``:
+    the starting build's token, which a forkserver started by an earlier build would not pass
+    on, and by which a later run finds what this worker left running if minimake dies."""
+    if run is not None:
+        os.environ[RUN_VARIABLE] = run
     # SIGTERM (the pool's, at a time limit, or minimake's at a stop) ends the whole group: the
     # recipe's child processes must not outlive their recipe.
     lead_group(parent, on_term=_end_group)
@@ -212,7 +219,7 @@ class ProcessPool(Executor):
             # Not a daemon: a daemon may start no processes of multiprocessing's, and a recipe
             # may start a pool. shutdown() ends every worker, so none is left to join at exit.
             target=_serve,
-            args=(theirs, os.getpid(), self._preload),
+            args=(theirs, os.getpid(), self._preload, os.environ.get(RUN_VARIABLE)),
         )
         process.start()
         theirs.close()
