@@ -9,7 +9,8 @@
 
 The graph: prepare the data once, train one task per configuration (the scatter), then collate
 the validation scores, pick the best configuration and score it on the held-out test split (the
-gather). A trial that fails is run once more (TRIAL_RETRIES); one that still fails costs only
+gather). A trial that fails, or runs past its time limit (TRIAL_TIMEOUT, 30 minutes), is run once
+more (TRIAL_RETRIES); one that still fails costs only
 itself: under -k the collate runs over the trials that succeeded and lists the failed ones as
 failed (``allow_failed_deps``), and the build still exits 2. Outputs, all under dist/:
 
@@ -90,6 +91,12 @@ SEED = 0
 # How many more times a failed trial runs (it sees its attempt in MINIMAKE_ATTEMPT): a worker
 # that died or a flaky library gets a second chance, a bad configuration fails twice.
 TRIAL_RETRIES = 1
+# Seconds a trial may run before it is stopped (SIGTERM to its worker's group, SIGKILL 5 s
+# later) and counts as failed: a deadlocked fit or a stuck file system costs that trial and
+# its -j slot for this long, not the whole build forever. Thirty minutes is far more than a
+# trial of these grids needs, even on a loaded machine, so only a hung one trips it;
+# `minimake TRIAL_TIMEOUT=600` sets another (a number of seconds).
+TRIAL_TIMEOUT = float(var("TRIAL_TIMEOUT", "1800"))
 DIST = "dist"
 HPARAMS = f"{DIST}/hparams.json"
 SPLITS = {name: f"{DIST}/data/{name}.npz" for name in ("train", "val", "test")}
@@ -441,8 +448,8 @@ task(HPARAMS, deps=_hparams_deps, recipe=write_hparams, args=(GRID, EXTRA))
 
 # The scatter: each trial depends only on the splits it reads and on its own configuration,
 # which is in its id (its folder) and its args, never on hparams.json as a whole. A failed
-# trial runs again up to TRIAL_RETRIES times. (A time limit per trial goes here too, as a
-# timeout= beside retries=, once minimake has one.)
+# trial runs again up to TRIAL_RETRIES times; one that runs past TRIAL_TIMEOUT is stopped and
+# counts as failed (and is retried as any failure).
 _metrics = []
 for _trial, _config in TRIALS:
     _folder = trial_dir(_trial)
@@ -453,6 +460,7 @@ for _trial, _config in TRIALS:
         args=(_trial, _config),
         doc=f"Train {_config['model']} {_params(_config)}",
         retries=TRIAL_RETRIES,
+        timeout=TRIAL_TIMEOUT,
     )
     _metrics.append(f"{_folder}/metrics.json")
 

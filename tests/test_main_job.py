@@ -222,6 +222,23 @@ def test_failing_trial_costs_only_itself_under_keep_going(project: Path) -> None
     assert json.loads((project / "dist/best.json").read_text())["failed"] == []
 
 
+def test_a_trial_past_its_time_limit_is_stopped_and_listed_as_failed(project: Path) -> None:
+    """TRIAL_TIMEOUT bounds each trial: one that runs past it is stopped, retried once as any
+    failure, and under -k the collate lists it as failed. (A limit of a hundredth of a second
+    stands in for a hung trial: no fit of the digits set is that fast.)"""
+    (slow, *_) = grid_ids(project)
+    shutil.rmtree(project / "dist/trained" / slow)
+    done = minimake(project, "-k", "TRIAL_TIMEOUT=0.01", expect=2)
+    output = done.stdout + done.stderr
+    where = f"dist/trained/{slow}/metrics.json] Timed out after 0.01s"
+    assert re.search(re.escape(where) + r" \(attempt 1 of 2; trying again\)$", output, re.M)
+    assert re.search(re.escape(where) + r" \(after 2 attempts\)$", output, re.M)
+    rows = result_rows(project)
+    assert rows[slow]["status"] == "failed"
+    assert {row["status"] for trial, row in rows.items() if trial != slow} == {"ok"}
+    assert json.loads((project / "dist/best.json").read_text())["failed"] == [slow]
+
+
 def test_without_keep_going_a_failing_trial_stops_the_search_before_the_collate(
     project: Path,
 ) -> None:
