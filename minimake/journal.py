@@ -90,6 +90,7 @@ class Journal:
         self._fd: int | None = None
         self._pid = os.getpid()
         self._clock_agrees: bool | None = None  # whether the boot clock matches /proc here
+        self._outlived = False  # a recipe of this run may outlive it (outlived())
         data = _read(self.path)
         if data:
             self._parse(data)
@@ -215,6 +216,11 @@ class Journal:
             self.groups.clear()
             self._append("x\n")
 
+    def outlived(self) -> None:
+        """A recipe of this run may outlive it (a thread nothing could stop): its groups are
+        not known to be gone, so closing must not say they are."""
+        self._outlived = True
+
     def compact(self, keep: Iterable[str] | None = None) -> bool:
         """Rewrite the log with only its live facts when it has grown several times larger.
 
@@ -261,7 +267,8 @@ class Journal:
     def close(self) -> None:
         """The run ended cleanly: its groups are gone; stop writing."""
         if self._fd is not None:
-            self.groups_gone()
+            if not self._outlived:
+                self.groups_gone()
             os.close(self._fd)
             self._fd = None
 
@@ -275,6 +282,7 @@ class NullJournal(Journal):
         self.durations, self.signatures, self.markers = {}, {}, {}
         self.groups, self.lines = [], 0
         self._fd = None
+        self._outlived = False
         self._pid = os.getpid()
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from minimake.execution.capture import Capture, Captured, FilePool
 from minimake.execution.latency import short_slice
 from minimake.execution.recipes import ShellSpec
+from minimake.interrupts import deferred
 from minimake.result import Outcome
 from minimake.words import exit_words
 
@@ -355,7 +356,12 @@ class ShellExecutor(Executor):
         self._next(job, future)
 
     def _next(self, job: _Job, future: Future[Outcome]) -> None:
-        """Start the job's next line, or complete its Future when there is none."""
+        """Start the job's next line, or complete its Future when there is none; a signal
+        meanwhile is raised once the line is watched, where a stop reaches it."""
+        with deferred:
+            self._start_next(job, future)
+
+    def _start_next(self, job: _Job, future: Future[Outcome]) -> None:
         try:
             process = None if self._stopping else job.start_line()
         except OSError as error:  # fork failed: out of processes or memory
