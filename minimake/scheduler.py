@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import signal
 import time
@@ -548,19 +549,26 @@ class Scheduler:
         self.runner.stop(signal.SIGKILL)
         self._wait_all(GRACE)
         left = self._unstoppable()
+        said: list[tuple[Task, list[str]]] = []
         for future, running in self.running.items():
             name = running.task.name
-            self.reporter.interrupted(running.task)
             self.results[name] = TaskResult(name, Status.FAILED, running.reason, error=INTERRUPTED)
             if future in left:
                 # Still writing: its targets stay as they are, its start stays in the journal,
                 # and the next run, seeing it interrupted, deletes what it changed then.
+                said.append((running.task, []))
                 continue
             _discard(future.result())
-            self._report_deleted(self._delete_changed(running))
+            said.append((running.task, self._delete_changed(running)))
             self.journal.ended(name)
         if left:
             self.journal.outlived()
+        # Said once all is safe: a reporter that broke the loop (a closed stdout) may break
+        # again, and must not keep a target undeleted or a task unrecorded.
+        with contextlib.suppress(Exception):
+            for task, deleted in said:
+                self._report_deleted(deleted)
+                self.reporter.interrupted(task)
         return tuple(self.running[future].task.name for future in left)
 
     def _wait_all(self, seconds: float) -> None:
@@ -579,11 +587,12 @@ class Scheduler:
         if not pending:
             return pending
         signals = later()  # before saying so: a signal sent on reading it must count
-        for future in pending:
-            self.reporter.warning(
-                f"*** Waiting for '{self.running[future].task.name}', which cannot be "
-                "stopped (signal again to leave it unfinished)...."
-            )
+        with contextlib.suppress(Exception):  # a broken reporter must not end the wait
+            for future in pending:
+                self.reporter.warning(
+                    f"*** Waiting for '{self.running[future].task.name}', which cannot be "
+                    "stopped (signal again to leave it unfinished)...."
+                )
         while pending and later() == signals:
             self.runner.wait(pending, timeout=POLL)
             pending = {future for future in pending if not future.done()}

@@ -266,10 +266,17 @@ def test_a_stream_closed_at_start_is_nowhere_and_the_build_goes_on(
 
 
 class _BrokenOutput(RecordingReporter):
-    """A reporter whose output breaks when the first recipe ends (a closed stdout)."""
+    """A reporter whose output breaks when the first recipe ends (a closed stdout), and
+    again at each thing the clean-up says."""
 
     def finished(self, task, result, ignored):  # type: ignore[no-untyped-def]
         raise AttributeError("'NoneType' object has no attribute 'write'")
+
+    def interrupted(self, task):  # type: ignore[no-untyped-def]
+        raise BrokenPipeError
+
+    def deleting(self, path):  # type: ignore[no-untyped-def]
+        raise BrokenPipeError
 
 
 def test_a_reporter_that_breaks_stops_every_recipe_and_trusts_none(tmp_path: Path) -> None:

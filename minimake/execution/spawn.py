@@ -16,6 +16,7 @@ import fcntl
 import os
 import queue
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -272,6 +273,11 @@ class ShellExecutor(Executor):
         self._epoll = select.epoll()
         self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._epoll.register(self._wake, select.EPOLLIN)
+        # Python writes each signal's number here while wait() runs (signal.set_wakeup_fd):
+        # the kernel may hand a signal to any thread (a Python recipe's, the pool's), and the
+        # main thread, asleep in epoll, would not run its handler until a recipe ended.
+        self._signals, self._signalled = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._epoll.register(self._signals, select.EPOLLIN)
         # Lines whose end a thread saw, where the system has no pidfds: their keys (-pid).
         self._exited: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._driving = threading.Lock()  # one thread reaps at a time
@@ -324,20 +330,29 @@ class ShellExecutor(Executor):
         pass; the done ones."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._driving:
-            while True:
-                done = {future for future in futures if future.done()}
-                if done:
-                    return done
-                left = -1.0 if deadline is None else deadline - time.monotonic()
-                if deadline is not None and left <= 0:
-                    return done
-                for fd, _ in self._epoll.poll(left):
-                    if fd == self._wake:
-                        self._woken()
-                        continue
-                    self._epoll.unregister(fd)
-                    os.close(fd)
-                    self._ended(fd)
+            previous = _wake_on_signals(self._signalled)
+            try:
+                while True:
+                    done = {future for future in futures if future.done()}
+                    if done:
+                        return done
+                    left = -1.0 if deadline is None else deadline - time.monotonic()
+                    if deadline is not None and left <= 0:
+                        return done
+                    for fd, _ in self._epoll.poll(left):
+                        if fd == self._wake:
+                            self._woken()
+                            continue
+                        if fd == self._signals:  # its handler runs as this loop goes on
+                            with contextlib.suppress(BlockingIOError):
+                                os.read(self._signals, 4096)
+                            continue
+                        self._epoll.unregister(fd)
+                        os.close(fd)
+                        self._ended(fd)
+            finally:
+                if previous is not None:
+                    signal.set_wakeup_fd(previous)
 
     def _woken(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -422,9 +437,21 @@ class ShellExecutor(Executor):
             files.close()
         self._launcher.close()
         self._epoll.close()
-        for fd in (self._wake, *(key for key in self._jobs if key >= 0)):
+        for fd in (self._wake, self._signals, self._signalled, *(k for k in self._jobs if k >= 0)):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _wake_on_signals(fd: int) -> int | None:
+    """Have Python write to ``fd`` on every signal; the descriptor it wrote to before, to put
+    back, or None where that cannot be set (a thread other than the main one, where no
+    handler runs anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    except ValueError:
+        return None
 
 
 # The states in which Future.done() is true.
