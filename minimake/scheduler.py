@@ -41,6 +41,9 @@ class Runner(Protocol):
     # How many tasks it runs at once by itself, the -j of a build that sets none (ninja's
     # CanRunMore): a Dask cluster's worker threads; 1, make's default, elsewhere.
     capacity: int
+    # Whether stop() ends every recipe it runs: nothing stops a Python recipe's thread, so
+    # an interrupted build waits for those (a recipe still writing must not be trusted).
+    can_stop: bool
 
     def echo(self, task: Task) -> list[str]: ...
     def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
@@ -584,7 +587,9 @@ class Scheduler:
         """Wait for the recipes that outlived SIGKILL (a Python recipe in a thread: nothing
         stops a thread), saying so, until they end or a further signal comes; those left."""
         pending = {future for future in self.running if not future.done()}
-        if not pending:
+        if not pending or self.runner.can_stop:
+            # Killed, yet not seen to end (a process stuck in the kernel): not recorded as
+            # ended, and the next run stops what is left of its group.
             return pending
         signals = later()  # before saying so: a signal sent on reading it must count
         with contextlib.suppress(Exception):  # a broken reporter must not end the wait

@@ -60,6 +60,7 @@ class _Pretending:
 
     pretends = True  # dependents must assume its targets became new (make's -n/-q/-t rule)
     capacity = 1
+    can_stop = True
 
     def halt(self) -> None:
         pass
@@ -160,6 +161,7 @@ class LocalRunner:
         self._factory = python if callable(python) and not isinstance(python, Executor) else None
         self._pool: Executor | None = python if isinstance(python, Executor) else None
         self._threads = isinstance(python, ThreadPoolExecutor)
+        self.can_stop = not self._threads  # nothing stops a thread
         self._lock = threading.Lock()
         self._generation = 0
         self._flights: dict[int, _Flight] = {}  # by task number
