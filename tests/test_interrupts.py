@@ -49,16 +49,20 @@ def test_more_signals_during_the_clean_up_end_as_one_signal(
     process = start(cwd=tmp_path)
     _wait_ready(tmp_path / "ready.fifo", {"started"}, process)
     shell = int((tmp_path / "c.pid").read_text())
-    process.send_signal(first)
-    _wait_ready(tmp_path / "ready.fifo", {"signalled"}, process)  # minimake waits its grace
-    for signum in more:
-        process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 128 + first, err
+    try:
+        process.send_signal(first)
+        _wait_ready(tmp_path / "ready.fifo", {"signalled"}, process)  # minimake waits its grace
+        for signum in more:
+            process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 128 + first, err
+        assert not alive(shell)
+    finally:  # a recipe that ignores signals is never left behind by a failing test
+        if alive(shell):
+            os.killpg(shell, signal.SIGKILL)
     assert "Traceback" not in err
     assert "minimake: *** Deleting file 'c.txt'" in err
     assert not (tmp_path / "c.txt").exists()
-    assert not alive(shell)
     records = _journal(tmp_path)
     assert ["f", "c.txt"] in records
     assert records[-1] == ["x"]  # said once the group was gone, after its end
