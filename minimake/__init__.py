@@ -6,7 +6,17 @@ Declare tasks in a tasks.py with ``task`` and ``phony``; run ``minimake -j4 all`
 
 from __future__ import annotations
 
+import os as _os
+import signal as _signal
+import sys as _sys
 from typing import TYPE_CHECKING, Any
+
+# The minimake command is starting (`python -m minimake`, whose package Python imports with
+# argv[0] "-m", or the `minimake` script): until main() takes over the signals, nothing has
+# started that needs cleaning up, so Ctrl-C ends the process by the signal, as it ends make,
+# not with a traceback from the middle of an import.
+if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "minimake":
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
 
 from minimake.recipe_env import attempt, failed_deps
 from minimake.task import Task, phony, preload, rerun_triggers, task, var

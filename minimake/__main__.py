@@ -2,6 +2,12 @@
 
 import sys
 
-from minimake.cli import main
+# Ctrl-C while Python is still loading minimake ends it as Ctrl-C ends make, with no
+# traceback; once main() runs, it handles every signal itself.
+try:
+    from minimake.cli import main
 
-sys.exit(main())
+    status = main()
+except KeyboardInterrupt:
+    status = 130
+sys.exit(status)

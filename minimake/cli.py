@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import os
 import re
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from minimake import __version__
+from minimake import __version__, interrupts
 
 if TYPE_CHECKING:
     from minimake.graph import Graph
@@ -28,16 +28,19 @@ EXIT_SIGNALLED = 128  # plus the signal's number, as a shell reports a process i
 PROGRAM = "minimake"
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised like Ctrl-C so the build stops the same way."""
+class _LeftRunning(Exception):
+    """The build gave up waiting for recipes it cannot stop (threads): the command must end
+    without joining them, with ``status``."""
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated(signum)
+def _interrupted(stop: KeyboardInterrupt) -> int:
+    """make's status for the signal that stopped it (it re-raises the signal on itself):
+    130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return EXIT_SIGNALLED + getattr(stop, "signum", signal.SIGINT)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -268,9 +271,55 @@ def _buffered(stream: TextIO | None, **settings: bool) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run minimake with ``argv``; returns make's exit status (0, 1 for -q stale, 2, 130)."""
-    parser = _parser()
+    """Run minimake with ``argv``; returns make's exit status (0, 1 for -q stale, 2, or 128
+    plus the signal that stopped it)."""
     command = argv is None  # this process is the minimake command, not a caller's
+    if command:
+        # From here on the first stopping signal raises and later ones are counted: a second
+        # Ctrl-C never cuts the clean-up of the first short.
+        interrupts.install()
+        _standard_streams()
+    try:
+        return _main(argv, command)
+    except KeyboardInterrupt as stop:  # before the build or after it: no traceback
+        return _interrupted(stop)
+    except _LeftRunning as left:
+        if not command:
+            return left.status
+        # Python would join the recipes' threads at exit, which nothing can stop: end now.
+        # Their tasks stay marked as started in the journal; the next run reruns them.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(left.status)
+
+
+def _standard_streams() -> None:
+    """A standard stream closed at start (``minimake >&-``) reads and writes /dev/null, as
+    make's lines go nowhere there; else the next file opened (the journal) would take its
+    descriptor and receive everything printed. An output left open for reading only (a
+    wrapper script's own file) counts as closed: nothing could be written to it."""
+    import fcntl
+
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        except OSError:
+            access = None
+        if access is not None and (fd == 0 or access != os.O_RDONLY):
+            continue
+        devnull = os.open(os.devnull, os.O_RDWR)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        stream = getattr(sys, name)
+        if stream is None or access is not None:
+            mode = "r" if fd == 0 else "w"
+            setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))  # noqa: SIM115
+
+
+def _main(argv: Sequence[str] | None, command: bool) -> int:
+    parser = _parser()
     if command:
         # make's stdout is line-buffered: each line is out before the next one goes to
         # stderr, so that echoes, errors and progress lines keep their order in one pipe.
@@ -303,8 +352,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         as_json=options.json,
         errors_to=sys.stdout if merged else None,
     )
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_terminated)
     entered = False
     try:
         for directory in options.directory:
@@ -383,7 +430,11 @@ def _build(
     from minimake.errors import MinimakeError
     from minimake.scheduler import BuildInterrupted
 
-    if not os.path.isfile(args.file):
+    if os.path.isdir(args.file):  # make: "*** dir: Is a directory.  Stop."
+        reporter.fatal(MinimakeError(f"{args.file}: {os.strerror(errno.EISDIR)}."))
+        return EXIT_ERROR
+    # Anything else that exists is read: /dev/null is an empty tasks file ("No targets").
+    if not os.path.exists(args.file):
         if args.file == "tasks.py" and not goals:
             reporter.fatal(MinimakeError("No targets specified and no tasks.py found."))
         else:
@@ -397,11 +448,12 @@ def _build(
         reporter.fatal(error)
         return EXIT_ERROR
     except BuildInterrupted as stop:
-        if stop.signum == signal.SIGPIPE:
-            return _stdout_closed()
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM before the build: the lock, tasks.py's import
-        return EXIT_INTERRUPTED
+        status = _stdout_closed() if stop.signum == signal.SIGPIPE else _interrupted(stop)
+        if stop.left:
+            raise _LeftRunning(status) from None
+        return status
+    except KeyboardInterrupt as stop:  # before the build: the lock, tasks.py's import
+        return _interrupted(stop)
 
 
 def _options(
@@ -502,7 +554,7 @@ def _graph(form: str, options: Options, graph: Graph, reporter: ProgressReporter
         form = "dot"
     goals = goals or [name for name in [default_goal(graph)] if name]
     if not goals:
-        raise UsageError("No targets")
+        raise UsageError("No targets.")
     disk = Disk(options.folder, what_if=options.what_if, old=options.old)
     names, _ = resolve_goals(graph, goals, disk.exists)
     reporter.show(render_graph(graph, select(graph, names), form).splitlines())

@@ -18,6 +18,7 @@ from minimake.errors import (
     JournalError,
     MinimakeError,
     NoRuleError,
+    ReportError,
     UsageError,
 )
 from minimake.events import NullReporter, Reporter, Tee
@@ -264,7 +265,7 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
     """Run the prepared build and say how each goal ended; raises BuildInterrupted on a
     signal, after the summary so far."""
     options, graph, selected = prepared.options, prepared.graph, prepared.selected
-    runner = make_runner(prepared)
+    runner = make_runner(prepared, reporter.warning)
     jobs = options.jobs or runner.capacity
     recorder, reporter = _recording(prepared, runner, reporter)
     settings = Settings(
@@ -295,12 +296,12 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
         seconds = time.perf_counter() - prepared.started
         stop.result = BuildResult(stop.results, prepared.goals, seconds, interrupted=True)
         reporter.summary(stop.result)
-        _keep_timings(recorder, options)
+        _keep_timings_or_warn(recorder, options, reporter)
         raise
     except JournalError:  # the build stopped early: say what ran before the error is said
         seconds = time.perf_counter() - prepared.started
         reporter.summary(BuildResult(loop.results, prepared.goals, seconds))
-        _keep_timings(recorder, options)
+        _keep_timings_or_warn(recorder, options, reporter)
         raise
     return _finish(prepared, results, recorder, reporter)
 
@@ -428,19 +429,40 @@ def _recording(
 
 
 def _keep_timings(recorder: Recorder | None, options: Options) -> Run | None:
-    """Write the recorded run's page and trace, as asked; returns the record."""
+    """Write the recorded run's page and trace, as asked; returns the record. Raises
+    ReportError, after the build's own end was said, when one cannot be written."""
     if recorder is None or recorder.run is None:
         return None
     if options.timings:
         from minimake.view.timings_page import FOLDER, save
 
         folder = options.timings
-        save(recorder.run, os.path.join(options.folder, FOLDER) if folder is True else folder)
+        folder = os.path.join(options.folder, FOLDER) if folder is True else os.fspath(folder)
+        try:
+            save(recorder.run, folder)
+        except OSError as error:
+            raise _report_error("timing page", folder, error) from error
     if options.trace:
         from minimake.view.chrome_trace import write_trace
 
-        write_trace(recorder.run, options.trace)
+        try:
+            write_trace(recorder.run, options.trace)
+        except OSError as error:
+            raise _report_error("trace", os.fspath(options.trace), error) from error
     return recorder.run
+
+
+def _report_error(what: str, path: str, error: OSError) -> ReportError:
+    return ReportError(what, error.filename or path, error.strerror or str(error))
+
+
+def _keep_timings_or_warn(recorder: Recorder | None, options: Options, reporter: Reporter) -> None:
+    """_keep_timings after a build that ends in its own error: a report that cannot be
+    written is said, and the build's error stays the one raised."""
+    try:
+        _keep_timings(recorder, options)
+    except ReportError as error:
+        reporter.warning(f"*** {error}")
 
 
 def _goals(graph: Graph, goals: Sequence[str]) -> tuple[str, ...]:
@@ -449,7 +471,7 @@ def _goals(graph: Graph, goals: Sequence[str]) -> tuple[str, ...]:
         return tuple(normal_path(goal) for goal in goals)
     first = default_goal(graph)
     if first is None:
-        raise UsageError("No targets")
+        raise UsageError("No targets.")
     return (first,)
 
 

@@ -90,6 +90,17 @@ class JournalError(MinimakeError):
         )
 
 
+class ReportError(MinimakeError):
+    """A report asked for (--timings' page, --trace's file) could not be written; the build
+    itself ended as it ended, and what it made stays."""
+
+    fatal = False
+
+    def __init__(self, what: str, path: str, problem: str) -> None:
+        self.what, self.path = what, path
+        super().__init__(f"Cannot write the {what} '{path}': {problem}.")
+
+
 class UnpicklableRecipeError(MinimakeError):
     """A Python recipe cannot be sent to a worker process."""
 

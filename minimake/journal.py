@@ -92,6 +92,7 @@ class Journal:
         self._pid = os.getpid()
         self.token = secrets.token_hex(16)
         self._announced = False  # whether this run's token is in the journal yet
+        self._outlived = False  # a recipe of this run may outlive it (outlived())
         data = _read(self.path)
         if data:
             self._parse(data)
@@ -216,6 +217,11 @@ class Journal:
             self._announced = False
             self._append("x\n")
 
+    def outlived(self) -> None:
+        """A recipe of this run may outlive it (a thread nothing could stop): its groups are
+        not known to be gone, so closing must not say they are."""
+        self._outlived = True
+
     def compact(self, keep: Iterable[str] | None = None) -> bool:
         """Rewrite the log with only its live facts when it has grown several times larger.
 
@@ -265,7 +271,8 @@ class Journal:
     def close(self) -> None:
         """The run ended cleanly: none of its recipes runs any more; stop writing."""
         if self._fd is not None:
-            self.runs_over()
+            if not self._outlived:
+                self.runs_over()
             os.close(self._fd)
             self._fd = None
 
@@ -279,6 +286,7 @@ class NullJournal(Journal):
         self.durations, self.signatures, self.markers = {}, {}, {}
         self.runs, self.lines = [], 0
         self._fd = None
+        self._outlived = False
         self._pid = os.getpid()
         self.token, self._announced = "", False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -62,13 +63,16 @@ def _file(path: str | os.PathLike[str], variables: Mapping[str, str] | None) -> 
 
 
 def _import(source: str, variables: Mapping[str, str]) -> _File:
-    if not os.path.isfile(source):
-        raise TasksFileError(os.path.basename(source), "No such file or directory")
+    if not os.path.exists(source) or os.path.isdir(source):
+        problem = "Is a directory" if os.path.isdir(source) else "No such file or directory"
+        raise TasksFileError(os.path.basename(source), problem)
     # A unique module name per file, so two projects loaded in one process never collide,
     # and registered in sys.modules so pickling by reference, dataclasses and typing work.
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
     module_name = f"_minimake_tasks_{digest}"
-    spec = importlib.util.spec_from_file_location(module_name, source)
+    # Read as Python whatever its name ends with: make reads `-f /dev/null` as an empty file.
+    loader = importlib.machinery.SourceFileLoader(module_name, source)
+    spec = importlib.util.spec_from_file_location(module_name, source, loader=loader)
     if spec is None or spec.loader is None:
         raise TasksFileError(os.path.basename(source), "cannot be imported")
     module = importlib.util.module_from_spec(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import signal
 import time
@@ -15,6 +16,7 @@ from minimake.disk import PHONY, REMADE, WILL_BE_REMADE, Disk, Stamp, StampKind
 from minimake.errors import NoRuleError
 from minimake.events import Reporter
 from minimake.graph import Graph, priorities
+from minimake.interrupts import deferred, held, later
 from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs, log_name
 from minimake.plan import Plan
@@ -40,6 +42,9 @@ class Runner(Protocol):
     # How many tasks it runs at once by itself, the -j of a build that sets none (ninja's
     # CanRunMore): a Dask cluster's worker threads; 1, make's default, elsewhere.
     capacity: int
+    # Whether stop() ends every recipe it runs: nothing stops a Python recipe's thread, so
+    # an interrupted build waits for those (a recipe still writing must not be trusted).
+    can_stop: bool
 
     def echo(self, task: Task) -> list[str]: ...
     def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
@@ -67,11 +72,17 @@ class BuildInterrupted(KeyboardInterrupt):
     ``signum`` is the signal; ``results`` maps each task decided so far to its TaskResult
     (the recipes the interrupt stopped are FAILED, ``error`` "interrupted"); ``result`` is the
     same as a BuildResult with ``interrupted`` set, once ``minimake.build`` has added it.
+
+    ``left`` names the recipes still running when the build gave up waiting for them (a
+    recipe's thread cannot be stopped): marked interrupted in the journal, never ended, and
+    the process that holds their threads must end without waiting for them.
     """
 
-    def __init__(self, results: dict[str, TaskResult], signum: int) -> None:
+    def __init__(
+        self, results: dict[str, TaskResult], signum: int, left: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(signum)
-        self.results, self.signum = results, signum
+        self.results, self.signum, self.left = results, signum, left
         self.result: BuildResult | None = None
 
 
@@ -105,6 +116,10 @@ _BLOCKING = (Status.FAILED, Status.SKIPPED)  # what its dependents cannot run af
 _ON_DISK = frozenset({StampKind.FILE, StampKind.MISSING})  # stamps that say what a file is
 # Lines of a failed task's output kept for the failure report.
 TAIL_LINES = 10
+# Seconds an interrupted recipe's group gets to end after the signal, and again after SIGKILL.
+GRACE = 2.0
+# How often a wait for recipes that cannot be stopped looks for a further signal.
+POLL = 0.1
 
 
 class Scheduler:
@@ -156,13 +171,27 @@ class Scheduler:
             # A closed stdout stops the build as SIGPIPE stops make: every recipe with it.
             default = signal.SIGPIPE if isinstance(interrupt, BrokenPipeError) else signal.SIGINT
             signum = getattr(interrupt, "signum", default)
-            self._interrupt(signum)
-            raise BuildInterrupted(self.results, signum) from None
-        finally:
-            self.runner.close(cancel=bool(self.running))
+            left = self._stopped(signum)
+            raise BuildInterrupted(self.results, signum, left) from None
+        except BaseException:
+            # Anything else that breaks the loop (a reporter that cannot write) must not
+            # leave a recipe running, nor its half-written target looking finished.
+            self._stopped(signal.SIGTERM)
+            raise
+        self.runner.close(cancel=bool(self.running))
         if self.journal.failure is not None:
             raise self.journal.failure
         return self.results
+
+    def _stopped(self, signum: int) -> tuple[str, ...]:
+        """Stop every recipe and clean up, whatever signals come meanwhile (one signal, one
+        clean-up); the tasks left running, as _interrupt says."""
+        with held():
+            try:
+                left = self._interrupt(signum)
+            finally:
+                self.runner.close(cancel=True)
+        return left
 
     def _loop(self) -> None:
         # The cycle collector runs while the loop waits for recipes, not while it decides:
@@ -326,12 +355,17 @@ class Scheduler:
         self.reporter.started(task, reason, self.runner.echo(task))
         # What the recipe may change, to delete it if it fails; nothing runs when pretending.
         before = {} if self.runner.pretends else self._mtimes(task.outputs, fresh or {})
-        if not self.runner.pretends:
+        if self.runner.pretends:  # nothing runs: no journal, and no environment to tell
+            slot = self.slots.take_one()
+            future = self.runner.start(task)
+            self.running[future] = _Running(task, reason, before, time.perf_counter(), slot=slot)
+            return
+        # A signal between the start and the note of it would leave the recipe unstopped.
+        with deferred:
             self.journal.started(name, before)
-        slot = self.slots.take_one()
-        env = self._environment(task, slot)
-        future = self.runner.start(task, env)
-        self.running[future] = _Running(task, reason, before, time.perf_counter(), slot=slot)
+            slot = self.slots.take_one()
+            future = self.runner.start(task, self._environment(task, slot))
+            self.running[future] = _Running(task, reason, before, time.perf_counter(), slot=slot)
 
     def _environment(self, task: Task, slot: str, attempt: int = 1) -> Environment:
         """What the task's recipe is told of this run of it, beside its own variables: its job
@@ -511,8 +545,11 @@ class Scheduler:
             _discard(outcome)
         attempt = running.attempt + 1
         self.reporter.started(task, running.reason, self.runner.echo(task))
-        future = self.runner.start(task, self._environment(task, running.slot, attempt))
-        self.running[future] = attrs.evolve(running, started=time.perf_counter(), attempt=attempt)
+        with deferred:  # as in _start: no signal between the start and the note of it
+            future = self.runner.start(task, self._environment(task, running.slot, attempt))
+            self.running[future] = attrs.evolve(
+                running, started=time.perf_counter(), attempt=attempt
+            )
 
     def _keep_log(self, task: Task, result: TaskResult) -> TaskResult:
         """The task's output kept as its log (appended to the earlier attempts' when it was
@@ -588,29 +625,72 @@ class Scheduler:
                 name, Status.SKIPPED, blocked_by=blocker, has_recipe=has_recipe
             )
 
-    def _interrupt(self, signum: int) -> None:
-        """Stop every running recipe's process group and delete what they half wrote."""
+    def _interrupt(self, signum: int) -> tuple[str, ...]:
+        """Stop every running recipe's process group and delete what they half wrote; the
+        tasks still running when a further signal said not to wait for them any more."""
         self.runner.stop(signum)
-        if self.running:
-            self.runner.wait(self.running, timeout=2.0)
+        self._wait_all(GRACE)
         # Whatever ignored the first signal (a recipe's background job ignores SIGINT) goes now.
         self.runner.stop(signal.SIGKILL)
-        if self.running:
-            self.runner.wait(self.running, timeout=2.0)
+        self._wait_all(GRACE)
+        left = self._unstoppable()
+        said: list[tuple[Task, list[str]]] = []
         for future, running in self.running.items():
-            if future.done():
-                _discard(future.result())
-            self._report_deleted(self._delete_changed(running))
-            self.journal.ended(running.task.name)
-            self.reporter.interrupted(running.task)
-            self.results[running.task.name] = TaskResult(
-                running.task.name,
+            name = running.task.name
+            self.results[name] = TaskResult(
+                name,
                 Status.FAILED,
                 running.reason,
                 error=INTERRUPTED,
                 attempts=running.attempt,
-                held=self.plan.held(running.task.name),
+                held=self.plan.held(name),
             )
+            if future in left:
+                # Still writing: its targets stay as they are, its start stays in the journal,
+                # and the next run, seeing it interrupted, deletes what it changed then.
+                said.append((running.task, []))
+                continue
+            _discard(future.result())
+            said.append((running.task, self._delete_changed(running)))
+            self.journal.ended(name)
+        if left:
+            self.journal.outlived()
+        # Said once all is safe: a reporter that broke the loop (a closed stdout) may break
+        # again, and must not keep a target undeleted or a task unrecorded.
+        with contextlib.suppress(Exception):
+            for task, deleted in said:
+                self._report_deleted(deleted)
+                self.reporter.interrupted(task)
+        return tuple(self.running[future].task.name for future in left)
+
+    def _wait_all(self, seconds: float) -> None:
+        """Reap running recipes until every one has ended, or ``seconds`` pass."""
+        deadline = time.monotonic() + seconds
+        while pending := [future for future in self.running if not future.done()]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.runner.wait(pending, timeout=left)
+
+    def _unstoppable(self) -> set[Future[Outcome]]:
+        """Wait for the recipes that outlived SIGKILL (a Python recipe in a thread: nothing
+        stops a thread), saying so, until they end or a further signal comes; those left."""
+        pending = {future for future in self.running if not future.done()}
+        if not pending or self.runner.can_stop:
+            # Killed, yet not seen to end (a process stuck in the kernel): not recorded as
+            # ended, and the next run stops what is left of its group.
+            return pending
+        signals = later()  # before saying so: a signal sent on reading it must count
+        with contextlib.suppress(Exception):  # a broken reporter must not end the wait
+            for future in pending:
+                self.reporter.warning(
+                    f"*** Waiting for '{self.running[future].task.name}', which cannot be "
+                    "stopped (signal again to leave it unfinished)...."
+                )
+        while pending and later() == signals:
+            self.runner.wait(pending, timeout=POLL)
+            pending = {future for future in pending if not future.done()}
+        return pending
 
 
 def _dumps(signature: Signature | None) -> str | None:

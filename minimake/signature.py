@@ -92,9 +92,34 @@ def _hash(text: str | bytes) -> str:
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
+def _repr(value: Any) -> str:
+    """repr(), the same in every process: object addresses dropped, and a set's members in
+    sorted order (its own order follows string hashes, which PYTHONHASHSEED varies per run)."""
+    return _ADDRESS.sub("", _ordered(value))
+
+
+def _ordered(value: Any) -> str:
+    kind = type(value)
+    if kind is set or kind is frozenset:
+        members = sorted(_ordered(member) for member in value)
+        if not members:
+            return repr(value)
+        inner = "{" + ", ".join(members) + "}"
+        return inner if kind is set else f"frozenset({inner})"
+    if kind is tuple:
+        parts = [_ordered(member) for member in value]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    if kind is list:
+        return "[" + ", ".join(_ordered(member) for member in value) + "]"
+    if kind is dict:
+        pairs = (f"{_ordered(key)}: {_ordered(item)}" for key, item in value.items())
+        return "{" + ", ".join(pairs) + "}"
+    return repr(value)
+
+
 def _shown(value: Any) -> tuple[str, str]:
-    """(short repr, hash of the whole repr); object addresses dropped, as they change per run."""
-    text = _ADDRESS.sub("", repr(value))
+    """(short repr, hash of the whole repr), the same in every process (_repr)."""
+    text = _repr(value)
     short = text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
     return short, _hash(text)
 
@@ -103,7 +128,7 @@ def _callable(recipe: Callable[..., Any]) -> tuple[str, str]:
     """(name, code hash) of a callable: a function, a method, a partial or a callable object."""
     if isinstance(recipe, functools.partial):
         name, code = _callable(recipe.func)
-        extra = _ADDRESS.sub("", repr((recipe.args, recipe.keywords)))
+        extra = _repr((recipe.args, recipe.keywords))
         return f"partial({name})", _hash(code + extra)
     if isinstance(recipe, types.MethodType):
         recipe = recipe.__func__
@@ -139,7 +164,7 @@ def _feed_function(digest: Any, function: types.FunctionType, seen: set[int]) ->
     if function.__doc__ is not None and consts and consts[0] == function.__doc__:
         consts = consts[1:]  # the docstring is not behaviour
     _feed_code(digest, code, consts)
-    digest.update(_ADDRESS.sub("", repr((function.__defaults__, function.__kwdefaults__))).encode())
+    digest.update(_repr((function.__defaults__, function.__kwdefaults__)).encode())
     # The functions of the same module it calls by name: editing a helper changes the recipe.
     module = function.__module__
     for name in sorted(_names(code)):
@@ -161,7 +186,8 @@ def _feed_code(digest: Any, code: types.CodeType, consts: tuple[Any, ...]) -> No
             digest.update(b"\0code\0")
             _feed_code(digest, const, const.co_consts)
         else:
-            digest.update(b"\0" + _ADDRESS.sub("", repr(const)).encode(errors="surrogatepass"))
+            # `x in {"a", "b"}` compiles to a frozenset constant.
+            digest.update(b"\0" + _repr(const).encode(errors="surrogatepass"))
 
 
 def _names(code: types.CodeType) -> set[str]:

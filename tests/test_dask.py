@@ -30,7 +30,7 @@ from minimake import Task
 from minimake.errors import MinimakeError
 from minimake.execution.capture import Capture
 from minimake.execution.recipes import ShellSpec
-from minimake.result import Outcome
+from minimake.result import Outcome, Status
 from tests.conftest import REPO, alive, cli, environment, start, write_tasks
 
 distributed = pytest.importorskip("distributed")
@@ -264,6 +264,42 @@ def test_each_attempt_of_a_retried_task_is_a_submission_of_its_own(
         "python 2",
     ]
     assert result.tasks["shell.txt"].attempts == result.tasks["python.txt"].attempts == 2
+
+
+TIMED = """
+import os, time
+from minimake import task
+
+def hang():
+    with open("python.pid", "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(1000)
+
+task("shell.txt", timeout=0.5, recipe="echo $$ > shell.pid; echo part > $TARGET; sleep 1000")
+task("python.txt", timeout=0.5, recipe=hang)
+task("fine.txt", timeout=60, recipe="touch $TARGET")
+"""
+
+
+def test_a_time_limit_stops_the_recipe_on_its_worker(inproc: object, tmp_path: Path) -> None:
+    """On Dask a recipe past its time limit is stopped where it runs, with its process group,
+    and fails in make's form; what it half wrote is deleted, and a recipe within its limit is
+    untouched."""
+    write_tasks(tmp_path, TIMED)
+    result = minimake.build(
+        tmp_path / "tasks.py",
+        ["shell.txt", "python.txt", "fine.txt"],
+        executor=inproc,
+        keep_going=True,
+    )
+    for name in ("shell.txt", "python.txt"):
+        outcome = result.tasks[name].outcome
+        assert outcome is not None
+        assert (outcome.ok, outcome.timed_out) == (False, 0.5), outcome
+    assert result.tasks["fine.txt"].status is Status.RAN
+    assert not (tmp_path / "shell.txt").exists()
+    for pid in ("shell.pid", "python.pid"):
+        _wait_for(lambda pid=pid: not alive(int((tmp_path / pid).read_text())), what=pid)
 
 
 def test_a_resource_no_worker_has_is_an_error_before_anything_runs(

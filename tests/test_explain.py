@@ -187,3 +187,20 @@ def test_phony_goal_leads_through_an_alias_to_the_stale_task(tmp_path: Path) -> 
         "  and its dep 'models' is stale: phony",
         "    and its dep 'm' is stale: 'm' does not exist",
     ]
+
+
+def test_a_deep_chain_is_explained_in_output_linear_in_its_depth(tmp_path: Path) -> None:
+    """20,000 links, each stale because the one below is: the text grows by a bounded number
+    of bytes per link (one indent more per link was quadratic: 64 MB for 8,000)."""
+    depth = 20_000
+    tasks = [sh("t0", ("src",))] + [sh(f"t{i}", (f"t{i - 1}",)) for i in range(1, depth)]
+    for i in range(depth):
+        touch(tmp_path / f"t{i}", 0)
+    touch(tmp_path / "src", 1)
+    top = f"t{depth - 1}"
+    lines = describe(explain_in(tmp_path, tasks, top), top)
+    assert len(lines) == depth  # every link of the chain, down to t0
+    assert lines[-1].startswith(f"{'  ' * 8}[{depth - 1}] because 't0' is stale: 'src'")
+    # Each line's names and reason, plus at most 8 indents and a depth: under 200 bytes.
+    assert max(len(line) for line in lines) < 200
+    assert sum(len(line) + 1 for line in lines) < 150 * depth

@@ -20,7 +20,15 @@ from minimake.errors import DuplicateOutputError, TaskDefinitionError
 from minimake.graph import build_graph
 from minimake.result import INTERRUPTED, BuildResult, TaskResult
 from minimake.view.report import Counts, failure_report, summary_lines
-from tests.conftest import REPO, RecordingReporter, start, touch, write_tasks
+from tests.conftest import (
+    REPO,
+    RecordingReporter,
+    alive,
+    needs_make,
+    start,
+    touch,
+    write_tasks,
+)
 from tests.conftest import cli as run_cli
 
 
@@ -129,7 +137,7 @@ def test_a_bogus_start_method_is_a_clear_error(
     assert "Traceback" not in err
 
 
-def test_sigterm_while_tasks_py_imports_exits_130(tmp_path: Path) -> None:
+def test_sigterm_while_tasks_py_imports_exits_143_as_make(tmp_path: Path) -> None:
     """tasks.py says it is importing through one FIFO, then blocks on another."""
     ready, hold = tmp_path / "ready", tmp_path / "hold"
     os.mkfifo(ready)
@@ -150,7 +158,7 @@ def test_sigterm_while_tasks_py_imports_exits_130(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130
+    assert process.returncode == 128 + signal.SIGTERM
     assert "Traceback" not in err
 
 
@@ -215,6 +223,78 @@ def test_a_closed_pipe_for_both_streams_of_a_dry_run_is_sigpipe_too(tmp_path: Pa
     assert done.returncode == 128 + signal.SIGPIPE
     assert done.stdout == "would run out: 'out' does not exist\n"
     assert done.stderr == ""
+
+
+PIECES = """\
+from minimake import phony, task
+task("part", recipe="echo part > part; while [ ! -e other ]; do sleep 0.01; done; echo END >> part")
+task("other", recipe="echo hello; touch other")
+phony("all", deps=["part", "other"], default=True)
+"""
+
+
+def _closed(tmp_path: Path, args: str, redirections: str) -> subprocess.CompletedProcess[str]:
+    """``minimake ARGS`` with standard streams closed (``>&-``), as a shell runs it."""
+    script = f'"{sys.executable}" -m minimake --progress off {args} {redirections}'
+    return subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("redirections", [">&-", "2>&-", ">&- 2>&- <&-"])
+def test_a_stream_closed_at_start_is_nowhere_and_the_build_goes_on(
+    tmp_path: Path, redirections: str
+) -> None:
+    """make writes nothing where stdout is closed and goes on (``make -n >&-`` exits 0);
+    minimake's own lines go nowhere too, and its recipes, whose output it captures, finish."""
+    write_tasks(tmp_path, PIECES)
+    done = _closed(tmp_path, "-s -j2", redirections)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "part").read_text() == "part\nEND\n"
+    assert (tmp_path / "other").exists()
+    assert not (tmp_path / ".minimake" / "journal").read_text().count("hello")
+    again = _closed(tmp_path, "-n", redirections)
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+
+
+class _BrokenOutput(RecordingReporter):
+    """A reporter whose output breaks when the first recipe ends (a closed stdout), and
+    again at each thing the clean-up says."""
+
+    def finished(self, task, result, ignored):  # type: ignore[no-untyped-def]
+        raise AttributeError("'NoneType' object has no attribute 'write'")
+
+    def interrupted(self, task):  # type: ignore[no-untyped-def]
+        raise BrokenPipeError
+
+    def deleting(self, path):  # type: ignore[no-untyped-def]
+        raise BrokenPipeError
+
+
+def test_a_reporter_that_breaks_stops_every_recipe_and_trusts_none(tmp_path: Path) -> None:
+    """Whatever breaks the build loop, no recipe is left running and no half-written target
+    is left looking finished: the other recipe's group is killed and its target deleted."""
+    tasks = [
+        Task.create(
+            "slow",
+            recipe="echo $$ > slow.pid; echo part > slow; while :; do sleep 0.01; done",
+        ),
+        Task.create("quick", recipe="while [ ! -e slow ]; do sleep 0.01; done; touch quick"),
+    ]
+    with pytest.raises(AttributeError):
+        minimake.build(tasks, ["slow", "quick"], root=tmp_path, jobs=2, reporter=_BrokenOutput())
+    assert not alive(int((tmp_path / "slow.pid").read_text()))
+    assert not (tmp_path / "slow").exists()
+    journal = (tmp_path / ".minimake" / "journal").read_text().splitlines()
+    assert not [line for line in journal if line.startswith("d\tslow")]
 
 
 # --- declarations
@@ -661,3 +741,65 @@ def test_a_capture_folder_without_room_passes_the_output_through(
     assert "from-shell" in out
     assert "No space left on device" in err
     assert not list((tmp_path / ".minimake" / "out").iterdir())
+
+
+# --- reports that cannot be written
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"), [("/dev/full", "No space left on device"), ("folder", "Is a directory")]
+)
+def test_a_trace_that_cannot_be_written_is_make_s_error_after_the_build(
+    tmp_path: Path, where: str, problem: str
+) -> None:
+    """A full disk, or a folder where the file should go: one clear line and status 2, the
+    build's own work done and kept."""
+    write_tasks(tmp_path, ONE)
+    (tmp_path / "folder").mkdir()
+    done = run_cli("--progress", "off", "--trace", where, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    shown = where if where.startswith("/") else str(tmp_path / where)
+    assert done.stderr.splitlines()[-1] == (
+        f"minimake: *** Cannot write the trace '{shown}': {problem}."
+    )
+    assert (tmp_path / "a").exists()
+
+
+def test_a_timing_page_that_cannot_be_written_is_an_error_after_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from minimake.view import timings_page
+
+    def full(run: object, folder: str) -> str:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder + "/page.html")
+
+    monkeypatch.setattr(timings_page, "save", full)
+    write_tasks(tmp_path, ONE)
+    status, _out, err = main(capsys, tmp_path, "--timings")
+    assert status == 2
+    assert err.splitlines()[-1] == (
+        f"minimake: *** Cannot write the timing page '{tmp_path}/.minimake/timings/page.html'"
+        ": No space left on device."
+    )
+    assert (tmp_path / "a").exists()
+
+
+@needs_make
+@pytest.mark.parametrize(
+    "args", [["-f", "folder"], ["-f", "/dev/null"], ["-f", "/dev/null", "all"]]
+)
+def test_a_tasks_file_that_is_a_folder_or_empty_is_make_s_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """Side by side with make: a folder "Is a directory"; /dev/null is an empty file, so
+    "No targets", or no rule for a goal named."""
+    (tmp_path / "folder").mkdir()
+    ours = run_cli("--progress", "off", *args, cwd=tmp_path)
+    make = subprocess.run(
+        ["make", *args], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert (ours.returncode, ours.stderr) == (
+        make.returncode,
+        make.stderr.replace("make:", "minimake:"),
+    )

@@ -150,9 +150,11 @@ def test_the_command_line_s_timeout_covers_tasks_that_set_none(tmp_path: Path) -
     assert (tmp_path / "own").exists()
 
 
-def test_a_time_limit_on_the_thread_executor_is_refused_before_anything_runs(
+def test_a_time_limit_the_thread_executor_cannot_enforce_is_said_before_anything_runs(
     tmp_path: Path,
 ) -> None:
+    """A thread cannot be stopped: the build runs, after one warning that names the task whose
+    limit goes unenforced (the main job's trials have limits, and a thread run must work)."""
     write_tasks(
         tmp_path,
         """
@@ -160,13 +162,15 @@ def test_a_time_limit_on_the_thread_executor_is_refused_before_anything_runs(
         def write():
             open("x", "w").close()
         task("x", recipe=write, timeout=5)
+        task("y", deps=["x"], recipe="touch y", timeout=5)
         """,
     )
-    run = cli("--executor", "thread", cwd=tmp_path)
-    assert run.returncode == 2
-    assert "Task 'x' has a time limit" in run.stderr
-    assert "thread cannot be stopped" in run.stderr
-    assert not (tmp_path / "x").exists()
+    run = cli("--executor", "thread", "y", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    warning = "warning: time limits are not enforced on the thread executor"
+    assert run.stderr.count(warning) == 1
+    assert "'x' run without one" in run.stderr
+    assert (tmp_path / "y").exists()
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf"])

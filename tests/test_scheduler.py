@@ -62,6 +62,7 @@ class FakeRunner:
     status = Status.RAN
     pretends = False
     capacity = 1
+    can_stop = True
 
     def __init__(self) -> None:
         self.started: dict[Future[Outcome], Task] = {}

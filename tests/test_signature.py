@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from minimake.signature import Signature, changes, of
 from minimake.task import Task
 from minimake.uptodate import ReasonKind, why_changed
+from tests.conftest import cli
 
 
 def module(source: str) -> dict[str, Any]:
@@ -131,3 +133,28 @@ def test_the_journal_form_round_trips() -> None:
     assert "\n" not in text
     assert Signature.loads(text) == signature
     assert changes(signature, signature) is None
+
+
+SETS = """\
+from minimake import task
+
+WORDS = {f"word{i}" for i in range(20)}
+
+def write(path, words, *, more):
+    keep = [w for w in sorted(words) if w not in {"word1", "word2", "word3", "word4", "word5"}]
+    with open(path, "w") as out:
+        out.write(" ".join(keep + sorted(more)))
+
+task("out.txt", recipe=write, args=("out.txt", WORDS), kwargs={"more": frozenset(WORDS)})
+"""
+
+
+def test_sets_sign_the_same_in_every_process_whatever_the_hash_seed(tmp_path: Path) -> None:
+    """A set's order follows PYTHONHASHSEED, which differs per process: its signature must
+    not, or ``--rerun-triggers recipe`` reruns the task every time."""
+    (tmp_path / "tasks.py").write_text(SETS)
+    first = cli("--rerun-triggers", "mtime,recipe", cwd=tmp_path, env={"PYTHONHASHSEED": "1"})
+    assert first.returncode == 0, first.stderr
+    again = cli("--rerun-triggers", "mtime,recipe", cwd=tmp_path, env={"PYTHONHASHSEED": "2"})
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "minimake: 'out.txt' is up to date.\n"

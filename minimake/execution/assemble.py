@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from minimake.errors import UnpicklableRecipeError, UsageError
+from minimake.errors import UnpicklableRecipeError
 from minimake.execution.capture import Capture, same_file
 from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from minimake.scheduler import Runner
 
 
-def make_runner(prepared: Prepared) -> Runner:
+def make_runner(prepared: Prepared, warn: Callable[[str], None] | None = None) -> Runner:
     """What carries out the build's recipes: a pretending runner under -n, -q and -t, else
-    recipes on the executor the options name (a process pool by default)."""
+    recipes on the executor the options name (a process pool by default); ``warn`` is told
+    of time limits that executor cannot enforce."""
     options, root = prepared.options, prepared.disk.root
     if options.pretend:
         return DryTouchRunner() if options.touch else DryRunner()
@@ -33,7 +34,8 @@ def make_runner(prepared: Prepared) -> Runner:
         return TouchRunner(prepared.disk)
     executor, jobs = options.executor, options.jobs or 1
     in_process = isinstance(executor, ThreadPoolExecutor) or executor == "thread"
-    _check_limits(prepared)
+    if warn is not None:
+        _say_unenforced(prepared, warn)
     if options.executor_kind == "dask":
         from minimake.execution import dask
 
@@ -74,29 +76,38 @@ def _ours(executor: object) -> bool:
 _WHERE = {
     "thread": "on the thread executor (a thread cannot be stopped)",
     "instance": "on an executor of the caller's (its calls cannot be stopped)",
-    "dask": "on Dask (the recipe runs on a worker minimake does not control)",
 }
 
 
-def _check_limits(prepared: Prepared) -> None:
-    """Refuse, before anything runs, a time limit that the executor cannot enforce: a thread
-    cannot be stopped, nor a recipe on a caller's executor or on Dask (where a worker would
-    have to stop it). Shell recipes on the thread executor still run on minimake's own."""
+def _unenforced(prepared: Prepared) -> list[str]:
+    """The tasks whose time limit the executor cannot enforce: a Python recipe on a thread
+    (nothing stops a thread) or on a caller's executor. Shell recipes on the thread executor
+    still run on minimake's own, and minimake's pool and Dask workers stop their recipes."""
     options = prepared.options
     kind = options.executor_kind
-    if kind == "process" or (kind == "instance" and _ours(options.executor)):
-        return
+    if kind in ("process", "dask") or (kind == "instance" and _ours(options.executor)):
+        return []
     tasks = prepared.graph.tasks
+    found = []
     for name in sorted(prepared.selected):
         task = tasks[name]
         limit = task.timeout if task.timeout is not None else options.timeout
-        if limit is None or task.recipe is None:
-            continue
-        if kind == "dask" or callable(task.recipe):
-            raise UsageError(
-                f"Task '{name}' has a time limit, which minimake cannot enforce "
-                f"{_WHERE[kind]}; use the process executor."
-            )
+        if limit is not None and callable(task.recipe):
+            found.append(name)
+    return found
+
+
+def _say_unenforced(prepared: Prepared, warn: Callable[[str], None]) -> None:
+    """Say once, before anything runs, which time limits will not be enforced, and why: the
+    build still runs (the main job's trials have limits, and a thread run is for debugging)."""
+    names = _unenforced(prepared)
+    if names:
+        many = f"{len(names)} tasks, such as '{names[0]}'," if len(names) > 1 else f"'{names[0]}'"
+        where = _WHERE[prepared.options.executor_kind]
+        warn(
+            f"warning: time limits are not enforced {where}: {many} "
+            "run without one (the process executor enforces them)."
+        )
 
 
 def _remote(prepared: Prepared) -> dict[str, Any]:

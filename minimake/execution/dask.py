@@ -68,6 +68,7 @@ class DaskRunner:
 
     status = Status.RAN
     pretends = False
+    can_stop = True  # every recipe runs in a process group of its own on a worker
 
     def __init__(
         self,

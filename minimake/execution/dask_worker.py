@@ -22,7 +22,7 @@ import attrs
 
 from minimake import __version__
 from minimake.execution import recipes
-from minimake.execution.groups import kill_groups, lead_group
+from minimake.execution.groups import TERM_GRACE, kill_groups, lead_group
 from minimake.execution.recipes import RecipeSpec
 from minimake.result import Outcome
 from minimake.words import death
@@ -149,16 +149,48 @@ def run_task(spec: RecipeSpec, build: str, folder: str, run: int = 1) -> Outcome
     if child is None:
         return Outcome(ok=False, error="not started: the build was stopped")
     died = False
+    limit = _Limit(child, spec.timeout) if spec.timeout is not None else None
     try:
-        return attrs.evolve(child.run(spec), worker=_worker_name())
+        outcome = attrs.evolve(child.run(spec), worker=_worker_name())
+        # Its time ran out as it ended: the process may have had its signal, keep it no more.
+        died = limit is not None and limit.expired
+        return outcome
     except _Died as death:
         died = True
+        if limit is not None and limit.expired:
+            return Outcome(ok=False, timed_out=spec.timeout, worker=_worker_name())
         return _how_it_ended(death.code, _BUILDS[build].stopped)
     except Exception as error:  # a spec that does not pickle, say
         died = True
         return _failure(error)
     finally:
+        if limit is not None:
+            limit.cancel()
         _give_back(build, child, died)
+
+
+class _Limit:
+    """A recipe's time limit on a worker: at ``seconds`` its process's group gets SIGTERM,
+    and SIGKILL ``TERM_GRACE`` seconds later, as minimake does with a local recipe."""
+
+    def __init__(self, child: _Child, seconds: float) -> None:
+        self.expired = False
+        self._child = child
+        self._timers = [threading.Timer(seconds, self._expire)]
+        self._timers[0].daemon = True
+        self._timers[0].start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        self._child.kill(signal.SIGTERM)
+        last = threading.Timer(TERM_GRACE, self._child.kill, (signal.SIGKILL,))
+        last.daemon = True
+        self._timers.append(last)
+        last.start()
+
+    def cancel(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
 
 
 def _worker_name() -> str | None:

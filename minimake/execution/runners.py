@@ -58,6 +58,7 @@ class _Pretending:
 
     pretends = True  # dependents must assume its targets became new (make's -n/-q/-t rule)
     capacity = 1
+    can_stop = True
 
     def halt(self) -> None:
         pass
@@ -154,6 +155,7 @@ class LocalRunner:
         # An Executor made for this build (--executor thread) is shut down with it; a caller's
         # is the caller's to shut down.
         self._owned = owned or self._factory is not None
+        self.can_stop = not self._threads  # nothing stops a thread
         self._signalled: set[int] = set()
         self._stopped = False
         self._context = contextlib.ExitStack()

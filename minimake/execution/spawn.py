@@ -28,6 +28,7 @@ from minimake.execution.capture import Capture, Captured, FilePool
 from minimake.execution.groups import TERM_GRACE
 from minimake.execution.latency import short_slice
 from minimake.execution.recipes import ShellSpec
+from minimake.interrupts import deferred
 from minimake.result import Outcome
 from minimake.words import exit_words
 
@@ -306,6 +307,11 @@ class ShellExecutor(Executor):
         self._epoll = select.epoll()
         self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._epoll.register(self._wake, select.EPOLLIN)
+        # Python writes each signal's number here while wait() runs (signal.set_wakeup_fd):
+        # the kernel may hand a signal to any thread (a Python recipe's, the pool's), and the
+        # main thread, asleep in epoll, would not run its handler until a recipe ended.
+        self._signals, self._signalled = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._epoll.register(self._signals, select.EPOLLIN)
         # Lines whose end a thread saw, where the system has no pidfds: their keys (-pid).
         self._exited: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._driving = threading.Lock()  # one thread reaps at a time
@@ -367,22 +373,31 @@ class ShellExecutor(Executor):
         pass; the done ones."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._driving:
-            while True:
-                done = {future for future in futures if future.done()}
-                if done:
-                    return done
-                left = -1.0 if deadline is None else deadline - time.monotonic()
-                if deadline is not None and left <= 0:
-                    return done
-                if self._limited:
-                    left = self._enforce(left)
-                for fd, _ in self._epoll.poll(left):
-                    if fd == self._wake:
-                        self._woken()
-                        continue
-                    self._epoll.unregister(fd)
-                    os.close(fd)
-                    self._ended(fd)
+            previous = _wake_on_signals(self._signalled)
+            try:
+                while True:
+                    done = {future for future in futures if future.done()}
+                    if done:
+                        return done
+                    left = -1.0 if deadline is None else deadline - time.monotonic()
+                    if deadline is not None and left <= 0:
+                        return done
+                    if self._limited:
+                        left = self._enforce(left)
+                    for fd, _ in self._epoll.poll(left):
+                        if fd == self._wake:
+                            self._woken()
+                            continue
+                        if fd == self._signals:  # its handler runs as this loop goes on
+                            with contextlib.suppress(BlockingIOError):
+                                os.read(self._signals, 4096)
+                            continue
+                        self._epoll.unregister(fd)
+                        os.close(fd)
+                        self._ended(fd)
+            finally:
+                if previous is not None:
+                    signal.set_wakeup_fd(previous)
 
     def _enforce(self, left: float) -> float:
         """Stop the recipes past their time limits; how long to wait at most (-1: forever)."""
@@ -412,7 +427,12 @@ class ShellExecutor(Executor):
         self._next(job, future)
 
     def _next(self, job: _Job, future: Future[Outcome]) -> None:
-        """Start the job's next line, or complete its Future when there is none."""
+        """Start the job's next line, or complete its Future when there is none; a signal
+        meanwhile is raised once the line is watched, where a stop reaches it."""
+        with deferred:
+            self._start_next(job, future)
+
+    def _start_next(self, job: _Job, future: Future[Outcome]) -> None:
         try:
             process = None if self._stopping else job.start_line()
         except OSError as error:  # fork failed: out of processes or memory
@@ -476,9 +496,21 @@ class ShellExecutor(Executor):
             files.close()
         self._launcher.close()
         self._epoll.close()
-        for fd in (self._wake, *(key for key in self._jobs if key >= 0)):
+        for fd in (self._wake, self._signals, self._signalled, *(k for k in self._jobs if k >= 0)):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _wake_on_signals(fd: int) -> int | None:
+    """Have Python write to ``fd`` on every signal; the descriptor it wrote to before, to put
+    back, or None where that cannot be set (a thread other than the main one, where no
+    handler runs anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    except ValueError:
+        return None
 
 
 # The states in which Future.done() is true.

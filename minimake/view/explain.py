@@ -109,11 +109,18 @@ def _fresh(task: Task, stamp: Callable[[str], Stamp]) -> str:
     )
 
 
+# Deeper links are indented no further, and say their depth instead: one more level per link
+# made an 8,000-link chain 64 MB of spaces (quadratic), and a 100,000-link one ran out of memory.
+INDENTED = 8
+
+
 def describe(steps: list[Step], target: str) -> list[str]:
-    """The chain as lines: the target first, then each cause indented under it."""
+    """The chain as lines: the target first, then each cause indented under it (at most
+    INDENTED levels; deeper ones numbered by depth)."""
     lines = []
     for depth, step in enumerate(steps):
         name = target if depth == 0 else step.name
-        lead = "  " * depth + (f"{step.via} " if step.via else "")
+        indent = "  " * min(depth, INDENTED) + (f"[{depth}] " if depth > INDENTED else "")
+        lead = indent + (f"{step.via} " if step.via else "")
         lines.append(f"{lead}'{name}' {step.state}: {step.reason}")
     return lines
