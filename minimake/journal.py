@@ -18,6 +18,10 @@ Records (tab-separated; names escaped so that a tab or newline in a name cannot 
     d  NAME  SECONDS  SIG    NAME finished: its duration and recipe signature ("-": none)
     f  NAME                  NAME ended without success (its changed targets were deleted)
     x                        no process group recorded above this line is alive any more
+    r  NAME  TRIAL           NAME, a task with params or metrics, finished (or failed): TRIAL
+                             (JSON) holds them with its status, duration and end; kept for
+                             --results after the task is no longer declared, until
+                             --forget-results
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 import attrs
 
 from minimake.errors import JournalError
+from minimake.results import Trial
 
 FOLDER = ".minimake"
 JOURNAL = "journal"
@@ -86,6 +91,8 @@ class Journal:
         self.signatures: dict[str, str] = {}  # task -> the signature's text, parsed on demand
         self.markers: dict[str, Marker] = {}
         self.groups: list[Group] = []
+        # task -> its newest trial's text, parsed on demand (--results, the params trigger)
+        self.trials: dict[str, str] = {}
         self.lines = 0
         self._fd: int | None = None
         self._pid = os.getpid()
@@ -133,6 +140,8 @@ class Journal:
                     self.groups.append(Group(_unescape(fields[1]), int(fields[2]), int(fields[3])))
                 elif kind == "x":
                     self.groups.clear()
+                elif kind == "r" and len(fields) == 3:
+                    self.trials[_unescape(fields[1])] = fields[2]
             except (ValueError, TypeError):
                 continue  # a damaged record says nothing
 
@@ -144,6 +153,11 @@ class Journal:
     def signature(self, name: str) -> str | None:
         """The recorded signature text of ``name``'s recipe, if any."""
         return self.signatures.get(name)
+
+    def trial(self, name: str) -> Trial | None:
+        """The newest recorded trial of ``name``, if any (a damaged record is none)."""
+        text = self.trials.get(name)
+        return Trial.loads(name, text) if text is not None else None
 
     # --- writing
 
@@ -198,6 +212,23 @@ class Journal:
         shown = repr(round(seconds, 6)) if seconds is not None else "nan"
         self._append(f"d\t{_escape(name)}\t{shown}\t{signature or '-'}\n")
 
+    def recorded(self, trial: Trial) -> None:
+        """A task with params or metrics finished: keep what it was and what it scored."""
+        text = trial.dumps()
+        self.trials[trial.name] = text
+        self._append(f"r\t{_escape(trial.name)}\t{text}\n")
+
+    def forget_trials(self) -> int:
+        """Drop every recorded trial (``--forget-results``); returns how many there were."""
+        count = len(self.trials)
+        if count and self.writable:
+            self.trials.clear()
+            self._rewrite(None)
+            if self._fd is not None:  # the rewrite replaced the file this appended to
+                os.close(self._fd)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        return count
+
     def ended(self, name: str) -> None:
         """``name`` ended without success; what it changed was deleted."""
         self._append(f"f\t{_escape(name)}\n")
@@ -220,7 +251,7 @@ class Journal:
 
         ``keep``: the task names still declared (facts about the others are dropped).
         """
-        live = len(self.durations) + len(self.markers) + len(self.groups)
+        live = len(self.durations) + len(self.markers) + len(self.groups) + len(self.trials)
         if not self.writable or self.lines < max(COMPACT_MIN, COMPACT_RATIO * live):
             return False
         try:
@@ -247,6 +278,9 @@ class Journal:
             records.append(f"s\t{_escape(name)}\t{marker.pid}\t{pairs}\n")
         for group in self.groups:
             records.append(f"g\t{_escape(group.task)}\t{group.pgid}\t{group.start}\n")
+        # Trials outlive their declaration (--results=all): ``keep`` does not apply.
+        for name, text in self.trials.items():
+            records.append(f"r\t{_escape(name)}\t{text}\n")
         partial = self.path + ".partial"
         try:
             with open(partial, "w", encoding="utf-8") as file:
@@ -272,7 +306,7 @@ class NullJournal(Journal):
     def __init__(self) -> None:
         self.folder = self.path = ""
         self.writable = False
-        self.durations, self.signatures, self.markers = {}, {}, {}
+        self.durations, self.signatures, self.markers, self.trials = {}, {}, {}, {}
         self.groups, self.lines = [], 0
         self._fd = None
         self._pid = os.getpid()
