@@ -86,8 +86,9 @@ def wants_record(task: Task) -> bool:
 def read_metrics(
     path: str, shown: str | None = None
 ) -> tuple[tuple[tuple[str, float], ...], str | None]:
-    """The numbers of the JSON object in ``path`` (nested ones dotted), sorted by name, and a
-    warning for people, naming the file as ``shown``, when there are none; never raises."""
+    """The numbers of the JSON object in ``path`` (its top level: a file that also holds the
+    configuration keeps it out), sorted by name, and a warning for people, naming the file as
+    ``shown``, when there are none; never raises."""
     name = path if shown is None else shown
     try:
         with open(path, encoding="utf-8") as file:
@@ -99,17 +100,12 @@ def read_metrics(
         return (), f"metrics file '{name}': {problem}"
     if not isinstance(data, dict):
         return (), f"metrics file '{name}' holds no JSON object"
-    return tuple(sorted(_numbers(data, ""))), None
+    numbers = [(str(key), value) for key, value in data.items() if _metric(value)]
+    return tuple(sorted(numbers)), None
 
 
-def _numbers(mapping: Mapping[str, Any], prefix: str) -> Iterable[tuple[str, float]]:
-    for key, value in mapping.items():
-        if isinstance(value, Mapping):
-            yield from _numbers(value, f"{prefix}{key}.")
-        elif (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        ):
-            yield f"{prefix}{key}", value
+def _metric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def finished_trial(

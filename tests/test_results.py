@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from minimake.results import (
     sort_key,
 )
 from minimake.task import Task
+from minimake.view.results_page import page
 from tests.conftest import cli, write_tasks
 
 # A sweep over GRID (comma-separated alphas): one trial per alpha, writing its metrics; the
@@ -214,7 +216,7 @@ def test_params_changed_says_what_and_how() -> None:
 def test_read_metrics_keeps_the_numbers(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"acc": 0.5, "n": 3, "ok": True, "id": "x", "sub": {"f1": 1}}))
-    assert read_metrics(str(path)) == ((("acc", 0.5), ("n", 3), ("sub.f1", 1)), None)
+    assert read_metrics(str(path)) == ((("acc", 0.5), ("n", 3)), None)
     path.write_text("[1]")
     assert read_metrics(str(path)) == ((), f"metrics file '{path}' holds no JSON object")
 
@@ -250,3 +252,60 @@ def test_order_puts_declared_rows_first_and_missing_values_last() -> None:
         "val_accuracy",
         True,
     )
+
+
+class _Page(HTMLParser):
+    """What a page refers to outside itself, its table's first cells, and its points."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outside: list[str] = []
+        self.cells: list[str] = []
+        self.points = self.crosses = 0
+        self._first = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "link", "img", "iframe", "object"):
+            self.outside.append(tag)
+        self.outside += [f"{n}={v}" for n, v in attrs if n in ("src", "href") and v]
+        self.points += tag == "circle"
+        self.crosses += tag == "g" and ("class", "miss") in attrs
+        self._first = self._first or tag == "tr"
+        if tag == "td" and self._first:
+            self._first = False
+            self.cells.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self.cells and self.cells[-1] == "" and self.lasttag == "td":
+            self.cells[-1] = data
+
+
+def test_the_results_page_stands_alone_and_shows_every_trial(tmp_path: Path) -> None:
+    write_tasks(tmp_path, SWEEP)
+    grid = "GRID=0.1,0.2,0.3,bad,0.02"
+    cli("-s", "-k", grid, cwd=tmp_path)
+    done = cli("--results-page", "page.html", "--sort", "loss", grid, cwd=tmp_path)
+    assert done.returncode == 0
+    assert "Results page saved to page.html" in done.stderr
+    parsed = _Page()
+    parsed.feed((tmp_path / "page.html").read_text())
+    assert parsed.outside == []
+    assert sorted(parsed.cells) == sorted(
+        ["m-0.1.json", "m-0.2.json", "m-0.3.json", "m-bad.json", "m-0.02.json"]
+    )
+    # alpha is a string in SWEEP; model.depth is one value: no numeric param to chart.
+    assert parsed.points == 0
+
+
+def test_the_page_charts_the_metric_against_each_numeric_param() -> None:
+    rows = [
+        Row(f"t{n}", State.UP_TO_DATE, (("lr", 10.0**-n), ("k", "a")), (("acc", n / 10),))
+        for n in range(1, 5)
+    ]
+    rows.append(Row("t9", State.FAILED, (("lr", 0.5), ("k", "b"))))
+    parsed = _Page()
+    parsed.feed(page(rows, ["k", "lr"], ["acc"], None))
+    assert parsed.outside == []
+    assert parsed.points == 4
+    assert parsed.crosses == 1
+    assert sorted(parsed.cells) == ["t1", "t2", "t3", "t4", "t9"]

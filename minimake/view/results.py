@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -57,14 +58,46 @@ def tab_lines(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]
 _STYLES = {State.FAILED: "red", State.STALE: "yellow", State.GONE: "dim", State.NEVER_RUN: "dim"}
 
 
+def common_parts(names: Sequence[str]) -> tuple[str, str]:
+    """The folder all of ``names`` start in and the path all of them end with, when there are
+    several names (``dist/trained/`` and ``/metrics.json`` of a sweep's trials)."""
+    if len(names) < 2:
+        return "", ""
+    # By character on purpose: each is cut back to a '/' below.
+    prefix = os.path.commonprefix(list(names))  # noqa: RUF071
+    prefix = prefix[: prefix.rfind("/") + 1]
+    rest = [name[len(prefix) :] for name in names]
+    suffix = os.path.commonprefix([name[::-1] for name in rest])[::-1]  # noqa: RUF071
+    suffix = suffix[suffix.find("/") :] if "/" in suffix else ""
+    if any(len(name) <= len(suffix) for name in rest):
+        suffix = ""
+    return prefix, suffix
+
+
 def rich_table(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) -> Table:
-    """The table on a terminal: numbers right-aligned, failed rows red, warnings under a row."""
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    """The table on a terminal: the tasks without the folder and file name they share,
+    numbers right-aligned, failed rows red, warnings under their row."""
+    prefix, suffix = common_parts([row.name for row in rows])
+    caption = f"task: {prefix}<task>{suffix}" if prefix or suffix else None
+    table = Table(show_edge=False, pad_edge=False, header_style="bold", caption=caption)
+    today = time.strftime("%Y-%m-%d")
+    shown = [row.name[len(prefix) : len(row.name) - len(suffix)] for row in rows]
+    # A narrow terminal shortens the values (ellipsis), never the task and its state.
+    states = max((len(row.state) for row in rows), default=5)
+    least = {"task": min(max(map(len, shown), default=4), 24), "state": states}
     for name in _header(params, metrics):
         numeric = name in metrics or name == "duration"
-        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
-    for row in rows:
-        table.add_row(*_cells(row, params, metrics), style=_STYLES.get(row.state))
+        table.add_column(
+            name,
+            justify="right" if numeric else "left",
+            no_wrap=name != "task",
+            min_width=least.get(name),
+        )
+    for row, name in zip(rows, shown, strict=True):
+        cells = _cells(row, params, metrics)
+        cells[0] = name
+        cells[-1] = cells[-1].removeprefix(today).strip()  # today's runs: the time alone
+        table.add_row(*cells, style=_STYLES.get(row.state))
         if row.warning:
             table.add_row("", f"[yellow]warning: {row.warning}[/]", end_section=False)
     return table
