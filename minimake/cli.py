@@ -374,6 +374,9 @@ def _read(
     ):  # `--results all`: the word was a goal; --results=all asks for every row
         args.targets.insert(0, args.results)
         args.results = "declared"
+    if args.results_page and _VARIABLE.match(args.results_page):  # `--results-page GRID=small`
+        args.targets.insert(0, args.results_page)
+        args.results_page = ".minimake/results.html"
     goals, variables = _split(args.targets)
     if args.graph and _VARIABLE.match(args.graph):  # `--graph GRID=small`
         goals, variables = _split([args.graph, *args.targets])

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from minimake.results import Row, State
 
@@ -76,16 +77,17 @@ def common_parts(names: Sequence[str]) -> tuple[str, str]:
 
 def rich_table(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) -> Table:
     """The table on a terminal: the tasks without the folder and file name they share,
-    numbers right-aligned, failed rows red, warnings under their row."""
+    numbers right-aligned, failed rows red, a warning in a last "note" column."""
     prefix, suffix = common_parts([row.name for row in rows])
     caption = f"task: {prefix}<task>{suffix}" if prefix or suffix else None
     table = Table(show_edge=False, pad_edge=False, header_style="bold", caption=caption)
+    notes = any(row.warning for row in rows)
     today = time.strftime("%Y-%m-%d")
     shown = [row.name[len(prefix) : len(row.name) - len(suffix)] for row in rows]
     # A narrow terminal shortens the values (ellipsis), never the task and its state.
     states = max((len(row.state) for row in rows), default=5)
     least = {"task": min(max(map(len, shown), default=4), 24), "state": states}
-    for name in _header(params, metrics):
+    for name in _header(params, metrics) + (["note"] if notes else []):
         numeric = name in metrics or name == "duration"
         table.add_column(
             name,
@@ -97,9 +99,10 @@ def rich_table(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str
         cells = _cells(row, params, metrics)
         cells[0] = name
         cells[-1] = cells[-1].removeprefix(today).strip()  # today's runs: the time alone
-        table.add_row(*cells, style=_STYLES.get(row.state))
-        if row.warning:
-            table.add_row("", f"[yellow]warning: {row.warning}[/]", end_section=False)
+        shown_cells = [Text(text) for text in cells]  # a name may hold "[": never markup
+        if notes:
+            shown_cells.append(Text(row.warning or "", style="yellow"))
+        table.add_row(*shown_cells, style=_STYLES.get(row.state))
     return table
 
 
