@@ -16,16 +16,28 @@ from minimake.results import Row, State
 
 def cell(value: Any) -> str:
     """A param's or metric's value in a cell: numbers shortly, anything else as JSON."""
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is float:
         return f"{value:.6g}"
-    if isinstance(value, str):
-        return value
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
 def when(ended: float | None) -> str:
     """An end time as local time to the second ("2026-12-06 00:20:13")."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ended)) if ended else ""
+    if not ended:
+        return ""
+    second = int(ended)
+    shown = _WHEN.get(second)
+    if shown is None:  # a sweep's trials end in few distinct seconds: format each once
+        shown = _WHEN[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+    return shown
+
+
+_WHEN: dict[int, str] = {}
 
 
 def duration(seconds: float | None) -> str:
