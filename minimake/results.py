@@ -77,8 +77,12 @@ def _pairs(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     pairs = tuple(params.items())
     for _, value in pairs:
         if type(value) is list:
-            return tuple((key, tuple(v) if type(v) is list else v) for key, v in pairs)
+            return tuple((key, _frozen(v)) for key, v in pairs)
     return pairs
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
 
 
 def wants_record(task: Task) -> bool:
@@ -132,7 +136,7 @@ def finished_trial(
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(list(value) if isinstance(value, tuple) else value)
+    text = json.dumps(value)  # a tuple is a JSON list
     return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
@@ -158,7 +162,7 @@ def params_changed(
 
 def _comparable(value: Any) -> str:
     # 1 and 1.0 and True differ as JSON does (a trial's id hashes the JSON form).
-    return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return json.dumps(value)
 
 
 def higher_is_better(metric: str) -> bool:

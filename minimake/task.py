@@ -175,10 +175,21 @@ def _flatten(mapping: Mapping[Any, Any], prefix: str) -> Iterator[tuple[str, Any
         if isinstance(value, Mapping):
             yield from _flatten(value, name + ".")
         else:
-            yield name, tuple(value) if isinstance(value, list) else value
+            yield name, _frozen(value)
+
+
+def _frozen(value: Any) -> Any:
+    """A list as a tuple, all the way down ([[64, 64]] too): a Task stays hashable."""
+    return tuple(_frozen(item) for item in value) if isinstance(value, (list, tuple)) else value
 
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_value(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_json_value(item) for item in value)
+    return isinstance(value, _JSON_SCALARS)
 
 
 def _check_params(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -187,8 +198,7 @@ def _check_params(task: Task, attribute: attrs.Attribute[Any], value: Any) -> No
             task, "params", f"must map names to JSON values, like {{'alpha': 0.1}} (got {value!r})"
         )
     for name, item in value:
-        items = item if isinstance(item, tuple) else (item,)
-        if not all(isinstance(one, _JSON_SCALARS) for one in items):
+        if not _json_value(item):
             _fail(task, "params", f"'{name}' must be a JSON value (got {item!r})")
 
 

@@ -196,8 +196,9 @@ def test_a_tasks_own_params_trigger() -> None:
 
 
 def test_params_are_flattened_sorted_and_checked() -> None:
-    declared = Task.create("a", recipe="true", params={"b": [1, 2], "a": {"c": None}})
-    assert declared.params == (("a.c", None), ("b", (1, 2)))
+    declared = Task.create("a", recipe="true", params={"b": [1, [2]], "a": {"c": None}})
+    assert declared.params == (("a.c", None), ("b", (1, (2,))))
+    hash(declared)
     assert Task.create("a", recipe="true").params == ()
     with pytest.raises(TaskDefinitionError, match="must be a JSON value"):
         Task.create("a", recipe="true", params={"x": object()})
@@ -222,7 +223,7 @@ def test_read_metrics_keeps_the_numbers(tmp_path: Path) -> None:
 
 
 def test_a_trial_survives_its_journal_form() -> None:
-    trial = Trial("t", "failed", 1.5, 100.0, (("a", (1, 2)), ("b", None)), (), "w")
+    trial = Trial("t", "failed", 1.5, 100.0, (("a", (1, (2,))), ("b", None)), (), "w")
     assert Trial.loads("t", trial.dumps()) == trial
     assert Trial.loads("t", "{not json") is None
 

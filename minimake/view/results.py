@@ -23,7 +23,7 @@ def cell(value: Any) -> str:
         return value  # type: ignore[no-any-return]
     if kind is int:
         return str(value)
-    return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return json.dumps(value)  # a tuple is a JSON list
 
 
 def when(ended: float | None) -> str:
@@ -128,7 +128,7 @@ def to_json(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) 
                 {
                     "task": row.name,
                     "state": row.state.replace(" ", "_"),
-                    "params": {name: _json(value) for name, value in row.params},
+                    "params": dict(row.params),
                     "metrics": dict(row.metrics),
                     "seconds": row.seconds,
                     "ended": row.ended,
@@ -139,7 +139,3 @@ def to_json(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) 
         },
         indent=2,
     )
-
-
-def _json(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
