@@ -141,7 +141,8 @@ def _add_minimake_options(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="what makes a task rerun: mtime (make's rule, the default) or mtime,recipe "
         "(also when its recipe changed since it last ran: command lines, or a Python "
-        "function's code and arguments); tasks.py can set it with rerun_triggers()",
+        "function's code and arguments), and params (when its declared params changed); "
+        "tasks.py can set it with rerun_triggers()",
     )
     add(
         "--retries",

@@ -645,7 +645,8 @@ def phony(
 def rerun_triggers(*triggers: str) -> None:
     """In tasks.py: what makes every task of this file rerun, ``rerun_triggers("mtime",
     "recipe")`` (``--rerun-triggers`` on the command line wins, a task's own setting wins
-    over both). "recipe" reruns a task whose recipe changed since it last finished."""
+    over both). "recipe" reruns a task whose recipe changed since it last finished, "params" one
+    whose declared params changed."""
     if _collector is None:
         raise TaskDefinitionError("rerun_triggers", "rerun_triggers", "is for a tasks file")
     try:
