@@ -3,6 +3,7 @@ readings of it (the metrics file, what changed in the params, the rows of ``--re
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import os
@@ -171,14 +172,22 @@ def higher_is_better(metric: str) -> bool:
     return any(word in lowered for word in _SCORE_WORDS)
 
 
-class State:
-    """A row's state now, in words; ``--json`` writes them with underscores."""
+class State(enum.Enum):
+    """A row's state now; the value is the word ``--json`` gives."""
 
-    UP_TO_DATE = "up to date"
+    UP_TO_DATE = "up_to_date"
     STALE = "stale"
-    FAILED = "failed last run"
-    NEVER_RUN = "never run"
-    GONE = "not declared"  # recorded, no longer in tasks.py (--results=all)
+    FAILED = "failed"  # its last run failed
+    NEVER_RUN = "never_run"
+    GONE = "not_declared"  # recorded, no longer in tasks.py (--results=all)
+
+    @property
+    def label(self) -> str:
+        """The state in words for people: "up to date", "failed last run"."""
+        return _LABELS.get(self, self.value.replace("_", " "))
+
+
+_LABELS = {State.FAILED: "failed last run"}
 
 
 @attrs.frozen
@@ -186,7 +195,7 @@ class Row:
     """One line of ``--results``: a task with params or metrics, and its newest run if any."""
 
     name: str
-    state: str
+    state: State
     params: tuple[tuple[str, Any], ...]
     metrics: tuple[tuple[str, float], ...] = ()
     seconds: float | None = None

@@ -168,6 +168,8 @@ def test_json_has_every_param_and_metric(sweep: Path) -> None:
 
 def test_goals_restrict_the_table_to_what_they_need(sweep: Path) -> None:
     assert [row["task"] for row in results(sweep, "m-0.1.json")] == ["m-0.1.json"]
+    # `--results all`: the word is the goal all (only --results=all asks for every row).
+    assert [row["task"] for row in results(sweep, "all", "GRID=0.1")] == ["m-0.1.json"]
 
 
 def test_the_params_trigger_names_the_changed_key(tmp_path: Path) -> None:

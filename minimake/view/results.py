@@ -46,7 +46,7 @@ def duration(seconds: float | None) -> str:
 
 def _cells(row: Row, params: Sequence[str], metrics: Sequence[str]) -> list[str]:
     given, scored = dict(row.params), dict(row.metrics)
-    cells = [row.name, row.state]
+    cells = [row.name, row.state.label]
     cells += [cell(given[name]) if name in given else "" for name in params]
     cells += [cell(scored[name]) if name in scored else "" for name in metrics]
     return [*cells, duration(row.seconds), when(row.ended)]
@@ -97,7 +97,7 @@ def rich_table(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str
     today = time.strftime("%Y-%m-%d")
     shown = [row.name[len(prefix) : len(row.name) - len(suffix)] for row in rows]
     # A narrow terminal shortens the values (ellipsis), never the task and its state.
-    states = max((len(row.state) for row in rows), default=5)
+    states = max((len(row.state.label) for row in rows), default=5)
     least = {"task": min(max(map(len, shown), default=4), 24), "state": states}
     for name in _header(params, metrics) + (["note"] if notes else []):
         numeric = name in metrics or name == "duration"
@@ -127,7 +127,7 @@ def to_json(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) 
             "rows": [
                 {
                     "task": row.name,
-                    "state": row.state.replace(" ", "_"),
+                    "state": row.state.value,
                     "params": dict(row.params),
                     "metrics": dict(row.metrics),
                     "seconds": row.seconds,

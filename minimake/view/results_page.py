@@ -126,7 +126,7 @@ def _chart(rows: Sequence[Row], param: str, metric: str) -> str:
     for row, x_value, y_value in points:
         x = to_x(math.log10(x_value) if log else x_value)
         scored = "-" if y_value is None else f"{y_value:g}"
-        tip = escape(f"{row.name}: {param}={x_value:g}, {metric}={scored} ({row.state})")
+        tip = escape(f"{row.name}: {param}={x_value:g}, {metric}={scored} ({row.state.label})")
         if y_value is None:
             y = HEIGHT - BOTTOM
             parts.append(
@@ -161,7 +161,7 @@ def _table(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) -
     lines = []
     for row in rows:
         given, scored = dict(row.params), dict(row.metrics)
-        cells = [f"<td>{escape(row.name)}</td><td>{escape(row.state)}</td>"]
+        cells = [f"<td>{escape(row.name)}</td><td>{escape(row.state.label)}</td>"]
         cells += [f"<td>{escape(cell(given[n])) if n in given else ''}</td>" for n in params]
         cells += [
             f"<td class=n>{escape(cell(scored[n])) if n in scored else ''}</td>" for n in metrics
