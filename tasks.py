@@ -5,7 +5,8 @@
     minimake -j10 GRID=wide            # 60 trials, for ten cores and more
     minimake EXTRA='{"model": "svc", "C": 3.0}'    # add configurations (a JSON object or list)
     minimake -n                        # what would run, and why
-    minimake clean                     # remove dist/
+    minimake --results --sort val_accuracy    # every trial run so far, best first
+    minimake clean                     # remove dist/ (the recorded results stay)
 
 The graph: prepare the data once, train one task per configuration (the scatter), then collate
 the validation scores, pick the best configuration and score it on the held-out test split (the
@@ -461,6 +462,10 @@ for _trial, _config in TRIALS:
         doc=f"Train {_config['model']} {_params(_config)}",
         retries=TRIAL_RETRIES,
         timeout=TRIAL_TIMEOUT,
+        # Recorded with each run, for `minimake --results --sort val_accuracy`: the table of
+        # every trial ever run, which outlives the grid and `minimake clean`.
+        params=_config,
+        metrics=f"{_folder}/metrics.json",
     )
     _metrics.append(f"{_folder}/metrics.json")
 

@@ -27,9 +27,9 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from minimake.record import Run, Span
 from minimake.result import Status
 from minimake.view.chrome_trace import trace_events
-from minimake.view.timings import Run, Span
 from minimake.view.timings_page import page
 
 

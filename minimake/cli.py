@@ -18,8 +18,8 @@ from minimake import __version__, interrupts
 if TYPE_CHECKING:
     from minimake.graph import Graph
     from minimake.options import Options
+    from minimake.record import Run
     from minimake.view.progress import ProgressReporter
-    from minimake.view.timings import Run
 
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -144,7 +144,8 @@ def _add_minimake_options(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="what makes a task rerun: mtime (make's rule, the default) or mtime,recipe "
         "(also when its recipe changed since it last ran: command lines, or a Python "
-        "function's code and arguments); tasks.py can set it with rerun_triggers()",
+        "function's code and arguments), and params (when its declared params changed); "
+        "tasks.py can set it with rerun_triggers()",
     )
     add(
         "--retries",
@@ -167,6 +168,7 @@ def _add_minimake_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write a page of where the time went to .minimake/timings/ (one HTML file)",
     )
+    _add_results_options(parser)
     add("--trace", metavar="FILE", help="write the run as a Chrome trace to FILE (for Perfetto)")
     add(
         "--progress",
@@ -181,6 +183,42 @@ def _add_minimake_options(parser: argparse.ArgumentParser) -> None:
         const="dot",
         metavar="FORMAT",
         help="print the goals' DAG as Graphviz dot (default) or mermaid, and run nothing",
+    )
+
+
+def _add_results_options(parser: argparse.ArgumentParser) -> None:
+    """--results and its companions: what the tasks with params or metrics recorded."""
+    group = parser.add_argument_group("results of tasks with params or metrics")
+    add = group.add_argument
+    add(
+        "--results",
+        nargs="?",
+        const="declared",
+        metavar="all",
+        help="print a table of each declared task with params or metrics: its state, params "
+        "(those that differ between rows), metrics, duration and end; --results=all adds "
+        "those recorded but no longer declared; goals restrict it to what they need",
+    )
+    add(
+        "--sort",
+        metavar="NAME",
+        help="order --results by a metric or param: highest first for a name that reads as a "
+        "score (acc, score, f1, auc, ...), lowest first otherwise; --sort=-NAME highest "
+        "first, --sort=+NAME lowest first",
+    )
+    add("--all-params", action="store_true", help="in --results, show every param column")
+    add(
+        "--results-page",
+        nargs="?",
+        const=".minimake/results.html",
+        metavar="FILE",
+        help="write --results as one HTML page with a chart per numeric param (default "
+        ".minimake/results.html)",
+    )
+    add(
+        "--forget-results",
+        action="store_true",
+        help="drop every recorded result from .minimake/journal (a clean keeps them)",
     )
 
 
@@ -386,6 +424,14 @@ def _read(
     """The flags, the goals, the NAME=value variables and -j's count; None (after make's
     message) when -j's count is no positive integer."""
     args = parser.parse_args(argv)
+    if args.results not in (None, "declared", "all") or (
+        args.results == "all" and "--results=all" not in argv
+    ):  # `--results all`: the word was a goal; --results=all asks for every row
+        args.targets.insert(0, args.results)
+        args.results = "declared"
+    if args.results_page and _VARIABLE.match(args.results_page):  # `--results-page GRID=small`
+        args.targets.insert(0, args.results_page)
+        args.results_page = ".minimake/results.html"
     goals, variables = _split(args.targets)
     if args.graph and _VARIABLE.match(args.graph):  # `--graph GRID=small`
         goals, variables = _split([args.graph, *args.targets])
@@ -441,6 +487,10 @@ def _build(
             reporter.fatal(MinimakeError(f"{args.file}: No such file or directory."))
         return EXIT_ERROR
     try:
+        if args.results or args.results_page or args.forget_results:
+            from minimake.results_command import results
+
+            return results(args, _inspected(args, goals, variables), reporter)
         if args.list or args.graph or args.explain:
             return _inspect(args, _inspected(args, goals, variables), reporter)
         return _run(args, _options(args, goals, variables, jobs), reporter)

@@ -528,7 +528,7 @@ def _report_goals(
 if TYPE_CHECKING:
     from distributed import Client
 
+    from minimake.record import Run
     from minimake.view.recorder import Recorder
-    from minimake.view.timings import Run
 
 __all__ = ["BuildInterrupted", "build"]

@@ -18,6 +18,10 @@ Records (tab-separated; names escaped so that a tab or newline in a name cannot 
     d  NAME  SECONDS  SIG    NAME finished: its duration and recipe signature ("-": none)
     f  NAME                  NAME ended without success (its changed targets were deleted)
     x                        no recipe of a run recorded above this line runs any more
+    t  NAME  TRIAL           NAME, a task with params or metrics, finished (or failed): TRIAL
+                             (JSON) holds them with its status, duration and end; kept for
+                             --results after the task is no longer declared, until
+                             --forget-results
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from minimake.errors import JournalError
+from minimake.results import Trial
 
 FOLDER = ".minimake"
 JOURNAL = "journal"
@@ -87,6 +92,8 @@ class Journal:
         self.signatures: dict[str, str] = {}  # task -> the signature's text, parsed on demand
         self.markers: dict[str, Marker] = {}
         self.runs: list[Run] = []
+        # task -> its newest trial's text, parsed on demand (--results, the params trigger)
+        self.trials: dict[str, str] = {}
         self.lines = 0
         self._fd: int | None = None
         self._pid = os.getpid()
@@ -136,6 +143,8 @@ class Journal:
                     self.runs.append(Run(fields[1], int(fields[2])))
                 elif kind == "x":
                     self.runs.clear()
+                elif kind == "t" and len(fields) == 3:
+                    self.trials[_unescape(fields[1])] = fields[2]
             except (ValueError, TypeError, RecursionError):
                 continue  # a damaged record says nothing (RecursionError: JSON nested too deep)
 
@@ -155,6 +164,11 @@ class Journal:
             for name, marker in self.markers.items():
                 if marker.pid == pid:
                     self.markers[name] = attrs.evolve(marker, live=True)
+
+    def trial(self, name: str) -> Trial | None:
+        """The newest recorded trial of ``name``, if any (a damaged record is none)."""
+        text = self.trials.get(name)
+        return Trial.loads(name, text) if text is not None else None
 
     # --- writing
 
@@ -199,6 +213,23 @@ class Journal:
         shown = repr(round(seconds, 6)) if seconds is not None else "nan"
         self._append(f"d\t{_escape(name)}\t{shown}\t{signature or '-'}\n")
 
+    def recorded(self, trial: Trial) -> None:
+        """A task with params or metrics finished: keep what it was and what it scored."""
+        text = trial.dumps()
+        self.trials[trial.name] = text
+        self._append(f"t\t{_escape(trial.name)}\t{text}\n")
+
+    def forget_trials(self) -> int:
+        """Drop every recorded trial (``--forget-results``); returns how many there were."""
+        count = len(self.trials)
+        if count and self.writable:
+            self.trials.clear()
+            self._rewrite(None)
+            if self._fd is not None:  # the rewrite replaced the file this appended to
+                os.close(self._fd)
+                self._fd = os.open(self.path, _APPEND)
+        return count
+
     def ended(self, name: str) -> None:
         """``name`` ended without success; what it changed was deleted."""
         self._append(f"f\t{_escape(name)}\n")
@@ -227,7 +258,7 @@ class Journal:
 
         ``keep``: the task names still declared (facts about the others are dropped).
         """
-        live = len(self.durations) + len(self.markers) + len(self.runs)
+        live = len(self.durations) + len(self.markers) + len(self.runs) + len(self.trials)
         if not self.writable or self.lines < max(COMPACT_MIN, COMPACT_RATIO * live):
             return False
         try:
@@ -255,6 +286,9 @@ class Journal:
         runs = [*self.runs, Run(self.token, self._pid)] if self._announced else self.runs
         for run in runs:
             records.append(f"r\t{run.token}\t{run.pid}\n")
+        # Trials outlive their declaration (--results=all): ``keep`` does not apply.
+        for name, text in self.trials.items():
+            records.append(f"t\t{_escape(name)}\t{text}\n")
         partial = self.path + ".partial"
         try:
             # O_NOFOLLOW: a link planted at the partial file's name is never written through.
@@ -283,7 +317,7 @@ class NullJournal(Journal):
     def __init__(self) -> None:
         self.folder = self.path = ""
         self.writable = False
-        self.durations, self.signatures, self.markers = {}, {}, {}
+        self.durations, self.signatures, self.markers, self.trials = {}, {}, {}, {}
         self.runs, self.lines = [], 0
         self._fd = None
         self._outlived = False

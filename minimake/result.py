@@ -10,8 +10,8 @@ import attrs
 
 if TYPE_CHECKING:
     from minimake.execution.capture import Captured
+    from minimake.record import Run
     from minimake.uptodate import Reason
-    from minimake.view.timings import Run
 
 
 # Environment variables given to one run of a recipe, as (name, value) pairs.

@@ -23,6 +23,7 @@ from minimake.plan import Plan
 from minimake.recipe_env import ATTEMPT, FAILED_DEPS, write_failed_deps
 from minimake.resources import Limits, Units, amounts, environment
 from minimake.result import INTERRUPTED, BuildResult, Environment, Outcome, Status, TaskResult
+from minimake.results import finished_trial, params_changed
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
 from minimake.task import Task
@@ -340,8 +341,11 @@ class Scheduler:
             interrupted=marker.pid if marker is not None else None,
             in_progress=marker is not None and marker.live,
         )
-        if reason is None and "recipe" in (task.rerun_triggers or self.settings.triggers):
-            reason = self._recipe_changed(task)
+        if reason is None and len(triggers := task.rerun_triggers or self.settings.triggers) > 1:
+            if "recipe" in triggers:
+                reason = self._recipe_changed(task)
+            if reason is None and "params" in triggers:
+                reason = self._params_changed(task)
         return reason
 
     def _up_to_date(self, task: Task, targets: Mapping[str, Stamp]) -> None:
@@ -422,6 +426,15 @@ class Scheduler:
             # Built before its signature was kept: adopt the recipe it is up to date with.
             self.journal.finished(task.name, None, current.dumps())
         return why_changed(recorded, current)
+
+    def _params_changed(self, task: Task) -> Reason | None:
+        """What changed in an up-to-date task's declared params since it last finished; a
+        task never recorded has no change to show (as a recipe without a signature)."""
+        recorded = self.journal.trial(task.name)
+        if recorded is None:
+            return None
+        change = params_changed(recorded.params, task.params)
+        return Reason(ReasonKind.PARAMS_CHANGED, change=change) if change is not None else None
 
     def _blocker(self, task: Task) -> str | None:
         for dep in task.all_deps:
@@ -516,6 +529,11 @@ class Scheduler:
                 self.journal.finished(task.name, learned, _dumps(signature_of(task)))
         elif not self.runner.pretends:
             self.journal.ended(task.name)
+        if (task.params or task.metrics is not None) and not self.runner.pretends:
+            # After the failed recipe's changes were deleted: its metrics are not read.
+            spent = outcome.seconds if outcome.seconds > 0 else seconds
+            trial = finished_trial(task, ok, round(spent, 6), time.time(), self.disk.root)
+            self.journal.recorded(trial)
         self._record(result)
         return ok
 

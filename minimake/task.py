@@ -152,8 +152,9 @@ def _check_timeout(task: Task, attribute: attrs.Attribute[Any], value: Any) -> N
         _fail(task, "timeout", bad)
 
 
-# What makes a task rerun: "mtime" (make's rule, always on) and "recipe" (its signature changed).
-TRIGGERS = ("mtime", "recipe")
+# What makes a task rerun: "mtime" (make's rule, always on), "recipe" (its signature changed)
+# and "params" (a declared parameter changed since it last finished).
+TRIGGERS = ("mtime", "recipe", "params")
 
 
 def check_triggers(values: Iterable[str]) -> tuple[str, ...]:
@@ -163,7 +164,7 @@ def check_triggers(values: Iterable[str]) -> tuple[str, ...]:
     given = {value.strip() for value in values if value.strip()}
     unknown = sorted(given - set(TRIGGERS))
     if unknown:
-        raise ValueError(f"unknown rerun trigger '{unknown[0]}': choose from mtime, recipe")
+        raise ValueError(f"unknown rerun trigger '{unknown[0]}': choose from mtime, recipe, params")
     if given and "mtime" not in given:
         raise ValueError("'mtime' is always a rerun trigger; write 'mtime,recipe'")
     return tuple(t for t in TRIGGERS if t in given)
@@ -173,6 +174,54 @@ def _triggers(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return () if value is None else tuple(value)
+
+
+def _params(value: Any) -> tuple[tuple[str, Any], ...]:
+    # Flat, sorted pairs, so the Task stays a hashable, comparable value; nested mappings
+    # become dotted names ({"model": {"alpha": 1}} is "model.alpha"), lists become tuples.
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        return value  # type: ignore[no-any-return]  # the validator names the bad value
+    return tuple(sorted(_flatten(value, "")))
+
+
+def _flatten(mapping: Mapping[Any, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, name + ".")
+        else:
+            yield name, _frozen(value)
+
+
+def _frozen(value: Any) -> Any:
+    """A list as a tuple, all the way down ([[64, 64]] too): a Task stays hashable."""
+    return tuple(_frozen(item) for item in value) if isinstance(value, (list, tuple)) else value
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_value(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_json_value(item) for item in value)
+    return isinstance(value, _JSON_SCALARS)
+
+
+def _check_params(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple):
+        _fail(
+            task, "params", f"must map names to JSON values, like {{'alpha': 0.1}} (got {value!r})"
+        )
+    for name, item in value:
+        if not _json_value(item):
+            _fail(task, "params", f"'{name}' must be a JSON value (got {item!r})")
+
+
+def _check_metrics(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        _fail(task, "metrics", f"must name a JSON file, like 'metrics.json' (got {value!r})")
 
 
 def _check_retries(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -235,6 +284,16 @@ class Task:
     allow_failed_deps: bool = False
     # Seconds its recipe may run (all its lines); None: the run's --timeout, if any.
     timeout: float | None = attrs.field(default=None, validator=_check_timeout)
+    # What the task is a trial of, {"alpha": 0.1} as sorted (name, value) pairs, nested names
+    # dotted; recorded with each run (--results), and a rerun trigger ("params").
+    params: tuple[tuple[str, Any], ...] = attrs.field(
+        default=(), converter=_params, validator=_check_params
+    )
+    # A file (a target, or one the recipe writes) holding a JSON object whose numbers are the
+    # task's metrics, read and recorded when it finishes (--results).
+    metrics: str | None = attrs.field(
+        default=None, converter=attrs.converters.optional(normal_path), validator=_check_metrics
+    )
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -278,13 +337,19 @@ class Task:
         retries: int | None = None,
         allow_failed_deps: bool = False,
         timeout: float | None = None,
+        params: Mapping[str, Any] | None = None,
+        metrics: str | None = None,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
             doc = inspect.getdoc(recipe) or ""
         location = _caller_location(sys._getframe(1))
-        if _no_options(
-            args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
+        if (
+            params is None
+            and metrics is None
+            and _no_options(
+                args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
+            )
         ):
             return _plain(targets, deps, order_only, recipe, phony, doc, default, location)
         return cls(
@@ -302,6 +367,8 @@ class Task:
             retries=retries,
             allow_failed_deps=allow_failed_deps,
             timeout=timeout,
+            params=params,
+            metrics=metrics,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -378,6 +445,8 @@ def _plain(
     _set(declared, "retries", None)
     _set(declared, "allow_failed_deps", False)
     _set(declared, "timeout", None)
+    _set(declared, "params", ())
+    _set(declared, "metrics", None)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -525,6 +594,8 @@ def task(
     retries: int | None = None,
     allow_failed_deps: bool = False,
     timeout: float | None = None,
+    params: Mapping[str, Any] | None = None,
+    metrics: str | None = None,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
@@ -535,15 +606,16 @@ def task(
     recipe, all its lines together, when it runs longer (SIGTERM to its process group, SIGKILL
     5 s later), and fails the task. With ``allow_failed_deps``, the task runs once its deps
     have finished even if some failed (under -k), and is told which
-    (``minimake.failed_deps()``). Used bare as a decorator, the decorated function becomes
-    the recipe.
+    (``minimake.failed_deps()``). ``params`` ({"alpha": 0.1}) and ``metrics`` (a JSON file of
+    numbers the recipe writes) are recorded with each run, for ``--results``. Used bare as a
+    decorator, the decorated function becomes the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
     # passing the options on to Task.create was a sixth of declaring it.
     plain = _no_options(
         args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
     )
-    if plain and not callable(recipe):
+    if plain and params is None and metrics is None and not callable(recipe):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
     return _declare(
@@ -561,6 +633,8 @@ def task(
             retries=retries,
             allow_failed_deps=allow_failed_deps,
             timeout=timeout,
+            params=params,
+            metrics=metrics,
         )
     )
 
@@ -605,7 +679,8 @@ def phony(
 def rerun_triggers(*triggers: str) -> None:
     """In tasks.py: what makes every task of this file rerun, ``rerun_triggers("mtime",
     "recipe")`` (``--rerun-triggers`` on the command line wins, a task's own setting wins
-    over both). "recipe" reruns a task whose recipe changed since it last finished."""
+    over both). "recipe" reruns a task whose recipe changed since it last finished, "params" one
+    whose declared params changed."""
     if _collector is None:
         raise TaskDefinitionError("rerun_triggers", "rerun_triggers", "is for a tasks file")
     try:

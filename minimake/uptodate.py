@@ -28,6 +28,7 @@ class ReasonKind(enum.Enum):
     WILL_BE_REMADE = "will_be_remade"  # under -n, -q, -t: its task would run
     REMADE = "remade"  # its task ran (or had nothing to run) and left it missing
     RECIPE_CHANGED = "recipe_changed"  # --rerun-triggers recipe: the recipe changed
+    PARAMS_CHANGED = "params_changed"  # --rerun-triggers params: a declared param changed
     # ``path``, a dep of a task that allows failed deps, failed in this build: it runs to say so
     DEP_FAILED = "dep_failed"
 
@@ -81,6 +82,7 @@ _TEXTS = {
     ReasonKind.WILL_BE_REMADE: "'{path}' will be remade",
     ReasonKind.REMADE: "'{path}' was remade",
     ReasonKind.RECIPE_CHANGED: "{change}",
+    ReasonKind.PARAMS_CHANGED: "{change}",
     ReasonKind.DEP_FAILED: "'{path}' failed",
 }
 # Read once per task: a member read through its Enum class costs a call of the metaclass's

@@ -159,8 +159,25 @@ def sleeper_group(
     )
     sleepers.append(process)
     assert process.stdout is not None
-    assert process.stdout.readline() == b"started\n"  # rendezvous: the child exists
+    assert process.stdout.readline() == b"started\n"  # rendezvous: the child exists...
+    _await_exec(process.pid)  # ...and has its own environment, which only exec gives it
     return process.pid
+
+
+def _await_exec(pgid: int) -> None:
+    """Wait until every member of ``pgid`` but its leader has exec'd: a forked shell's child
+    shows the shell's command line (and environment) until then."""
+    leader = Path(f"/proc/{pgid}/cmdline").read_bytes()
+    while True:
+        members = [pid for pid, fields in proc_stats().items() if int(fields[2]) == pgid]
+        lines = []
+        for pid in members:
+            if pid != pgid:
+                with contextlib.suppress(OSError):
+                    lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+        if lines and leader not in lines:
+            return
+        time.sleep(0.001)
 
 
 class TestRuns:

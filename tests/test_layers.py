@@ -10,7 +10,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "minimake"
-ASSEMBLY = {"minimake.engine", "minimake.cli", "minimake"}  # minimake: __init__'s lazy names
+# minimake: __init__'s lazy names; results_command: --results, a dry run read back for people.
+ASSEMBLY = {"minimake.engine", "minimake.cli", "minimake.results_command", "minimake"}
 
 
 def _module(path: Path) -> str:
@@ -18,8 +19,9 @@ def _module(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _runtime_imports(path: Path) -> set[str]:
-    """The minimake modules ``path`` imports when it runs (``if TYPE_CHECKING:`` left out)."""
+def _runtime_imports(path: Path, typing_too: bool = False) -> set[str]:
+    """The minimake modules ``path`` imports when it runs (``if TYPE_CHECKING:`` left out,
+    unless ``typing_too``)."""
     tree = ast.parse(path.read_text())
     typing_only: set[int] = set()
     for node in ast.walk(tree):
@@ -27,7 +29,7 @@ def _runtime_imports(path: Path) -> set[str]:
             typing_only |= {id(child) for child in ast.walk(node)}
     found: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in typing_only:
+        if id(node) in typing_only and not typing_too:
             continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("minimake"):
             found.add(node.module)
@@ -45,6 +47,7 @@ def _layer(module: str) -> str:
 
 
 IMPORTS = {_module(path): _runtime_imports(path) for path in PACKAGE.rglob("*.py")}
+NAMES = {_module(path): _runtime_imports(path, typing_too=True) for path in PACKAGE.rglob("*.py")}
 
 
 def test_the_sub_packages_never_import_each_other() -> None:
@@ -66,6 +69,19 @@ def test_only_the_assembly_imports_the_sub_packages() -> None:
         if _layer(imported) != "minimake"
     }
     assert reaching == set()
+
+
+def test_the_core_names_nothing_of_the_view() -> None:
+    # Not even in a type: the values the core hands out (a BuildResult's recorded Run, a
+    # trial's Row) are the core's, which the views read.
+    naming = {
+        (module, imported)
+        for module, imports in NAMES.items()
+        if _layer(module) == "minimake" and module not in ASSEMBLY
+        for imported in imports
+        if _layer(imported) == "minimake.view"
+    }
+    assert naming == set()
 
 
 def test_the_check_sees_every_module() -> None:

@@ -172,6 +172,31 @@ def result_rows(project: Path) -> dict[str, dict[str, str]]:
         return {row["id"]: row for row in csv.DictReader(handle)}
 
 
+def results_table(project: Path, *args: str) -> list[dict[str, str]]:
+    """`minimake --results` off a terminal, one dict per row keyed by the header."""
+    header, *lines = minimake(project, "--results", *args).stdout.splitlines()
+    return [dict(zip(header.split("\t"), line.split("\t"), strict=True)) for line in lines]
+
+
+def test_results_list_every_trial_and_keep_them_as_the_grid_grows(project: Path) -> None:
+    rows = results_table(project, "--sort", "val_accuracy")
+    assert sorted(row["task"] for row in rows) == sorted(
+        f"dist/trained/{trial}/metrics.json" for trial in grid_ids(project)
+    )
+    scores = [float(row["val_accuracy"]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert {row["state"] for row in rows} == {"up to date"}
+    assert {"model", "C", "gamma", "fit_seconds"} <= set(rows[0])
+    assert "config.C" not in rows[0]  # metrics are the file's top-level numbers only
+    edit_tasks(project, SVC_LINE, SVC_LINE.replace("[1.0, 10.0]", "[1.0, 10.0, 100.0]"))
+    minimake(project)
+    grown = results_table(project)
+    assert len(grown) == len(rows) + 2
+    assert {float(row["C"]) for row in grown[:2]} == {100.0}  # the newest first
+    minimake(project, "clean")
+    assert len(results_table(project)) == len(grown)  # a clean keeps them, as never run
+
+
 def test_failing_trial_costs_only_itself_under_keep_going(project: Path) -> None:
     """An invalid value fails its trial, twice (its retry); the others still train, and the
     collate runs over them: the table lists the bad trial as failed and the best is the best

@@ -18,12 +18,13 @@ import pytest
 
 from minimake.engine import build
 from minimake.events import Tee
+from minimake.record import Run, Span
 from minimake.result import BuildResult, Outcome, Status, TaskResult
 from minimake.task import Task
 from minimake.uptodate import Reason, ReasonKind
 from minimake.view.chrome_trace import trace_events, write_trace
 from minimake.view.recorder import Recorder
-from minimake.view.timings import Run, Span, concurrency, critical_path, lanes
+from minimake.view.timings import concurrency, critical_path, lanes
 from minimake.view.timings_page import LATEST, TABLE_ROWS, page, save
 from minimake.view.timings_svg import BAR_BUDGET, short_names
 from tests.conftest import RecordingReporter, cli

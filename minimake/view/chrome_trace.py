@@ -8,7 +8,8 @@ import json
 import os
 from typing import Any
 
-from minimake.view.timings import Run, Span, Step, concurrency, critical_path, lanes
+from minimake.record import Run, Span
+from minimake.view.timings import Step, concurrency, critical_path, lanes
 
 _PID = 1
 

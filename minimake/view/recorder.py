@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import attrs
 
 from minimake.events import NullReporter
+from minimake.record import Run, Span
 from minimake.result import BuildResult, TaskResult
-from minimake.view.timings import Run, Span
 
 if TYPE_CHECKING:
     from minimake.task import Task

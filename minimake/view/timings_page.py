@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from html import escape
 
+from minimake.record import Run, Span
 from minimake.result import Status
-from minimake.view.timings import Run, Span, critical_path
+from minimake.view.page import definitions, document, escape, table
+from minimake.view.timings import critical_path
 from minimake.view.timings_svg import chart, ended, kind, shorten, timeline
 from minimake.words import duration
 
@@ -65,28 +66,11 @@ def page(run: Run) -> str:
         "<h2>Tasks by duration</h2>",
         _table(run),
     ]
-    return (
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+    return document(title, body, _CSS)
 
 
+# Beside the base: the timeline's bars and their key.
 _CSS = """
-:root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#59636e;--grid:#d1d9e0;
---lane:#f3f5f7;--ran:#3f7cc0;--failed:#d1242f;--ignored:#d98a1c;--pretend:#8c959f;
---wait:#e9b949;--crit:#1f2328}
-@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;
---grid:#3d444d;--lane:#161b22;--ran:#4c8fd6;--failed:#f4555f;--ignored:#e69d3a;
---pretend:#656c76;--wait:#b8901f;--crit:#f0f6fc}}
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;
-max-width:1240px;padding:0 16px;background:var(--bg);color:var(--fg)}
-h1{font-size:20px;margin:0 0 12px}h2{font-size:16px;margin:28px 0 8px}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
-dt{color:var(--muted)}dd{margin:0}.note{color:var(--muted);margin:4px 0 8px}
-svg{width:100%;height:auto;display:block}svg text{fill:var(--muted);font-size:11px}
 .lane{fill:var(--lane)}.tick{stroke:var(--grid);stroke-width:1}
 .ran{fill:var(--ran)}.failed{fill:var(--failed)}.ignored{fill:var(--ignored)}
 .pretend{fill:var(--pretend)}.wait{fill:var(--wait)}.merged{opacity:.75}
@@ -98,9 +82,6 @@ svg text.bl{fill:#fff;pointer-events:none}.limit{stroke:var(--fg);stroke-dasharr
 .key.ran{background:var(--ran)}.key.failed{background:var(--failed)}
 .key.ignored{background:var(--ignored)}.key.pretend{background:var(--pretend)}
 .key.wait{background:var(--wait)}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{text-align:left;padding:3px 8px;border-bottom:1px solid var(--grid);vertical-align:top}
-th{color:var(--muted);font-weight:600}td.n{text-align:right;white-space:nowrap}
 td.why{color:var(--muted)}
 """
 
@@ -118,8 +99,7 @@ def _header(run: Run) -> str:
         ("Parallelism", parallelism),
         ("Tasks", _counts(run.spans)),
     ]
-    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
-    return f"<dl>{items}</dl>"
+    return definitions(rows)
 
 
 def _counts(spans: Iterable[Span]) -> str:
@@ -165,10 +145,7 @@ def _critical(run: Run, critical: Sequence[str]) -> str:
 
 def _table(run: Run) -> str:
     ran = sorted((s for s in run.spans if s.ran), key=lambda span: (-span.seconds, span.name))
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("#", "Task", "Duration", "Status", "Started", "Waited", "Why", "Ended")
-    )
+    head = ("#", "Task", "Duration", "Status", "Started", "Waited", "Why", "Ended")
     rows = []
     for number, span in enumerate(ran[:TABLE_ROWS], 1):
         cells = [
@@ -189,9 +166,4 @@ def _table(run: Run) -> str:
         )
     if not ran:
         return '<p class="note">No recipe ran.</p>'
-    return (
-        f"<table><thead><tr>{head}</tr></thead><tbody>\n"
-        + "\n".join(rows)
-        + "\n</tbody></table>"
-        + more
-    )
+    return table(head, rows) + more

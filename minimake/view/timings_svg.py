@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from html import escape
 
 import attrs
 
+from minimake.record import Run, Span
 from minimake.result import Status
-from minimake.view.timings import Run, Span, Step, concurrency, lanes
+from minimake.view.page import escape
+from minimake.view.timings import Step, concurrency, lanes
 from minimake.words import death, duration
 
 WIDTH = 1200  # the drawings' coordinate width; they scale to the window
