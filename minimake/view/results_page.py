@@ -73,7 +73,8 @@ _CSS = """
 figure{margin:0}figcaption{font-weight:600;font-size:13px}
 .axis{stroke:var(--grid);stroke-width:1}.pt{fill:var(--ran);opacity:.8}
 .miss{stroke:var(--failed);stroke-width:2}tr.failed td{color:var(--failed)}
-tr.gone td{color:var(--muted)}td.warn{color:var(--ignored)}
+tr.gone td{color:var(--muted)}td.warn{color:var(--ignored)}td.k{white-space:nowrap}
+.wide{overflow-x:auto}body{max-width:none}
 """
 
 
@@ -161,15 +162,18 @@ def _table(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) -
     lines = []
     for row in rows:
         given, scored = dict(row.params), dict(row.metrics)
-        cells = [f"<td>{escape(row.name)}</td><td>{escape(row.state.label)}</td>"]
+        cells = [f"<td>{escape(row.name)}</td><td class=k>{escape(row.state.label)}</td>"]
         cells += [f"<td>{escape(cell(given[n])) if n in given else ''}</td>" for n in params]
         cells += [
             f"<td class=n>{escape(cell(scored[n])) if n in scored else ''}</td>" for n in metrics
         ]
-        cells += [f"<td class=n>{duration(row.seconds)}</td><td>{escape(when(row.ended))}</td>"]
+        cells += [
+            f"<td class=n>{duration(row.seconds)}</td><td class=k>{escape(when(row.ended))}</td>"
+        ]
         cells.append(f"<td class=warn>{escape(row.warning or '')}</td>")
         kind = {State.FAILED: " class=failed", State.GONE: " class=gone"}.get(row.state, "")
         lines.append(f"<tr{kind}>" + "".join(cells) + "</tr>")
     if not lines:
         return '<p class="note">No task with params or metrics has run.</p>'
-    return table(head, lines)
+    # A grid of many params is wider than the page: the table scrolls, the page does not.
+    return f'<div class="wide">{table(head, lines)}</div>'
