@@ -211,15 +211,7 @@ def test_a_closed_pipe_for_both_streams_of_a_dry_run_is_sigpipe_too(tmp_path: Pa
     through one buffer; the closed pipe is still make's SIGPIPE, with no message at exit."""
     write_tasks(tmp_path, MANY)
     script = f'"{sys.executable}" -m minimake -n 2>&1 | head -1; exit "${{PIPESTATUS[0]}}"'
-    done = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _bash(tmp_path, script)
     assert done.returncode == 128 + signal.SIGPIPE
     assert done.stdout == "would run out: 'out' does not exist\n"
     assert done.stderr == ""
@@ -235,10 +227,14 @@ phony("all", deps=["part", "other"], default=True)
 
 def _closed(tmp_path: Path, args: str, redirections: str) -> subprocess.CompletedProcess[str]:
     """``minimake ARGS`` with standard streams closed (``>&-``), as a shell runs it."""
-    script = f'"{sys.executable}" -m minimake --progress off {args} {redirections}'
+    return _bash(tmp_path, f'"{sys.executable}" -m minimake --progress off {args} {redirections}')
+
+
+def _bash(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by bash in ``folder``, with this source tree's minimake."""
     return subprocess.run(
         ["bash", "-c", script],
-        cwd=tmp_path,
+        cwd=folder,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
