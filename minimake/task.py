@@ -294,6 +294,9 @@ class Task:
     metrics: str | None = attrs.field(
         default=None, converter=attrs.converters.optional(normal_path), validator=_check_metrics
     )
+    # make's "@" on every line (".SILENT: target"): its commands are not echoed when it runs;
+    # -n still prints them, as make prints "@" lines.
+    silent: bool = False
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -339,6 +342,7 @@ class Task:
         timeout: float | None = None,
         params: Mapping[str, Any] | None = None,
         metrics: str | None = None,
+        silent: bool = False,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
@@ -347,6 +351,7 @@ class Task:
         if (
             params is None
             and metrics is None
+            and not silent
             and _no_options(
                 args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
             )
@@ -369,6 +374,7 @@ class Task:
             timeout=timeout,
             params=params,
             metrics=metrics,
+            silent=silent,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -447,6 +453,7 @@ def _plain(
     _set(declared, "timeout", None)
     _set(declared, "params", ())
     _set(declared, "metrics", None)
+    _set(declared, "silent", False)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -596,6 +603,7 @@ def task(
     timeout: float | None = None,
     params: Mapping[str, Any] | None = None,
     metrics: str | None = None,
+    silent: bool = False,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
@@ -607,15 +615,16 @@ def task(
     5 s later), and fails the task. With ``allow_failed_deps``, the task runs once its deps
     have finished even if some failed (under -k), and is told which
     (``minimake.failed_deps()``). ``params`` ({"alpha": 0.1}) and ``metrics`` (a JSON file of
-    numbers the recipe writes) are recorded with each run, for ``--results``. Used bare as a
-    decorator, the decorated function becomes the recipe.
+    numbers the recipe writes) are recorded with each run, for ``--results``. ``silent``
+    (make's ``@``) does not echo its commands when it runs; ``-n`` still prints them. Used
+    bare as a decorator, the decorated function becomes the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
     # passing the options on to Task.create was a sixth of declaring it.
     plain = _no_options(
         args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
     )
-    if plain and params is None and metrics is None and not callable(recipe):
+    if plain and params is None and metrics is None and not silent and not callable(recipe):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
     return _declare(
@@ -635,6 +644,7 @@ def task(
             timeout=timeout,
             params=params,
             metrics=metrics,
+            silent=silent,
         )
     )
 
@@ -654,6 +664,7 @@ def phony(
     retries: int | None = None,
     allow_failed_deps: bool = False,
     timeout: float | None = None,
+    silent: bool = False,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     return _declare(
@@ -672,6 +683,7 @@ def phony(
             allow_failed_deps=allow_failed_deps,
             timeout=timeout,
             phony=True,
+            silent=silent,
         )
     )
 

@@ -40,6 +40,9 @@ class ShellSpec:
     # Echo the lines after the first into the output as they run, as make does (the first is
     # echoed when the task starts): a line after a failing one is never shown.
     echo: bool = False
+    # The lines as echoed, with $TARGET and the like replaced (minimake.script); () echoes
+    # ``commands`` as written.
+    shown: tuple[str, ...] = ()
     timeout: float | None = None  # seconds for all its lines together; None: no limit
 
 

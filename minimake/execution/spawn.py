@@ -191,7 +191,8 @@ class _Job:
         ):
             line = commands[self.index]
             if self.index and self.spec.echo:
-                os.write(self.out, (line + "\n").encode())
+                echoed = self.spec.shown[self.index] if self.spec.shown else line
+                os.write(self.out, (echoed + "\n").encode())
             self.index += 1
             words = argv(line)
             try:

@@ -388,6 +388,7 @@ class ProgressReporter(Tee):
         verbose: bool = False,
         dry_run: bool = False,
         pretend: bool = False,
+        show_silenced: bool = False,
         clock: Callable[[], float] = time.monotonic,
         auto_refresh: bool = True,
     ) -> None:
@@ -410,7 +411,14 @@ class ProgressReporter(Tee):
         self.lines = (
             LiveLines(self.out, self.err, self.display, verbose=verbose)
             if self.mode == "live"
-            else ConsoleReporter(self.out, self.err, silent=silent, quiet=quiet, verbose=verbose)
+            else ConsoleReporter(
+                self.out,
+                self.err,
+                silent=silent,
+                quiet=quiet,
+                verbose=verbose,
+                show_silenced=show_silenced,
+            )
         )
         parts: list[Reporter] = [self.display, self.lines]
         if self.mode != "off":
@@ -453,6 +461,7 @@ def for_cli(
     pretend: bool,
     as_json: bool,
     errors_to: IO[str] | None = None,
+    show_silenced: bool = False,
 ) -> ProgressReporter:
     """The reporter for the command line, on the real stdout and stderr (``errors_to``: what
     stands for stderr instead, such as stdout when the two are one file).
@@ -477,6 +486,7 @@ def for_cli(
         verbose=verbose,
         dry_run=dry_run,
         pretend=pretend,
+        show_silenced=show_silenced,
     )
 
 

@@ -1,0 +1,104 @@
+"""What a Makefile's port needs, beside GNU make where make has the behaviour: -s -n, a
+recipe that calls minimake, per-task silence, -n's script, console tasks, intermediate files,
+tasks.py's folder, var()."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.conftest import cli, needs_make, touch, write_tasks
+
+_ENV = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+_ENV["LC_ALL"] = "C"
+
+
+def make(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    make_path = shutil.which("make")
+    assert make_path is not None
+    return subprocess.run(
+        [make_path, *args],
+        cwd=cwd,
+        env={**_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def twins(tmp_path: Path, makefile: str, tasks: str) -> tuple[Path, Path]:
+    """Two folders: one with the Makefile, one with its port, each with an `in` file."""
+    for name, body, file in (("make", makefile, "Makefile"), ("mini", tasks, "tasks.py")):
+        (tmp_path / name).mkdir()
+        if file == "Makefile":
+            (tmp_path / name / file).write_text(body)
+        else:
+            write_tasks(tmp_path / name, body)
+        touch(tmp_path / name / "in", 0)
+    return tmp_path / "make", tmp_path / "mini"
+
+
+@needs_make
+def test_silent_dry_run_prints_the_commands_as_make(tmp_path: Path) -> None:
+    made, mini = twins(
+        tmp_path,
+        "out: in\n\tcp in out\n",
+        """
+        from minimake import task
+        task("out", deps="in", recipe="cp in out")
+        """,
+    )
+    theirs, ours = make("-s", "-n", cwd=made), cli("-s", "-n", cwd=mini)
+    assert theirs.stdout == "cp in out\n"
+    assert (ours.returncode, ours.stdout) == (0, theirs.stdout)
+    # -s still silences a real run, and -s -n -t prints no touches (make's).
+    assert make("-s", "-n", "-t", cwd=made).stdout == cli("-s", "-n", "-t", cwd=mini).stdout == ""
+    assert cli("-s", cwd=mini).stdout == ""
+
+
+@needs_make
+def test_a_silent_task_is_not_echoed_but_shown_by_dry_run(tmp_path: Path) -> None:
+    made, mini = twins(
+        tmp_path,
+        "out: in\n\t@cp in out\n\t@echo done\nall: out\n\techo all\n",
+        """
+        from minimake import phony, task
+        task("out", deps="in", recipe=["cp in out", "echo done"], silent=True)
+        phony("all", deps="out", recipe="echo all")
+        """,
+    )
+    for args in (["-n", "all"], ["all"]):
+        theirs, ours = make(*args, cwd=made), cli(*args, cwd=mini)
+        assert ours.stdout == theirs.stdout, args
+    assert theirs.stdout == "done\necho all\nall\n"
+
+
+@needs_make
+def test_dry_run_shows_the_automatic_variables_as_make(tmp_path: Path) -> None:
+    made, mini = twins(
+        tmp_path,
+        "out: in b\n\tcat $^ > $@\n\techo '$$TARGET' \"$@\"\nb:\n\techo b > $@\n",
+        """
+        from minimake import task
+        lines = ["cat $DEPS > $TARGET", "echo '$TARGET' \\"$TARGET\\""]
+        task("out", deps=["in", "b"], recipe=lines)
+        task("b", recipe="echo b > $TARGET")
+        """,
+    )
+    theirs, ours = make("-n", cwd=made), cli("-n", cwd=mini)
+    assert theirs.stdout == "echo b > b\ncat in b > out\necho '$TARGET' \"out\"\n"
+    assert ours.stdout == theirs.stdout
+    # A real run echoes the same lines, and runs the command as written.
+    theirs, ours = make(cwd=made), cli(cwd=mini)
+    assert ours.stdout == theirs.stdout
+    assert (mini / "out").read_text() == (made / "out").read_text()
+
+
+def test_a_path_that_needs_quoting_is_shown_quoted(tmp_path: Path) -> None:
+    write_tasks(tmp_path, 'from minimake import task\ntask("a b", recipe="touch $TARGET")\n')
+    assert cli("-n", cwd=tmp_path).stdout == "touch 'a b'\n"
