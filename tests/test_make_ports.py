@@ -5,9 +5,13 @@ tasks.py's folder, var()."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import cli, needs_make, touch, write_tasks
 
@@ -102,3 +106,25 @@ def test_dry_run_shows_the_automatic_variables_as_make(tmp_path: Path) -> None:
 def test_a_path_that_needs_quoting_is_shown_quoted(tmp_path: Path) -> None:
     write_tasks(tmp_path, 'from minimake import task\ntask("a b", recipe="touch $TARGET")\n')
     assert cli("-n", cwd=tmp_path).stdout == "touch 'a b'\n"
+
+
+@pytest.mark.timeout(60)
+def test_minimake_from_a_recipe_fails_at_once_saying_why(tmp_path: Path) -> None:
+    write_tasks(
+        tmp_path,
+        f"""
+        from minimake import phony
+        phony("clean", recipe="rm -f out")
+        phony("clean-all", recipe="{sys.executable} -m minimake clean")
+        phony("clean-nolock", recipe="{sys.executable} -m minimake --no-journal clean")
+        """,
+    )
+    run = cli("clean-all", cwd=tmp_path)
+    assert run.returncode == 2
+    pid = re.search(r"This folder's build \(pid (\d+)\) ran this minimake", run.stdout + run.stderr)
+    assert pid, run.stdout + run.stderr
+    assert "--no-journal" in run.stdout + run.stderr
+    # The way out it names: the inner run takes no lock, as make's sub-make.
+    run = cli("clean-nolock", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "rm -f out" in run.stdout
