@@ -128,3 +128,24 @@ def test_minimake_from_a_recipe_fails_at_once_saying_why(tmp_path: Path) -> None
     run = cli("clean-nolock", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "rm -f out" in run.stdout
+
+
+def test_tasks_file_is_imported_in_its_own_folder(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    for name in ("a", "b"):
+        (project / "data" / f"{name}.fastq").write_text(name)
+    write_tasks(
+        project,
+        """
+        from glob import glob
+        from minimake import task
+        inputs = sorted(glob("data/*.fastq"))
+        task("all.txt", deps=inputs, recipe="cat $DEPS > $TARGET")
+        """,
+    )
+    (project / "sub").mkdir()
+    run = cli("-f", "../tasks.py", cwd=project / "sub")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "cat data/a.fastq data/b.fastq > all.txt"
+    assert (project / "all.txt").read_text() == "ab"
