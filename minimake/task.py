@@ -715,11 +715,60 @@ def preload(*modules: str) -> None:
     _collector.preload = (*_collector.preload, *modules)
 
 
-def var(name: str, default: str = "") -> str:
-    """A variable from the command line (``NAME=value``), else the environment, else ``default``."""
+def var(
+    name: str,
+    default: Any = "",
+    *,
+    environment: bool = True,
+    type: Callable[[str], Any] | None = None,
+) -> Any:
+    """A variable from the command line (``NAME=value``), else the environment, else ``default``.
+
+    ``environment=False`` takes only the command line and the default, as make's ``NAME =
+    value`` (a stray ``NAME`` in the environment is ignored). ``type`` converts the text
+    (``int``, ``float``, ``bool``: 1/0, true/false, yes/no, on/off; ``list`` or ``tuple``: its
+    words, split on white space); without it, a default that is no string gives the type
+    (``var("N", 3)`` is an int). A default that is a string is converted by ``type`` too.
+    """
     if _collector is not None and name in _collector.variables:
-        return _collector.variables[name]
-    return os.environ.get(name, default)
+        text = _collector.variables[name]
+    elif environment and name in os.environ:
+        text = os.environ[name]
+    elif type is not None and isinstance(default, str):
+        text = default  # var("SIZES", "1 2", type=list): the default read as the command line
+    else:
+        return default
+    kind = type if type is not None else (str if isinstance(default, str) else _kind(default))
+    try:
+        return _converted(text, kind)
+    except ValueError as error:
+        # Raised in the tasks file, which names its line: "tasks.py:3: ValueError: ...".
+        problem = f"var {name!r}: cannot read {text!r} as {_kind_name(kind)}"
+        raise ValueError(problem) from error
+
+
+def _kind(default: Any) -> Callable[[str], Any]:
+    return str if default is None else default.__class__
+
+
+def _kind_name(kind: Callable[[str], Any]) -> str:
+    return getattr(kind, "__name__", repr(kind))
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _converted(text: str, kind: Callable[[str], Any]) -> Any:
+    if kind is str:
+        return text
+    if kind is bool:
+        word = text.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError(text)
+    if kind is list or kind is tuple:
+        return kind(text.split())
+    return kind(text)
 
 
 def describe_recipe(declared: Task) -> list[str]:

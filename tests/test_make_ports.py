@@ -149,3 +149,26 @@ def test_tasks_file_is_imported_in_its_own_folder(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == "cat data/a.fastq data/b.fastq > all.txt"
     assert (project / "all.txt").read_text() == "ab"
+
+
+@needs_make
+def test_var_without_the_environment_as_make_and_typed(tmp_path: Path) -> None:
+    made, mini = twins(
+        tmp_path,
+        "exp = 5\nall:\n\t@echo $(exp)\n",
+        """
+        from minimake import phony, var
+        exp = var("exp", 5, environment=False)
+        assert isinstance(exp, int)
+        sizes = var("sizes", "1 2", type=list)
+        phony("all", recipe=f"echo {exp} {len(sizes)}", silent=True)
+        """,
+    )
+    stray = {"exp": "3"}
+    assert make(cwd=made, env=stray).stdout == "5\n"
+    assert cli(cwd=mini, env=stray).stdout == "5 2\n"
+    assert make("exp=7", cwd=made, env=stray).stdout == "7\n"
+    assert cli("exp=7", "sizes=a b c", cwd=mini, env=stray).stdout == "7 3\n"
+    run = cli("exp=seven", cwd=mini)
+    assert run.returncode == 2
+    assert "tasks.py:3: ValueError: var 'exp': cannot read 'seven' as int" in run.stderr
