@@ -297,6 +297,9 @@ class Task:
     # make's "@" on every line (".SILENT: target"): its commands are not echoed when it runs;
     # -n still prints them, as make prints "@" lines.
     silent: bool = False
+    # make's .SECONDARY: while its targets are missing and every task that needs it is up to
+    # date against its deps, it is not remade (minimake.intermediate).
+    intermediate: bool = False
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -343,6 +346,7 @@ class Task:
         params: Mapping[str, Any] | None = None,
         metrics: str | None = None,
         silent: bool = False,
+        intermediate: bool = False,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
@@ -352,6 +356,7 @@ class Task:
             params is None
             and metrics is None
             and not silent
+            and not intermediate
             and _no_options(
                 args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
             )
@@ -375,6 +380,7 @@ class Task:
             params=params,
             metrics=metrics,
             silent=silent,
+            intermediate=intermediate,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -454,6 +460,7 @@ def _plain(
     _set(declared, "params", ())
     _set(declared, "metrics", None)
     _set(declared, "silent", False)
+    _set(declared, "intermediate", False)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -604,6 +611,7 @@ def task(
     params: Mapping[str, Any] | None = None,
     metrics: str | None = None,
     silent: bool = False,
+    intermediate: bool = False,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
@@ -616,7 +624,9 @@ def task(
     have finished even if some failed (under -k), and is told which
     (``minimake.failed_deps()``). ``params`` ({"alpha": 0.1}) and ``metrics`` (a JSON file of
     numbers the recipe writes) are recorded with each run, for ``--results``. ``silent``
-    (make's ``@``) does not echo its commands when it runs; ``-n`` still prints them. Used
+    (make's ``@``) does not echo its commands when it runs; ``-n`` still prints them.
+    ``intermediate`` (make's ``.SECONDARY``): while its targets are missing and the tasks that
+    need it are up to date against its deps, it is not remade. Used
     bare as a decorator, the decorated function becomes the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
@@ -624,7 +634,14 @@ def task(
     plain = _no_options(
         args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
     )
-    if plain and params is None and metrics is None and not silent and not callable(recipe):
+    if (
+        plain
+        and params is None
+        and metrics is None
+        and not silent
+        and not intermediate
+        and not callable(recipe)
+    ):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
     return _declare(
@@ -645,6 +662,7 @@ def task(
             params=params,
             metrics=metrics,
             silent=silent,
+            intermediate=intermediate,
         )
     )
 

@@ -172,3 +172,34 @@ def test_var_without_the_environment_as_make_and_typed(tmp_path: Path) -> None:
     run = cli("exp=seven", cwd=mini)
     assert run.returncode == 2
     assert "tasks.py:3: ValueError: var 'exp': cannot read 'seven' as int" in run.stderr
+
+
+@needs_make
+def test_a_deleted_intermediate_is_not_remade_as_make(tmp_path: Path) -> None:
+    made, mini = twins(
+        tmp_path,
+        ".SECONDARY: mid\nout: mid\n\tcp mid out\nmid: in\n\tcp in mid\n",
+        """
+        from minimake import task
+        task("out", deps="mid", recipe="cp mid out")
+        task("mid", deps="in", recipe="cp in mid", intermediate=True)
+        """,
+    )
+    for folder, tool in ((made, make), (mini, cli)):
+        assert tool(cwd=folder).stdout == "cp in mid\ncp mid out\n"
+        touch(folder / "mid", 10)
+        touch(folder / "out", 20)
+        (folder / "mid").unlink()
+    for args in (["-q"], ["-n"], []):
+        theirs, ours = make(*args, cwd=made), cli(*args, "--progress", "off", cwd=mini)
+        assert ours.returncode == theirs.returncode == 0, args
+        assert ours.stdout.replace("minimake", "make") == theirs.stdout, args
+    assert not (mini / "mid").exists()
+    # Its dep newer than what needs it: remade first, then the task that needs it.
+    for folder in (made, mini):
+        touch(folder / "in", 30)
+    assert make("-q", cwd=made).returncode == cli("-q", cwd=mini).returncode == 1
+    theirs, ours = make("-n", cwd=made), cli("-n", cwd=mini)
+    assert ours.stdout == theirs.stdout == "cp in mid\ncp mid out\n"
+    assert cli(cwd=mini).stdout == "cp in mid\ncp mid out\n"
+    assert (mini / "mid").exists()
