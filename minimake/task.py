@@ -300,6 +300,9 @@ class Task:
     # make's .SECONDARY: while its targets are missing and every task that needs it is up to
     # date against its deps, it is not remade (minimake.intermediate).
     intermediate: bool = False
+    # ninja's console pool: runs alone, with the terminal's stdin, stdout and stderr, its
+    # output not captured, the live display paused meanwhile (a shell recipe that asks).
+    console: bool = False
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -347,6 +350,7 @@ class Task:
         metrics: str | None = None,
         silent: bool = False,
         intermediate: bool = False,
+        console: bool = False,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
@@ -357,6 +361,7 @@ class Task:
             and metrics is None
             and not silent
             and not intermediate
+            and not console
             and _no_options(
                 args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
             )
@@ -381,6 +386,7 @@ class Task:
             metrics=metrics,
             silent=silent,
             intermediate=intermediate,
+            console=console,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -461,6 +467,7 @@ def _plain(
     _set(declared, "metrics", None)
     _set(declared, "silent", False)
     _set(declared, "intermediate", False)
+    _set(declared, "console", False)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -612,6 +619,7 @@ def task(
     metrics: str | None = None,
     silent: bool = False,
     intermediate: bool = False,
+    console: bool = False,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
@@ -626,7 +634,8 @@ def task(
     numbers the recipe writes) are recorded with each run, for ``--results``. ``silent``
     (make's ``@``) does not echo its commands when it runs; ``-n`` still prints them.
     ``intermediate`` (make's ``.SECONDARY``): while its targets are missing and the tasks that
-    need it are up to date against its deps, it is not remade. Used
+    need it are up to date against its deps, it is not remade. A ``console`` task (ninja's
+    console pool) runs alone with the terminal's stdin, stdout and stderr, uncaptured. Used
     bare as a decorator, the decorated function becomes the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
@@ -640,6 +649,7 @@ def task(
         and metrics is None
         and not silent
         and not intermediate
+        and not console
         and not callable(recipe)
     ):
         location = _caller_location(sys._getframe(1))
@@ -663,6 +673,7 @@ def task(
             metrics=metrics,
             silent=silent,
             intermediate=intermediate,
+            console=console,
         )
     )
 
@@ -683,6 +694,7 @@ def phony(
     allow_failed_deps: bool = False,
     timeout: float | None = None,
     silent: bool = False,
+    console: bool = False,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     return _declare(
@@ -702,6 +714,7 @@ def phony(
             timeout=timeout,
             phony=True,
             silent=silent,
+            console=console,
         )
     )
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, needs_make, touch, write_tasks
+from tests.conftest import cli, environment, needs_make, touch, write_tasks
 
 _ENV = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
 _ENV["LC_ALL"] = "C"
@@ -203,3 +203,33 @@ def test_a_deleted_intermediate_is_not_remade_as_make(tmp_path: Path) -> None:
     assert ours.stdout == theirs.stdout == "cp in mid\ncp mid out\n"
     assert cli(cwd=mini).stdout == "cp in mid\ncp mid out\n"
     assert (mini / "mid").exists()
+
+
+@pytest.mark.timeout(60)
+def test_a_console_task_reads_the_terminal(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import phony, task
+        task("a", recipe="echo a > a")
+        task("b", recipe="echo b > b")
+        phony("ask", deps=["a", "b"], console=True,
+              recipe='printf "Are you sure? [y/N] "; read answer; echo "got $answer" > answer')
+        phony("all", deps=["ask", "a", "b"], default=True)
+        """,
+    )
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "minimake", "-j3"],
+        cwd=str(tmp_path),
+        env=environment(),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect_exact("Are you sure? [y/N] ")
+    child.sendline("yes")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert (tmp_path / "answer").read_text() == "got yes\n"

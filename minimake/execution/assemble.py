@@ -162,6 +162,7 @@ def _specs(
                 ignore_errors=ignore_errors,
                 where=where(task) if ignore_errors else "",
                 echo=echo and not task.silent,
+                console=task.console,
                 shown=tuple(shown_recipe(task, trigger.get(task.name)))
                 if echo and not task.silent
                 else (),

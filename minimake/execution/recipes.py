@@ -43,6 +43,9 @@ class ShellSpec:
     # The lines as echoed, with $TARGET and the like replaced (minimake.script); () echoes
     # ``commands`` as written.
     shown: tuple[str, ...] = ()
+    # task(console=True): the terminal's stdin, stdout and stderr, nothing captured, in
+    # minimake's own session and process group (/dev/tty works, Ctrl-C reaches it).
+    console: bool = False
     timeout: float | None = None  # seconds for all its lines together; None: no limit
 
 

@@ -213,6 +213,7 @@ class ProgressDisplay(NullReporter):
         self._plain = is_plain(err)
         self._live: Live | None = None
         self._next_redraw = -math.inf
+        self._paused = False  # a console task runs: no display until it ends
 
     @property
     def showing(self) -> bool:
@@ -220,7 +221,7 @@ class ProgressDisplay(NullReporter):
         return self._live is not None
 
     def _start_live(self) -> None:
-        if self._live is not None or self.mode != "live":
+        if self._live is not None or self.mode != "live" or self._paused:
             return
         from rich.live import Live
 
@@ -254,6 +255,11 @@ class ProgressDisplay(NullReporter):
 
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         self.board.start(task.name)
+        if task.console and not self.pretend:
+            # It has the terminal to itself (it runs alone): the display waits until it ends.
+            self.close()
+            self._paused = True
+            return
         if self.verbose or (self.dry_run and self.mode != "off"):
             verb = "would run" if self.dry_run else "run"
             said = f": {reason.detailed()}"
@@ -269,6 +275,9 @@ class ProgressDisplay(NullReporter):
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
         self.board.finish(task.name, result.seconds)
+        if task.console and self._paused:
+            self._paused = False
+            self._start_live()
         self._refresh()
 
     def recorded(self, result: TaskResult) -> None:
