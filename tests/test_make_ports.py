@@ -233,3 +233,21 @@ def test_a_console_task_reads_the_terminal(tmp_path: Path) -> None:
     child.close()
     assert child.exitstatus == 0, child.before
     assert (tmp_path / "answer").read_text() == "got yes\n"
+
+
+def test_a_failed_recipe_says_why_in_error(tmp_path: Path) -> None:
+    import minimake
+
+    def fail() -> None:
+        raise ValueError("bad input")
+
+    result = minimake.build(
+        [minimake.Task.create("p", recipe=fail), minimake.Task.create("s", recipe="exit 3")],
+        goals=["p", "s"],
+        root=str(tmp_path),
+        keep_going=True,
+        executor="thread",
+        journal=False,
+    )
+    assert result.tasks["p"].error == "ValueError: bad input"
+    assert result.tasks["s"].error == "Error 3"
