@@ -251,3 +251,36 @@ def test_a_failed_recipe_says_why_in_error(tmp_path: Path) -> None:
     )
     assert result.tasks["p"].error == "ValueError: bad input"
     assert result.tasks["s"].error == "Error 3"
+
+
+def test_the_display_has_no_negative_eta_and_no_red_bar_without_a_failure() -> None:
+    from rich.console import Console, Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    from minimake.result import Status, TaskResult
+    from minimake.view.progress import Board
+
+    now = [0.0]
+    board = Board(lambda: now[0])
+    expected = {"a": 0.1, "b": 0.2, "c": 2.3}  # their sum less each: -4e-16
+    board.begin(3, 1, expected)
+    for name, seconds in expected.items():
+        board.start(name)
+        now[0] += seconds
+        board.finish(name, seconds)
+        board.record(TaskResult(name, Status.RAN))
+    eta = board.eta()
+    assert eta is not None
+    assert eta >= 0.0
+    group = board.renderable()
+    assert isinstance(group, Group)
+    line = group.renderables[0]
+    assert isinstance(line, Table)
+    bar = line.columns[0]._cells[0]
+    assert isinstance(bar, ProgressBar)
+    for style in (bar.complete_style, bar.finished_style):
+        color = Console().get_style(str(style)).color
+        assert color is not None
+        red, green, _ = color.get_truecolor()
+        assert not (red > 150 and green < 100), style

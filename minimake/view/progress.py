@@ -138,7 +138,9 @@ class Board:
             for name, began in self.running.items()
         )
         left += self._pending_seconds + max(unknown, 0) * typical
-        return left / max(self.jobs, 1)
+        # The running sum of pending seconds can end a rounding error below zero: never
+        # "ETA -0.0s".
+        return max(left, 0.0) / max(self.jobs, 1)
 
     def renderable(self) -> RenderableType:
         """The bar with its counts and times, then the running tasks with their elapsed time."""
@@ -157,7 +159,13 @@ class Board:
         line.add_column(max_width=BAR_WIDTH, min_width=5, ratio=1)
         line.add_column(no_wrap=True)
         line.add_row(
-            ProgressBar(total=max(total, 1), completed=decided),
+            # rich's default bar is a bright pink-red: red here means that something failed.
+            ProgressBar(
+                total=max(total, 1),
+                completed=decided,
+                complete_style="red" if failed else "blue",
+                finished_style="red" if failed else "green",
+            ),
             Text.assemble(
                 (f"{decided}/{total} done", "bold"),
                 f" · {len(running)} running",
