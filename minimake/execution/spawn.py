@@ -24,6 +24,7 @@ from concurrent.futures import Executor, Future
 from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import TYPE_CHECKING, Any
 
+from minimake import script
 from minimake.execution.capture import Capture, Captured, FilePool
 from minimake.execution.groups import TERM_GRACE
 from minimake.execution.latency import short_slice
@@ -46,7 +47,7 @@ _SHELL_WORDS = frozenset(
     "test times trap true type ulimit umask unalias unset wait while".split()
 )
 # Linux refuses one environment string longer than this (MAX_ARG_STRLEN, the NUL included).
-ENV_STRING_LIMIT = 32 * 4096
+ENV_STRING_LIMIT = script.ENV_STRING_LIMIT
 # make's status for a command that could not be exec'd, whatever the reason (job.c).
 _EXEC_FAILED = 127
 # Python ignores these, and a child inherits what is ignored: `yes | head -1` would say
