@@ -608,7 +608,7 @@ def _graph(form: str, options: Options, graph: Graph, reporter: ProgressReporter
     if not goals:
         raise UsageError("No targets.")
     disk = Disk(options.folder, what_if=options.what_if, old=options.old)
-    names, _ = resolve_goals(graph, goals, disk.exists)
+    names, _ = resolve_goals(graph, goals, disk.exists, disk.root)
     reporter.show(render_graph(graph, select(graph, names), form).splitlines())
     return EXIT_OK
 

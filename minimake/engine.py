@@ -249,11 +249,11 @@ def _select(
     """The tasks the goals need (not what -o's old files need), and the inputs they lack:
     raised unless ``keep_going``, where the tasks that lack one are skipped."""
     exists = disk.exists
-    names, _ = resolve_goals(graph, goals, exists)
+    names, _ = resolve_goals(graph, goals, exists, disk.root)
     # Without -o nothing is pruned: no call per task to ask.
     prune = (lambda name: disk.assumed_old(graph.tasks[name].outputs)) if disk.assumes_old else None
     selected = select(graph, names, prune=prune)
-    missing = _first_missing(missing_inputs(graph, selected, exists))
+    missing = _first_missing(missing_inputs(graph, selected, exists, disk.root))
     if missing and not keep_going:
         raise next(iter(missing.values()))
     return selected, missing

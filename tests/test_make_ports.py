@@ -284,3 +284,11 @@ def test_the_display_has_no_negative_eta_and_no_red_bar_without_a_failure() -> N
         assert color is not None
         red, green, _ = color.get_truecolor()
         assert not (red > 150 and green < 100), style
+
+
+def test_did_you_mean_names_files_on_disk(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text("1\n")
+    write_tasks(tmp_path, 'from minimake import task\ntask("out", deps="data.cvs", recipe="x")\n')
+    run = cli(cwd=tmp_path)
+    assert run.returncode == 2
+    assert "Did you mean 'data.csv'?" in run.stderr
