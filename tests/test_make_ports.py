@@ -292,3 +292,17 @@ def test_did_you_mean_names_files_on_disk(tmp_path: Path) -> None:
     run = cli(cwd=tmp_path)
     assert run.returncode == 2
     assert "Did you mean 'data.csv'?" in run.stderr
+
+
+def test_the_summary_says_when_parallelism_exceeds_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from minimake.result import BuildResult, Status, TaskResult
+    from minimake.view import report
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    tasks = {n: TaskResult(n, Status.RAN, seconds=6.0, attempts=1) for n in "abcdefghij"}
+    lines = [line.plain for line in report.summary_lines(BuildResult(tasks, ("all",), 8.0))]
+    assert (
+        "parallelism 7.5x (more than this machine's 2 cores: recipes waited for them)" in (lines[1])
+    )
