@@ -389,6 +389,8 @@ def _main(argv: Sequence[str] | None, command: bool) -> int:
         pretend=pretend,
         as_json=options.json,
         errors_to=sys.stdout if merged else None,
+        # make -s -n prints the commands: -s silences real runs only (not -n -t's touches).
+        show_silenced=options.dry_run and not options.touch,
     )
     entered = False
     try:
@@ -606,7 +608,7 @@ def _graph(form: str, options: Options, graph: Graph, reporter: ProgressReporter
     if not goals:
         raise UsageError("No targets.")
     disk = Disk(options.folder, what_if=options.what_if, old=options.old)
-    names, _ = resolve_goals(graph, goals, disk.exists)
+    names, _ = resolve_goals(graph, goals, disk.exists, disk.root)
     reporter.show(render_graph(graph, select(graph, names), form).splitlines())
     return EXIT_OK
 

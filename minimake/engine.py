@@ -182,11 +182,36 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
             disk = Disk(root, what_if=options.what_if, old=options.old, warn=reporter.warning)
             if memory.writable:
                 _settle(memory, graph, disk, reporter)
+            disk = _intermediates(options, graph, goals, disk, triggers, reporter)
             selected, missing = _select(graph, goals, disk, options.keep_going)
             _check_resources(options, graph, selected, reporter)
             # Before the collector is back on, so that its first collection does not walk them.
             after.enter_context(kept())
         yield Prepared(options, graph, goals, selected, missing, disk, memory, triggers, started)
+
+
+def _intermediates(
+    options: Options,
+    graph: Graph,
+    goals: Sequence[str],
+    disk: Disk,
+    triggers: tuple[str, ...],
+    reporter: Reporter,
+) -> Disk:
+    """The disk with the missing targets of intermediate tasks that need not be remade
+    treated as make's -o treats them (minimake.intermediate); the same disk when none."""
+    if options.always_make or not any(t.intermediate for t in graph.tasks.values()):
+        return disk
+    from minimake.execution.runners import DryRunner
+    from minimake.intermediate import left_missing
+
+    kept = left_missing(
+        graph, goals, disk, DryRunner, old=options.old, what_if=options.what_if, triggers=triggers
+    )
+    if not kept:
+        return disk
+    old = (*options.old, *kept)
+    return Disk(disk.root, what_if=options.what_if, old=old, warn=reporter.warning)
 
 
 def _check_start_method(method: str | None) -> None:
@@ -224,11 +249,11 @@ def _select(
     """The tasks the goals need (not what -o's old files need), and the inputs they lack:
     raised unless ``keep_going``, where the tasks that lack one are skipped."""
     exists = disk.exists
-    names, _ = resolve_goals(graph, goals, exists)
+    names, _ = resolve_goals(graph, goals, exists, disk.root)
     # Without -o nothing is pruned: no call per task to ask.
     prune = (lambda name: disk.assumed_old(graph.tasks[name].outputs)) if disk.assumes_old else None
     selected = select(graph, names, prune=prune)
-    missing = _first_missing(missing_inputs(graph, selected, exists))
+    missing = _first_missing(missing_inputs(graph, selected, exists, disk.root))
     if missing and not keep_going:
         raise next(iter(missing.values()))
     return selected, missing

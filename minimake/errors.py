@@ -113,3 +113,22 @@ class UnpicklableRecipeError(MinimakeError):
 
 class UsageError(MinimakeError):
     """A command-line or API argument is wrong."""
+
+
+class NestedRunError(MinimakeError):
+    """A minimake started by a recipe of the build that holds this folder's lock: waiting for
+    it would wait for ever, as that build waits for the recipe."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        super().__init__(
+            f"This folder's build (pid {pid}) ran this minimake from a recipe, and holds the "
+            "folder's lock until that recipe ends"
+        )
+
+    @property
+    def hint(self) -> str | None:
+        return (
+            "depend on the task instead (deps=[...]), or run the inner minimake with "
+            "--no-journal (no lock, no journal, as make's sub-make)"
+        )

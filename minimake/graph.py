@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
@@ -162,11 +163,12 @@ def default_goal(graph: Graph) -> str | None:
 
 
 def resolve_goals(
-    graph: Graph, goals: Sequence[str], exists: Callable[[str], bool]
+    graph: Graph, goals: Sequence[str], exists: Callable[[str], bool], root: str | None = None
 ) -> tuple[list[str], list[str]]:
     """Split ``goals`` into task names and existing plain files.
 
-    Raises NoRuleError with close-match suggestions for a goal that is neither.
+    Raises NoRuleError with close-match suggestions for a goal that is neither (the files on
+    disk too, in ``root``, when given).
     """
     names, files = [], []
     for goal in map(normal_path, goals):
@@ -176,7 +178,7 @@ def resolve_goals(
         elif exists(goal):
             files.append(goal)
         else:
-            raise NoRuleError(goal, suggestions=_close_matches(graph, goal))
+            raise NoRuleError(goal, suggestions=_close_matches(graph, goal, root))
     return names, files
 
 
@@ -238,15 +240,24 @@ def triggers(graph: Graph, goals: Sequence[str]) -> dict[str, str]:
 _SUGGESTED = 10
 
 
-def _close_matches(graph: Graph, path: str) -> list[str]:
-    """The targets closest to ``path``, for a "did you mean" (as Ninja suggests them)."""
+def _close_matches(graph: Graph, path: str, root: str | None = None) -> list[str]:
+    """The targets closest to ``path``, for a "did you mean" (as Ninja suggests them), and
+    with ``root``, the files in ``path``'s folder there (`data.cvs` finds `data.csv`)."""
     import difflib  # for the few errors a person reads, not each run's start-up
 
-    return difflib.get_close_matches(path, list(graph.producer), n=3)
+    candidates = list(graph.producer)
+    if root is not None:
+        folder = os.path.dirname(path)
+        try:
+            names = sorted(os.listdir(os.path.join(root, folder)))
+        except OSError:
+            names = []
+        candidates += [os.path.join(folder, n) for n in names if not n.startswith(".")]
+    return difflib.get_close_matches(path, list(dict.fromkeys(candidates)), n=3)
 
 
 def missing_inputs(
-    graph: Graph, selected: Iterable[str], exists: Callable[[str], bool]
+    graph: Graph, selected: Iterable[str], exists: Callable[[str], bool], root: str | None = None
 ) -> list[NoRuleError]:
     """Every dep of a selected task that no task writes and that is not on disk, in declaration
     order; the first ones, and only those, come with close-match suggestions."""
@@ -261,7 +272,7 @@ def missing_inputs(
         for deps in (declared.deps, declared.order_only):
             for dep in deps:
                 if dep not in producer and not exists(dep):
-                    close = _close_matches(graph, dep) if len(errors) < _SUGGESTED else []
+                    close = _close_matches(graph, dep, root) if len(errors) < _SUGGESTED else []
                     errors.append(NoRuleError(dep, needed_by=name, suggestions=close))
     return errors
 

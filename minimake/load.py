@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import attrs
 
@@ -83,7 +84,7 @@ def _import(source: str, variables: Mapping[str, str]) -> _File:
         sys.path.insert(0, folder)
     sys.modules[module_name] = module
     try:
-        with collecting(source, variables) as tasks, paused():
+        with collecting(source, variables) as tasks, paused(), _inside(folder):
             spec.loader.exec_module(module)
             loaded = _File(tuple(tasks), declared_triggers(), declared_preload())
     except MinimakeError:
@@ -100,6 +101,26 @@ def _import(source: str, variables: Mapping[str, str]) -> _File:
         if added:
             sys.path.remove(folder)
     return loaded
+
+
+@contextlib.contextmanager
+def _inside(folder: str) -> Iterator[None]:
+    """With ``folder`` as the working directory: tasks.py's module-level code (a
+    ``glob("data/*")``) sees paths as its declarations do, relative to its own folder, from
+    wherever minimake was started (``-f ../tasks.py``)."""
+    try:
+        before: str | None = os.getcwd()
+    except OSError:  # started in a folder since removed
+        before = None
+    if before == folder:
+        yield
+        return
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.chdir(before)
 
 
 def _located(error: BaseException, source: str) -> TasksFileError:

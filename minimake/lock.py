@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 
+from minimake.errors import NestedRunError
 from minimake.journal import FOLDER
 
 LOCK = "lock"
@@ -41,7 +42,9 @@ class ProjectLock:
 
     def acquire(self, waiting: Callable[[int | None, float | None], None]) -> None:
         """Take the lock; when another run holds it, call ``waiting(pid, since)`` once, then
-        block until it is free. Ctrl-C while blocked raises KeyboardInterrupt as usual."""
+        block until it is free. When the holder is an ancestor of this process (a recipe of
+        that run started us), raise NestedRunError at once: it would never be free. Ctrl-C while
+        blocked raises KeyboardInterrupt as usual."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         # O_NOFOLLOW: a link planted in place of the lock is never truncated through (state.py).
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
@@ -56,6 +59,9 @@ class ProjectLock:
                     if pid is not None:
                         break
                     time.sleep(0.01)
+                if pid is not None and pid in _ancestors():
+                    # A recipe of that build started us: it waits for us, we would wait for it.
+                    raise NestedRunError(pid) from None
                 waiting(pid, since)
                 fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -94,6 +100,21 @@ def live_holder(root: str) -> int | None:
         return None  # free: the pid was reused by another process
     finally:
         os.close(fd)
+
+
+def _ancestors() -> set[int]:
+    """The pids of this process's parent, its parent, and so on (from /proc)."""
+    found: set[int] = set()
+    pid = os.getppid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as file:
+                text = file.read()
+            pid = int(text[text.rfind(b")") + 2 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
 
 
 def _exists(pid: int) -> bool:

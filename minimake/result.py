@@ -65,6 +65,8 @@ CARRIED_OUT = (Status.RAN, Status.WOULD_RUN, Status.TOUCHED)
 # done", -q's answer and the summary's counts all ask this one question.
 WORKED = (*CARRIED_OUT, Status.FAILED)
 
+_FAILED = Status.FAILED  # read once per result: not through the Enum class each time
+
 # The error of a task whose recipe Ctrl-C or SIGTERM stopped.
 INTERRUPTED = "interrupted"
 
@@ -79,7 +81,9 @@ class TaskResult:
     seconds: float = 0.0
     outcome: Outcome | None = None
     blocked_by: str | None = None  # the failed task that kept a SKIPPED task from running
-    # A failure that is not a recipe's: a missing input under -k, or INTERRUPTED.
+    # Why it failed, the one place to read it: a failure that is not a recipe's (a missing
+    # input under -k, INTERRUPTED), else the recipe's, in make's words ("Error 2",
+    # "ValueError: bad input"); None unless FAILED.
     error: str | None = None
     has_recipe: bool = True  # False for a task with nothing to run (an alias like `all`)
     # A failed task's full output, kept under .minimake/logs; also a task's that needed
@@ -92,6 +96,14 @@ class TaskResult:
     attempts: int = 0
     # The names it held while its recipe ran, per resource limited by names: (("gpu", ("0",)),).
     held: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        if self.error is None and self.status is _FAILED:
+            outcome = self.outcome
+            if outcome is not None and not outcome.ok:
+                from minimake.words import failure_text
+
+                object.__setattr__(self, "error", failure_text(self))
 
     @property
     def interrupted(self) -> bool:

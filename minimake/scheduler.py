@@ -149,6 +149,10 @@ class Scheduler:
         self.running: dict[Future[Outcome], _Running] = {}
         # The reason of each task decided to run that waits in the plan for resources.
         self.held: dict[str, Reason] = {}
+        # Console tasks (task(console=True)) run alone: those ready while others run wait
+        # here, and nothing else starts while one waits or runs.
+        self.console: list[tuple[Task, Reason, Mapping[str, Stamp] | None]] = []
+        self.console_running = False
         # The scan's verdict on each task it found stale, kept until the plan hands it out:
         # nothing it read (cached stamps, the journal) changes before then.
         self.stale: dict[str, tuple[dict[str, Stamp], Reason]] = {}
@@ -242,7 +246,15 @@ class Scheduler:
         stopping = False
         plan, jobs = self.plan, self.settings.jobs
         while True:
-            while plan.has_ready() and len(self.running) < jobs and not stopping:
+            if self.console and not self.running and not stopping:
+                self.console_running = True
+                self._start(*self.console.pop(0))
+            while (
+                plan.has_ready()
+                and len(self.running) < jobs
+                and not stopping
+                and not (self.console or self.console_running)
+            ):
                 name = plan.pop()
                 reason = self.held.pop(name, None) if self.held else None
                 if reason is None:
@@ -252,7 +264,7 @@ class Scheduler:
                 if self.journal.failure is not None:  # a full disk: no recipe is safe to start
                     stopping = self._halt()
             if not self.running:
-                if stopping or not plan.has_ready():
+                if stopping or not (plan.has_ready() or self.console):
                     break
                 continue
             # A pretending runner (-n, -q, -t) hands back futures that are already done:
@@ -265,7 +277,10 @@ class Scheduler:
                 gc.disable()
             for future in finished:
                 # Once the build stops at a failure, nothing starts again: no retry either.
-                ok = self._finish(self.running.pop(future), future.result(), not stopping)
+                done = self.running.pop(future)
+                if done.task.console:
+                    self.console_running = False
+                ok = self._finish(done, future.result(), not stopping)
                 if not (ok or stopping or self.settings.keep_going):
                     stopping = self._halt()
             if self.journal.failure is not None and not stopping:
@@ -318,6 +333,11 @@ class Scheduler:
         if not self.plan.reserve(name):
             self.held[name] = reason  # the plan hands it out again once enough is given back
             return
+        if task.console and not self.runner.pretends:
+            if self.running or self.console:  # it waits for the others to end
+                self.console.append((task, reason, fresh))
+                return
+            self.console_running = True
         self._start(task, reason, fresh)
 
     def _targets(self, task: Task) -> dict[str, Stamp]:

@@ -294,6 +294,15 @@ class Task:
     metrics: str | None = attrs.field(
         default=None, converter=attrs.converters.optional(normal_path), validator=_check_metrics
     )
+    # make's "@" on every line (".SILENT: target"): its commands are not echoed when it runs;
+    # -n still prints them, as make prints "@" lines.
+    silent: bool = False
+    # make's .SECONDARY: while its targets are missing and every task that needs it is up to
+    # date against its deps, it is not remade (minimake.intermediate).
+    intermediate: bool = False
+    # ninja's console pool: runs alone, with the terminal's stdin, stdout and stderr, its
+    # output not captured, the live display paused meanwhile (a shell recipe that asks).
+    console: bool = False
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.
@@ -339,6 +348,9 @@ class Task:
         timeout: float | None = None,
         params: Mapping[str, Any] | None = None,
         metrics: str | None = None,
+        silent: bool = False,
+        intermediate: bool = False,
+        console: bool = False,
     ) -> Task:
         """Build a Task in code, recording the caller's file and line for messages."""
         if not doc and callable(recipe):
@@ -347,6 +359,9 @@ class Task:
         if (
             params is None
             and metrics is None
+            and not silent
+            and not intermediate
+            and not console
             and _no_options(
                 args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
             )
@@ -369,6 +384,9 @@ class Task:
             timeout=timeout,
             params=params,
             metrics=metrics,
+            silent=silent,
+            intermediate=intermediate,
+            console=console,
             location=location,
             source=_collector.source if _collector else None,
         )
@@ -447,6 +465,9 @@ def _plain(
     _set(declared, "timeout", None)
     _set(declared, "params", ())
     _set(declared, "metrics", None)
+    _set(declared, "silent", False)
+    _set(declared, "intermediate", False)
+    _set(declared, "console", False)
     _set(declared, "location", location)
     _set(declared, "source", _collector.source if _collector else None)
     if not attrs.validators.get_disabled():
@@ -596,6 +617,9 @@ def task(
     timeout: float | None = None,
     params: Mapping[str, Any] | None = None,
     metrics: str | None = None,
+    silent: bool = False,
+    intermediate: bool = False,
+    console: bool = False,
 ) -> Task:
     """Declare a task that writes ``targets`` (the first one names it).
 
@@ -607,15 +631,27 @@ def task(
     5 s later), and fails the task. With ``allow_failed_deps``, the task runs once its deps
     have finished even if some failed (under -k), and is told which
     (``minimake.failed_deps()``). ``params`` ({"alpha": 0.1}) and ``metrics`` (a JSON file of
-    numbers the recipe writes) are recorded with each run, for ``--results``. Used bare as a
-    decorator, the decorated function becomes the recipe.
+    numbers the recipe writes) are recorded with each run, for ``--results``. ``silent``
+    (make's ``@``) does not echo its commands when it runs; ``-n`` still prints them.
+    ``intermediate`` (make's ``.SECONDARY``): while its targets are missing and the tasks that
+    need it are up to date against its deps, it is not remade. A ``console`` task (ninja's
+    console pool) runs alone with the terminal's stdin, stdout and stderr, uncaptured. Used
+    bare as a decorator, the decorated function becomes the recipe.
     """
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
     # passing the options on to Task.create was a sixth of declaring it.
     plain = _no_options(
         args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
     )
-    if plain and params is None and metrics is None and not callable(recipe):
+    if (
+        plain
+        and params is None
+        and metrics is None
+        and not silent
+        and not intermediate
+        and not console
+        and not callable(recipe)
+    ):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
     return _declare(
@@ -635,6 +671,9 @@ def task(
             timeout=timeout,
             params=params,
             metrics=metrics,
+            silent=silent,
+            intermediate=intermediate,
+            console=console,
         )
     )
 
@@ -654,6 +693,8 @@ def phony(
     retries: int | None = None,
     allow_failed_deps: bool = False,
     timeout: float | None = None,
+    silent: bool = False,
+    console: bool = False,
 ) -> Task:
     """Declare a phony task: it names no file, always runs, and forces its dependents."""
     return _declare(
@@ -672,6 +713,8 @@ def phony(
             allow_failed_deps=allow_failed_deps,
             timeout=timeout,
             phony=True,
+            silent=silent,
+            console=console,
         )
     )
 
@@ -703,11 +746,60 @@ def preload(*modules: str) -> None:
     _collector.preload = (*_collector.preload, *modules)
 
 
-def var(name: str, default: str = "") -> str:
-    """A variable from the command line (``NAME=value``), else the environment, else ``default``."""
+def var(
+    name: str,
+    default: Any = "",
+    *,
+    environment: bool = True,
+    type: Callable[[str], Any] | None = None,
+) -> Any:
+    """A variable from the command line (``NAME=value``), else the environment, else ``default``.
+
+    ``environment=False`` takes only the command line and the default, as make's ``NAME =
+    value`` (a stray ``NAME`` in the environment is ignored). ``type`` converts the text
+    (``int``, ``float``, ``bool``: 1/0, true/false, yes/no, on/off; ``list`` or ``tuple``: its
+    words, split on white space); without it, a default that is no string gives the type
+    (``var("N", 3)`` is an int). A default that is a string is converted by ``type`` too.
+    """
     if _collector is not None and name in _collector.variables:
-        return _collector.variables[name]
-    return os.environ.get(name, default)
+        text = _collector.variables[name]
+    elif environment and name in os.environ:
+        text = os.environ[name]
+    elif type is not None and isinstance(default, str):
+        text = default  # var("SIZES", "1 2", type=list): the default read as the command line
+    else:
+        return default
+    kind = type if type is not None else (str if isinstance(default, str) else _kind(default))
+    try:
+        return _converted(text, kind)
+    except ValueError as error:
+        # Raised in the tasks file, which names its line: "tasks.py:3: ValueError: ...".
+        problem = f"var {name!r}: cannot read {text!r} as {_kind_name(kind)}"
+        raise ValueError(problem) from error
+
+
+def _kind(default: Any) -> Callable[[str], Any]:
+    return str if default is None else default.__class__
+
+
+def _kind_name(kind: Callable[[str], Any]) -> str:
+    return getattr(kind, "__name__", repr(kind))
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _converted(text: str, kind: Callable[[str], Any]) -> Any:
+    if kind is str:
+        return text
+    if kind is bool:
+        word = text.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError(text)
+    if kind is list or kind is tuple:
+        return kind(text.split())
+    return kind(text)
 
 
 def describe_recipe(declared: Task) -> list[str]:

@@ -98,7 +98,7 @@ def test_shell_pipeline(tmp_path: Path) -> None:
     # Another N asks for another file; nothing else is stale.
     output = minimake(folder, "N=2").stdout
     assert [line for line in output.splitlines() if line.strip()] == [
-        'sort words.txt | uniq -c | sort -k1,1nr -k2 | head -n 2 > "$TARGET"'
+        'sort words.txt | uniq -c | sort -k1,1nr -k2 | head -n 2 > "out/top-2.txt"'
     ]
     assert len((folder / "out/top-2.txt").read_text().splitlines()) == 2
 

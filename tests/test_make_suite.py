@@ -121,7 +121,6 @@ OLDEST = (
     "make 4.3 judges a grouped target by itself alone; minimake by the group's oldest target, "
     "as later make does"
 )
-ECHO_TARGET = "minimake echoes a recipe as written ($TARGET), make with $@ expanded"
 
 SCENARIOS: dict[str, Scenario] = {
     "dash-k: the rest is built after a missing input": Scenario(
@@ -487,13 +486,13 @@ g1 g2 g3 g4 &: ; @echo $@ && touch g1 g2 g3 g4
         """\
 from minimake import task
 for name in ["t1", "t2", "t3", "t4"]:
-    task(name, recipe=f"echo {name}")
-task(["g1", "g2", "g3", "g4"], recipe="echo $TARGET && touch g1 g2 g3 g4")
+    task(name, recipe=f"echo {name}", silent=True)
+task(["g1", "g2", "g3", "g4"], recipe="echo $TARGET && touch g1 g2 g3 g4", silent=True)
 """,
         [
             Step(["-s", "t1", "t2", "t3", "t4", "g1", "g2", "g3", "g4"]),
             Step(["-s", "g1", "g2"]),
-            Step(["g3", "g1"], [rm("g1", "g2", "g3", "g4")], differs=ECHO_TARGET),
+            Step(["g3", "g1"], [rm("g1", "g2", "g3", "g4")]),
             Step(["-s", "g3", "g1"], [rm("g1", "g2", "g3", "g4")]),
         ],
     ),
@@ -719,7 +718,7 @@ task("all", deps=["version2"])
         [Step(["all"])],
         setup=[now("version2")],
     ),
-    "SECONDARY: a missing secondary file is not remade": Scenario(
+    "SECONDARY: a missing secondary file is not remade (intermediate=True)": Scenario(
         "targets/SECONDARY",
         """\
 .SECONDARY:
@@ -730,16 +729,10 @@ final intermediate source: ; echo $< > $@
         """\
 from minimake import task
 task("final", deps=["intermediate"], recipe="echo intermediate > final")
-task("intermediate", deps=["source"], recipe="echo source > intermediate")
+task("intermediate", deps=["source"], recipe="echo source > intermediate", intermediate=True)
 task("source", recipe="echo > source")
 """,
-        [
-            Step(
-                [],
-                differs="minimake has no intermediate files: a missing target is remade, "
-                "and so are its dependents",
-            )
-        ],
+        [Step([])],
         setup=[at("source", -10), now("final")],
     ),
     "general1: a small product": Scenario(

@@ -15,6 +15,7 @@ from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
 from minimake.graph import Graph, requests, triggers
 from minimake.load import load_preload
+from minimake.script import shown_recipe
 from minimake.task import Task
 from minimake.words import where
 
@@ -28,8 +29,9 @@ def make_runner(prepared: Prepared, warn: Callable[[str], None] | None = None) -
     recipes on the executor the options name (a process pool by default); ``warn`` is told
     of time limits that executor cannot enforce."""
     options, root = prepared.options, prepared.disk.root
+    describe = _describer(prepared)
     if options.pretend:
-        return DryTouchRunner() if options.touch else DryRunner()
+        return DryTouchRunner() if options.touch else DryRunner(describe)
     if options.touch:
         return TouchRunner(prepared.disk)
     executor, jobs = options.executor, options.jobs or 1
@@ -49,9 +51,9 @@ def make_runner(prepared: Prepared, warn: Callable[[str], None] | None = None) -
     # No process group goes to the journal: the run's token in their environment finds them.
     if executor == "thread":
         threads = ThreadPoolExecutor(jobs)
-        return LocalRunner(spec_of, threads, root=root, owned=True)
+        return LocalRunner(spec_of, threads, root=root, owned=True, describe=describe)
     if isinstance(executor, Executor):
-        return LocalRunner(spec_of, executor, root=root)
+        return LocalRunner(spec_of, executor, root=root, describe=describe)
 
     preload = load_preload(options.file, dict(options.variables)) if options.file else ()
 
@@ -62,7 +64,13 @@ def make_runner(prepared: Prepared, warn: Callable[[str], None] | None = None) -
 
         return process_pool(jobs, preload=preload)
 
-    return LocalRunner(spec_of, pool, root=root)
+    return LocalRunner(spec_of, pool, root=root, describe=describe)
+
+
+def _describer(prepared: Prepared) -> Callable[[Task], list[str]]:
+    """How each task's recipe is shown (make's script: $TARGET and the like replaced)."""
+    trigger = triggers(prepared.graph, prepared.goals)
+    return lambda task: shown_recipe(task, trigger.get(task.name))
 
 
 def _ours(executor: object) -> bool:
@@ -153,7 +161,11 @@ def _specs(
                 outputs=outputs,
                 ignore_errors=ignore_errors,
                 where=where(task) if ignore_errors else "",
-                echo=echo,
+                echo=echo and not task.silent,
+                console=task.console,
+                shown=tuple(shown_recipe(task, trigger.get(task.name)))
+                if echo and not task.silent
+                else (),
                 timeout=limit,
             )
         if in_process:

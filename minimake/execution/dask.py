@@ -40,7 +40,8 @@ from minimake.execution.dask_worker import end_build, probe, run_task, stop_buil
 from minimake.execution.recipes import RecipeSpec
 from minimake.resources import Amounts, ResourceError, text
 from minimake.result import Environment, Outcome, Status
-from minimake.task import Task, describe_recipe
+from minimake.script import shown_recipe
+from minimake.task import Task
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -128,7 +129,7 @@ class DaskRunner:
         )
 
     def echo(self, task: Task) -> list[str]:
-        return describe_recipe(task)
+        return [] if task.silent else shown_recipe(task)
 
     def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         future: Future[Outcome] = Future()

@@ -40,6 +40,12 @@ class ShellSpec:
     # Echo the lines after the first into the output as they run, as make does (the first is
     # echoed when the task starts): a line after a failing one is never shown.
     echo: bool = False
+    # The lines as echoed, with $TARGET and the like replaced (minimake.script); () echoes
+    # ``commands`` as written.
+    shown: tuple[str, ...] = ()
+    # task(console=True): the terminal's stdin, stdout and stderr, nothing captured, in
+    # minimake's own session and process group (/dev/tty works, Ctrl-C reaches it).
+    console: bool = False
     timeout: float | None = None  # seconds for all its lines together; None: no limit
 
 

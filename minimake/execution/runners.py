@@ -80,8 +80,12 @@ class DryRunner(_Pretending):
 
     status = Status.WOULD_RUN
 
+    def __init__(self, describe: Callable[[Task], list[str]] = describe_recipe) -> None:
+        self._describe = describe
+
     def echo(self, task: Task) -> list[str]:
-        return describe_recipe(task)
+        # Even a silent task's lines: make -n prints "@" lines too.
+        return self._describe(task)
 
     def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         return _Done(_SUCCEEDED)
@@ -144,8 +148,10 @@ class LocalRunner:
         root: str,
         started: Callable[[str, int], None] | None = None,
         owned: bool = False,
+        describe: Callable[[Task], list[str]] = describe_recipe,
     ) -> None:
         self._spec_of = spec_of
+        self._describe = describe
         self._shell = spawn.ShellExecutor(started)
         # A factory makes our own pool, when the first Python recipe starts; an Executor is
         # the caller's.
@@ -164,8 +170,9 @@ class LocalRunner:
 
     def echo(self, task: Task) -> list[str]:
         # Only the first line of a recipe list now; each later line is echoed into the output as
-        # it runs, so a line after a failing one is never shown (make's order).
-        return describe_recipe(task)[:1]
+        # it runs, so a line after a failing one is never shown (make's order). A silent
+        # task (make's "@") echoes none.
+        return [] if task.silent else self._describe(task)[:1]
 
     def start(self, task: Task, env: Environment = ()) -> Future[Outcome]:
         spec = self._spec_of(task)

@@ -24,6 +24,7 @@ from concurrent.futures import Executor, Future
 from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import TYPE_CHECKING, Any
 
+from minimake import script
 from minimake.execution.capture import Capture, Captured, FilePool
 from minimake.execution.groups import TERM_GRACE
 from minimake.execution.latency import short_slice
@@ -46,7 +47,7 @@ _SHELL_WORDS = frozenset(
     "test times trap true type ulimit umask unalias unset wait while".split()
 )
 # Linux refuses one environment string longer than this (MAX_ARG_STRLEN, the NUL included).
-ENV_STRING_LIMIT = 32 * 4096
+ENV_STRING_LIMIT = script.ENV_STRING_LIMIT
 # make's status for a command that could not be exec'd, whatever the reason (job.c).
 _EXEC_FAILED = 127
 # Python ignores these, and a child inherits what is ignored: `yes | head -1` would say
@@ -91,22 +92,38 @@ class Launcher:
         os.close(self.stdin)
 
     def start(
-        self, words: list[str], cwd: str, env: dict[str, str], out: int, err: int, session: bool
+        self,
+        words: list[str],
+        cwd: str,
+        env: dict[str, str],
+        out: int,
+        err: int,
+        session: bool,
+        stdin: int | None = None,
     ) -> _Child:
+        """Start one line; ``stdin``: its standard input (default /dev/null)."""
         try:
-            return self._start(words, cwd, env, out, err, session)
+            return self._start(words, cwd, env, out, err, session, stdin)
         except OSError as error:
             if error.errno != errno.ENOEXEC:
                 raise
             # A script with no #! line: the shell runs it, as execvp does for make.
-            return self._start(["/bin/sh", *words], cwd, env, out, err, session)
+            return self._start(["/bin/sh", *words], cwd, env, out, err, session, stdin)
 
     def _start(
-        self, words: list[str], cwd: str, env: dict[str, str], out: int, err: int, session: bool
+        self,
+        words: list[str],
+        cwd: str,
+        env: dict[str, str],
+        out: int,
+        err: int,
+        session: bool,
+        stdin: int | None = None,
     ) -> _Child:
+        stdin = self.stdin if stdin is None else stdin
         if cwd == self.folder:
             actions = [
-                (os.POSIX_SPAWN_DUP2, self.stdin, 0),
+                (os.POSIX_SPAWN_DUP2, stdin, 0),
                 (os.POSIX_SPAWN_DUP2, out, 1),
                 (os.POSIX_SPAWN_DUP2, err, 2),
             ]
@@ -120,7 +137,7 @@ class Launcher:
             words,
             cwd=cwd,
             env=env,
-            stdin=self.stdin,
+            stdin=stdin,
             stdout=out,
             stderr=err,
             start_new_session=session,
@@ -153,6 +170,13 @@ class _Job:
         self.session = session  # each line in a session of its own, or in the worker's group
         self.started = time.perf_counter()
         self.captured, out, err = files.take() if files else spec.capture.open()
+        if spec.console:  # the terminal's, not the capture files (left empty)
+            os.close(out)
+            if err != out:
+                os.close(err)
+            out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+            err = fcntl.fcntl(2, fcntl.F_DUPFD_CLOEXEC, 3)
+            self.session = False
         self.out = _above_stdio(out)
         self.err = self.out if err == out else _above_stdio(err)
         self.extra: list[str] = []  # files holding variables too long for the environment
@@ -191,12 +215,19 @@ class _Job:
         ):
             line = commands[self.index]
             if self.index and self.spec.echo:
-                os.write(self.out, (line + "\n").encode())
+                echoed = self.spec.shown[self.index] if self.spec.shown else line
+                os.write(self.out, (echoed + "\n").encode())
             self.index += 1
             words = argv(line)
             try:
                 self.process = self.launcher.start(
-                    words, self.spec.cwd, self.env, self.out, self.err, self.session
+                    words,
+                    self.spec.cwd,
+                    self.env,
+                    self.out,
+                    self.err,
+                    self.session,
+                    stdin=0 if self.spec.console else None,
                 )
                 return self.process
             except OSError as error:

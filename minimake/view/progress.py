@@ -138,7 +138,9 @@ class Board:
             for name, began in self.running.items()
         )
         left += self._pending_seconds + max(unknown, 0) * typical
-        return left / max(self.jobs, 1)
+        # The running sum of pending seconds can end a rounding error below zero: never
+        # "ETA -0.0s".
+        return max(left, 0.0) / max(self.jobs, 1)
 
     def renderable(self) -> RenderableType:
         """The bar with its counts and times, then the running tasks with their elapsed time."""
@@ -157,7 +159,13 @@ class Board:
         line.add_column(max_width=BAR_WIDTH, min_width=5, ratio=1)
         line.add_column(no_wrap=True)
         line.add_row(
-            ProgressBar(total=max(total, 1), completed=decided),
+            # rich's default bar is a bright pink-red: red here means that something failed.
+            ProgressBar(
+                total=max(total, 1),
+                completed=decided,
+                complete_style="red" if failed else "blue",
+                finished_style="red" if failed else "green",
+            ),
             Text.assemble(
                 (f"{decided}/{total} done", "bold"),
                 f" · {len(running)} running",
@@ -213,6 +221,7 @@ class ProgressDisplay(NullReporter):
         self._plain = is_plain(err)
         self._live: Live | None = None
         self._next_redraw = -math.inf
+        self._paused = False  # a console task runs: no display until it ends
 
     @property
     def showing(self) -> bool:
@@ -220,7 +229,7 @@ class ProgressDisplay(NullReporter):
         return self._live is not None
 
     def _start_live(self) -> None:
-        if self._live is not None or self.mode != "live":
+        if self._live is not None or self.mode != "live" or self._paused:
             return
         from rich.live import Live
 
@@ -254,6 +263,11 @@ class ProgressDisplay(NullReporter):
 
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         self.board.start(task.name)
+        if task.console and not self.pretend:
+            # It has the terminal to itself (it runs alone): the display waits until it ends.
+            self.close()
+            self._paused = True
+            return
         if self.verbose or (self.dry_run and self.mode != "off"):
             verb = "would run" if self.dry_run else "run"
             said = f": {reason.detailed()}"
@@ -269,6 +283,9 @@ class ProgressDisplay(NullReporter):
 
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None:
         self.board.finish(task.name, result.seconds)
+        if task.console and self._paused:
+            self._paused = False
+            self._start_live()
         self._refresh()
 
     def recorded(self, result: TaskResult) -> None:
@@ -388,6 +405,7 @@ class ProgressReporter(Tee):
         verbose: bool = False,
         dry_run: bool = False,
         pretend: bool = False,
+        show_silenced: bool = False,
         clock: Callable[[], float] = time.monotonic,
         auto_refresh: bool = True,
     ) -> None:
@@ -410,7 +428,14 @@ class ProgressReporter(Tee):
         self.lines = (
             LiveLines(self.out, self.err, self.display, verbose=verbose)
             if self.mode == "live"
-            else ConsoleReporter(self.out, self.err, silent=silent, quiet=quiet, verbose=verbose)
+            else ConsoleReporter(
+                self.out,
+                self.err,
+                silent=silent,
+                quiet=quiet,
+                verbose=verbose,
+                show_silenced=show_silenced,
+            )
         )
         parts: list[Reporter] = [self.display, self.lines]
         if self.mode != "off":
@@ -453,6 +478,7 @@ def for_cli(
     pretend: bool,
     as_json: bool,
     errors_to: IO[str] | None = None,
+    show_silenced: bool = False,
 ) -> ProgressReporter:
     """The reporter for the command line, on the real stdout and stderr (``errors_to``: what
     stands for stderr instead, such as stdout when the two are one file).
@@ -477,6 +503,7 @@ def for_cli(
         verbose=verbose,
         dry_run=dry_run,
         pretend=pretend,
+        show_silenced=show_silenced,
     )
 
 

@@ -4,6 +4,7 @@ reporter parts that print them."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,14 @@ class Line:
         return Text.assemble(*self.spans)
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def summary_lines(result: BuildResult, done: str = "ran") -> list[Line]:
     """The closing lines: counts and wall time, then the work, the parallelism and the slowest.
 
@@ -136,7 +145,13 @@ def summary_lines(result: BuildResult, done: str = "ran") -> list[Line]:
     work = task_seconds(result)
     if counts.ran or counts.failed:
         parallelism = work / result.seconds if result.seconds > 0 else 1.0
-        lines.append(Line.of(f"Task time {duration(work)}, parallelism {parallelism:.1f}x", "dim"))
+        said = f"Task time {duration(work)}, parallelism {parallelism:.1f}x"
+        cores = _cores()
+        if parallelism > cores + 0.05:
+            # Recipes that share too few cores each take longer: their time counts the waits.
+            plural = "core" if cores == 1 else "cores"
+            said += f" (more than this machine's {cores} {plural}: recipes waited for them)"
+        lines.append(Line.of(said, "dim"))
         top = slowest(result)
         if len(top) > 1:
             named = ", ".join(f"{task.name} ({duration(task.seconds)})" for task in top)

@@ -119,8 +119,9 @@ def write_line(console: Console, text: str | Text, plain: bool | None = None) ->
 class ConsoleReporter(NullReporter):
     """make's output on two rich consoles: recipes and their output on stdout, errors on stderr.
 
-    ``silent`` (-s) drops the echo and the "up to date" lines; ``quiet`` (-q) prints no more
-    than errors; ``verbose`` adds a Python recipe's traceback. ``fatal`` and ``note`` are no
+    ``silent`` (-s) drops the echo and the "up to date" lines, but for ``show_silenced``
+    (``-n``, whose commands make prints even under -s); ``quiet`` (-q) prints no more than
+    errors; ``verbose`` adds a Python recipe's traceback. ``fatal`` and ``note`` are no
     engine events: the command line calls them for what it says itself.
     """
 
@@ -132,10 +133,12 @@ class ConsoleReporter(NullReporter):
         silent: bool = False,
         quiet: bool = False,
         verbose: bool = False,
+        show_silenced: bool = False,
     ) -> None:
         self.out = out or console(sys.stdout)
         self.err = err or console(sys.stderr)
         self.silent, self.quiet, self.verbose = silent or quiet, quiet, verbose
+        self._echo = not self.silent or (show_silenced and not quiet)
         self._plain_out, self._plain_err = is_plain(self.out), is_plain(self.err)
 
     def _say(self, text: str) -> None:
@@ -145,7 +148,7 @@ class ConsoleReporter(NullReporter):
         write_line(self.err, text, self._plain_err)
 
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
-        if not self.silent:
+        if self._echo:
             for line in lines:
                 self._say(line)
 
