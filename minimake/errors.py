@@ -113,3 +113,13 @@ class UnpicklableRecipeError(MinimakeError):
 
 class UsageError(MinimakeError):
     """A command-line or API argument is wrong."""
+
+
+class ExpansionError(MinimakeError):
+    """An expand_after generator raised, or declared what cannot join the graph; names the
+    generator and its line. Nothing it declared was added."""
+
+    def __init__(self, generator: str, location: str | None, problem: str) -> None:
+        self.generator, self.location, self.problem = generator, location, problem
+        where = f"{location}: " if location else ""
+        super().__init__(f"{where}Tasks declared by {generator}: {problem}")
