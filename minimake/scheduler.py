@@ -385,6 +385,7 @@ class Scheduler:
         self.rounds.generators.update(grown.generators)
         durations = self.journal.durations if self.settings.jobs > 1 else None
         self.plan.extend(grown.graph, added, priorities(grown.graph, added, durations))
+        self.reporter.grew(sum(1 for name in added if grown.graph.tasks[name].recipe is not None))
         self._record(TaskResult(name, self.runner.status, has_recipe=False))
 
     def _targets(self, task: Task) -> dict[str, Stamp]:
