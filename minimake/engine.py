@@ -44,7 +44,7 @@ from minimake.options import Options
 from minimake.resources import check as check_resources
 from minimake.resources import unlimited, unused
 from minimake.result import WORKED, BuildResult, Status, TaskResult
-from minimake.rounds import Generator, expand, split
+from minimake.rounds import Generator, expand, split, unknown_product
 from minimake.scheduler import BuildInterrupted, Rounds, Runner, Scheduler, Settings
 from minimake.state import secure
 from minimake.task import Task, normal_path
@@ -186,7 +186,10 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
             goals = _goals(graph, options.goals)
             if memory.writable:
                 _settle(memory, graph, disk, reporter)
-            selected, missing = _select(graph, goals, disk, options.keep_going)
+            try:
+                selected, missing = _select(graph, goals, disk, options.keep_going)
+            except NoRuleError as error:  # perhaps a task a generator will declare
+                raise unknown_product(error, rounds.generators.values()) from None
             _check_resources(options, graph, selected, reporter)
             # Before the collector is back on, so that its first collection does not walk them.
             after.enter_context(kept())

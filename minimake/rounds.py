@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from minimake.errors import ExpansionError, MinimakeError
+from minimake.errors import ExpansionError, MinimakeError, NoRuleError, UnknownProductError
 from minimake.graph import Graph, build_graph, missing_inputs
 from minimake.task import Task, collecting, declared_generators
 
@@ -174,3 +174,28 @@ def unknown_yet(generator: Generator, declared_before: int | None) -> str:
         f"{', '.join(generator.triggers)} {'is' if len(generator.triggers) == 1 else 'are'} "
         f"built{last}"
     )
+
+
+def unknown_product(error: NoRuleError, generators: Iterable[Generator]) -> NoRuleError:
+    """``error`` naming the generator still to run whose names are closest to its target (the
+    one most likely to declare it), and how to let tasks depend on what it declares."""
+    waiting = list(generators)
+    if not waiting:
+        return error
+
+    def closeness(generator: Generator) -> int:
+        names = generator.produces + generator.triggers
+        return max(_shared(error.target, name) for name in names)
+
+    closest = max(waiting, key=closeness)
+    return UnknownProductError(error, closest.shown, closest.produces)
+
+
+def _shared(one: str, other: str) -> int:
+    """How many leading characters two names share ("dist/round2/" in both: 12)."""
+    count = 0
+    for a, b in zip(one, other, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count

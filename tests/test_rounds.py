@@ -248,3 +248,14 @@ def test_a_generator_that_declares_twenty_thousand_tasks(tmp_path: Path) -> None
     result = minimake.build(tasks, ["all"], root=tmp_path, executor="thread")
     assert result.ok
     assert len(result.tasks) == count + 4
+
+
+def test_a_dep_on_an_unknown_product_names_the_generator(tmp_path: Path) -> None:
+    folder = search(tmp_path)
+    with open(folder / "tasks.py", "a") as file:
+        file.write("task('report.txt', deps=['out/r2/5.json'], recipe='true')\n")
+    dry = cli("-n", "report.txt", cwd=folder)
+    assert dry.returncode == 2
+    assert "No rule to make target 'out/r2/5.json', needed by 'report.txt'" in dry.stderr
+    assert "If round2 (tasks.py:" in dry.stderr
+    assert "produces='out/r2/top.json'" in dry.stderr
