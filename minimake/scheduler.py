@@ -356,7 +356,7 @@ class Scheduler:
         generator = self.rounds.generators.pop(name)
         if self.runner.pretends:
             declared = self.journal.expansions.get(generator.name)
-            self.reporter.note(unknown_yet(generator, declared))
+            self.reporter.not_known_yet(unknown_yet(generator, declared))
             for path in generator.produces:  # what waits for it waits for new files
                 self.stamps[path] = WILL_BE_REMADE
             self._record(TaskResult(name, self.runner.status, has_recipe=False))
