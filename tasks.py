@@ -371,14 +371,17 @@ def train_round(trial: str, config: Config, samples: int, folder: str) -> None:
 
 def keep_best(out: str, folders: list[str], keep: int) -> None:
     """The ``keep`` best of a round, chosen as scikit-learn's _top_k chooses (its argsort, so
-    that ties fall alike), in its order: the next round's candidates."""
+    that ties fall alike), in its order: the next round's candidates; and the round's best as
+    its best_index_ takes it (the first of the highest scores, in the round's order)."""
     import numpy as np
 
     rows = [json.loads(Path(folder, "metrics.json").read_text()) for folder in folders]
     scores = np.array([row["val_accuracy"] for row in rows])
     order = np.roll(np.argsort(scores), np.count_nonzero(np.isnan(scores)))
     kept = [{"config": rows[i]["config"], "folder": folders[i]} for i in order[-keep:]]
-    _write_atomically(Path(out), (json.dumps(kept, indent=2) + "\n").encode())
+    best = int(np.nanargmax(scores))
+    chosen = {"kept": kept, "best": {"config": rows[best]["config"], "folder": folders[best]}}
+    _write_atomically(Path(out), (json.dumps(chosen, indent=2) + "\n").encode())
 
 
 def collate_rounds(schedule: list[tuple[int, int]], kept_files: list[str]) -> None:
@@ -390,14 +393,14 @@ def collate_rounds(schedule: list[tuple[int, int]], kept_files: list[str]) -> No
     for number, ((samples, candidates), kept_file) in enumerate(
         zip(schedule, kept_files, strict=True), 1
     ):
-        kept = json.loads(Path(kept_file).read_text())
-        best = json.loads(Path(kept[-1]["folder"], "metrics.json").read_text())
-        names = " ".join(Path(row["folder"]).name for row in kept)
+        chosen = json.loads(Path(kept_file).read_text())
+        best = json.loads(Path(chosen["best"]["folder"], "metrics.json").read_text())
+        names = " ".join(Path(row["folder"]).name for row in chosen["kept"])
         lines.append(
             f"{number},{samples},{candidates},{names},{best['val_accuracy']:.4f},{best['id']}"
         )
     _write_atomically(Path(ROUNDS_TABLE), ("\n".join(lines) + "\n").encode())
-    winner_folder = json.loads(Path(kept_files[-1]).read_text())[-1]["folder"]
+    winner_folder = json.loads(Path(kept_files[-1]).read_text())["best"]["folder"]
     winner = json.loads(Path(winner_folder, "metrics.json").read_text())
     model = pickle.loads(Path(winner_folder, "model.pkl").read_bytes())
     x_test, y_test = _load_split("test")
@@ -457,7 +460,7 @@ def declare_round(number: int, schedule: list[tuple[int, int]], candidates: list
 
     @expand_after(kept_file, produces=[BEST], name=f"halving_round{number + 1}")
     def next_round(kept_path: str) -> None:
-        kept = json.loads(Path(kept_path).read_text())
+        kept = json.loads(Path(kept_path).read_text())["kept"]
         declare_round(number + 1, schedule, [row["config"] for row in kept])
 
 
