@@ -4,6 +4,7 @@
     minimake -j2 GRID=small            # 5 fast trials (the tests use it)
     minimake -j10 GRID=wide            # 60 trials, for ten cores and more
     minimake EXTRA='{"model": "svc", "C": 3.0}'    # add configurations (a JSON object or list)
+    minimake -j10 SEARCH=halving       # successive halving over the same grid (FACTOR=3)
     minimake -n                        # what would run, and why
     minimake --results --sort val_accuracy    # every trial run so far, best first
     minimake clean                     # remove dist/ (the recorded results stay)
@@ -44,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from minimake import failed_deps, phony, preload, rerun_triggers, task, var
+from minimake import expand_after, failed_deps, phony, preload, rerun_triggers, task, var
 
 # The search: grid name -> model -> estimator parameter -> the values to try. Every model's
 # grid is a full cross product. Values must be JSON (use lists, not tuples): the trial id is a
@@ -292,6 +293,183 @@ def collate(grid: str, extra: str) -> None:
     _print_table(rows, summary)
 
 
+# --- Successive halving (SEARCH=halving) --------------------------------------------------------
+# Round one trains every configuration of the grid on a small subsample, each round keeps the
+# best 1/FACTOR by validation score and trains them on FACTOR times more samples: scikit-learn's
+# HalvingGridSearchCV, with its schedule, its subsamples and its choice of the kept, so the two
+# can be compared round by round (bench/halving.py). Its "samples" are the training and the
+# validation split together, a PredefinedSplit of one hold-out; each round subsamples both.
+
+HALVING = f"{DIST}/halving"
+ROUNDS_TABLE = f"{HALVING}/rounds.csv"
+
+
+def halving_schedule(
+    candidates: int, samples: int, factor: int, min_resources: str | int, classes: int
+) -> list[tuple[int, int]]:
+    """(samples, candidates) per round, as HalvingGridSearchCV computes ``n_resources_`` and
+    ``n_candidates_`` for one split and no aggressive elimination."""
+    import math
+
+    smallest = 1 * 2 * classes  # its n_splits * 2 * n_classes
+    required = 1 + math.floor(math.log(candidates, factor))
+    if min_resources == "exhaust":
+        least = max(smallest, samples // factor ** (required - 1))
+    elif min_resources == "smallest":
+        least = smallest
+    else:
+        least = int(min_resources)
+    possible = 1 + math.floor(math.log(samples // least, factor))
+    rounds = []
+    for itr in range(min(possible, required)):
+        rounds.append((min(int(factor**itr * least), samples), candidates))
+        candidates = math.ceil(candidates / factor)
+    return rounds
+
+
+def _hold_out() -> tuple[Any, Any, Any]:
+    """The training and validation splits as one set, and the PredefinedSplit between them."""
+    import numpy as np
+    from sklearn.model_selection import PredefinedSplit
+
+    x_train, y_train = _load_split("train")
+    x_val, y_val = _load_split("val")
+    fold = np.concatenate([np.full(len(y_train), -1), np.zeros(len(y_val), dtype=int)])
+    return np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]), PredefinedSplit(fold)
+
+
+def train_round(trial: str, config: Config, samples: int, folder: str) -> None:
+    """Fit one configuration on this round's subsample of the training split and score it on
+    the subsample of the validation split: HalvingGridSearchCV's own splitter, seeded alike."""
+    _single_thread_environment()
+    from sklearn.model_selection._search_successive_halving import _SubsampleMetaSplitter
+    from threadpoolctl import threadpool_limits
+
+    x, y, hold_out = _hold_out()
+    splitter = _SubsampleMetaSplitter(
+        base_cv=hold_out, fraction=samples / len(y), subsample_test=True, random_state=SEED
+    )
+    train_rows, val_rows = next(splitter.split(x, y))
+    model = _make_model(config)
+    with threadpool_limits(limits=1):
+        started = time.perf_counter()
+        model.fit(x[train_rows], y[train_rows])
+        fit_seconds = time.perf_counter() - started
+        val_accuracy = float(model.score(x[val_rows], y[val_rows]))
+    metrics = {
+        "id": trial,
+        "config": config,
+        "val_accuracy": val_accuracy,
+        "fit_seconds": round(fit_seconds, 3),
+        "samples": samples,
+        "train_rows": len(train_rows),
+    }
+    _write_atomically(Path(folder, "model.pkl"), pickle.dumps(model))
+    _write_atomically(Path(folder, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
+    print(f"{trial} on {samples} samples: validation accuracy {val_accuracy:.4f}")
+
+
+def keep_best(out: str, folders: list[str], keep: int) -> None:
+    """The ``keep`` best of a round, chosen as scikit-learn's _top_k chooses (its argsort, so
+    that ties fall alike), in its order: the next round's candidates; and the round's best as
+    its best_index_ takes it (the first of the highest scores, in the round's order)."""
+    import numpy as np
+
+    rows = [json.loads(Path(folder, "metrics.json").read_text()) for folder in folders]
+    scores = np.array([row["val_accuracy"] for row in rows])
+    order = np.roll(np.argsort(scores), np.count_nonzero(np.isnan(scores)))
+    kept = [{"config": rows[i]["config"], "folder": folders[i]} for i in order[-keep:]]
+    best = int(np.nanargmax(scores))
+    chosen = {"kept": kept, "best": {"config": rows[best]["config"], "folder": folders[best]}}
+    _write_atomically(Path(out), (json.dumps(chosen, indent=2) + "\n").encode())
+
+
+def collate_rounds(schedule: list[tuple[int, int]], kept_files: list[str]) -> None:
+    """The table of the rounds, and the winner (the last round's best) scored on the test split."""
+    _single_thread_environment()
+    from threadpoolctl import threadpool_limits
+
+    lines = ["round,samples,candidates,kept,best_val_accuracy,best_id"]
+    for number, ((samples, candidates), kept_file) in enumerate(
+        zip(schedule, kept_files, strict=True), 1
+    ):
+        chosen = json.loads(Path(kept_file).read_text())
+        best = json.loads(Path(chosen["best"]["folder"], "metrics.json").read_text())
+        names = " ".join(Path(row["folder"]).name for row in chosen["kept"])
+        lines.append(
+            f"{number},{samples},{candidates},{names},{best['val_accuracy']:.4f},{best['id']}"
+        )
+    _write_atomically(Path(ROUNDS_TABLE), ("\n".join(lines) + "\n").encode())
+    winner_folder = json.loads(Path(kept_files[-1]).read_text())["best"]["folder"]
+    winner = json.loads(Path(winner_folder, "metrics.json").read_text())
+    model = pickle.loads(Path(winner_folder, "model.pkl").read_bytes())
+    x_test, y_test = _load_split("test")
+    with threadpool_limits(limits=1):
+        test_accuracy = float(model.score(x_test, y_test))
+    summary = {
+        "id": winner["id"],
+        "config": winner["config"],
+        "val_accuracy": winner["val_accuracy"],
+        "test_accuracy": test_accuracy,
+        "trials": sum(candidates for _, candidates in schedule),
+        "rounds": [[samples, candidates] for samples, candidates in schedule],
+        "failed": [],
+    }
+    _write_atomically(Path(BEST), (json.dumps(summary, indent=2) + "\n").encode())
+    print("\n".join(lines))
+    print(f"best: {winner['id']} test accuracy {test_accuracy:.4f}")
+
+
+def declare_round(number: int, schedule: list[tuple[int, int]], candidates: list[Config]) -> None:
+    """Round ``number``'s trials and its choice of the kept; the next round once that is made,
+    or the collate after the last. Each trial is an ordinary task: its id is its
+    configuration's and its sample count, so a round trains only what it has not trained."""
+    samples, _ = schedule[number - 1]
+    folders = []
+    for config in candidates:
+        folder = f"{HALVING}/{trial_id(config)}-n{samples}"
+        task(
+            [f"{folder}/metrics.json", f"{folder}/model.pkl"],
+            deps=[SPLITS["train"], SPLITS["val"]],
+            recipe=train_round,
+            args=(f"{trial_id(config)}-n{samples}", config, samples, folder),
+            doc=f"Round {number}: {config['model']} {_params(config)} on {samples} samples",
+            retries=TRIAL_RETRIES,
+            timeout=TRIAL_TIMEOUT,
+            params={**config, "samples": samples},
+            metrics=f"{folder}/metrics.json",
+        )
+        folders.append(folder)
+    kept_file = f"{HALVING}/round{number}.json"
+    keep = math_ceil(len(candidates) / FACTOR)
+    task(
+        kept_file,
+        deps=[f"{folder}/metrics.json" for folder in folders],
+        recipe=keep_best,
+        args=(kept_file, folders, keep),
+    )
+    if number == len(schedule):
+        kept_files = [f"{HALVING}/round{n}.json" for n in range(1, number + 1)]
+        task(
+            [ROUNDS_TABLE, BEST],
+            deps=[*kept_files, SPLITS["test"]],
+            recipe=collate_rounds,
+            args=(schedule, kept_files),
+        )
+        return
+
+    @expand_after(kept_file, produces=[BEST], name=f"halving_round{number + 1}")
+    def next_round(kept_path: str) -> None:
+        kept = json.loads(Path(kept_path).read_text())["kept"]
+        declare_round(number + 1, schedule, [row["config"] for row in kept])
+
+
+def math_ceil(value: float) -> int:
+    import math
+
+    return math.ceil(value)
+
+
 # --- Helpers ------------------------------------------------------------------------------------
 
 
@@ -428,6 +606,9 @@ preload("sklearn.datasets", "sklearn.model_selection", "sklearn.preprocessing")
 GRID = var("GRID", "default")
 EXTRA = var("EXTRA", "")
 TRIALS = expand(GRID, EXTRA)
+SEARCH = var("SEARCH", "grid")  # or "halving"
+FACTOR = int(var("FACTOR", "3"))
+MIN_RESOURCES = var("MIN_RESOURCES", "exhaust")  # "smallest", or a number of samples
 
 # The splits have no deps: the data ships with scikit-learn. Editing prepare_data or SEED reruns
 # it (the recipe trigger); depending on tasks.py would retrain every trial at each grid edit.
@@ -447,12 +628,28 @@ else:
     _hparams_deps = ["grid-changed"]
 task(HPARAMS, deps=_hparams_deps, recipe=write_hparams, args=(GRID, EXTRA))
 
+if SEARCH == "halving":
+    # Round one is declared once the splits exist: its schedule needs their sizes.
+    @expand_after(SPLITS["train"], SPLITS["val"], produces=[BEST], name="halving_round1")
+    def first_round(train: str, val: str) -> None:
+        import numpy as np
+
+        with np.load(train) as a, np.load(val) as b:
+            samples = len(a["y"]) + len(b["y"])
+            classes = len(np.unique(np.concatenate([a["y"], b["y"]])))
+        minimum = MIN_RESOURCES if MIN_RESOURCES in ("exhaust", "smallest") else int(MIN_RESOURCES)
+        schedule = halving_schedule(len(TRIALS), samples, FACTOR, minimum, classes)
+        declare_round(1, schedule, [config for _, config in TRIALS])
+
+elif SEARCH != "grid":
+    raise ValueError(f"Unknown SEARCH '{SEARCH}'; choose grid or halving")
+
 # The scatter: each trial depends only on the splits it reads and on its own configuration,
 # which is in its id (its folder) and its args, never on hparams.json as a whole. A failed
 # trial runs again up to TRIAL_RETRIES times; one that runs past TRIAL_TIMEOUT is stopped and
 # counts as failed (and is retried as any failure).
 _metrics = []
-for _trial, _config in TRIALS:
+for _trial, _config in TRIALS if SEARCH == "grid" else ():
     _folder = trial_dir(_trial)
     task(
         [f"{_folder}/metrics.json", f"{_folder}/model.pkl"],
@@ -473,13 +670,14 @@ for _trial, _config in TRIALS:
 # a configuration (which trains nothing) still re-collates. It allows failed deps: under -k it
 # runs once every trial has ended, over the ones that succeeded (minimake.failed_deps() names
 # the others); once a failed trial is fixed, make's rule reruns it and then the collate.
-task(
-    [RESULTS, BEST],
-    deps=[HPARAMS, SPLITS["test"], *_metrics],
-    recipe=collate,
-    args=(GRID, EXTRA),
-    allow_failed_deps=True,
-)
+if SEARCH == "grid":
+    task(
+        [RESULTS, BEST],
+        deps=[HPARAMS, SPLITS["test"], *_metrics],
+        recipe=collate,
+        args=(GRID, EXTRA),
+        allow_failed_deps=True,
+    )
 
 phony("all", deps=[BEST], default=True, doc="Run the search and pick the best configuration.")
 phony("clean", recipe="rm -rf dist", doc="Remove everything the search wrote.")

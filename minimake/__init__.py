@@ -19,7 +19,7 @@ if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "
     _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
 
 from minimake.recipe_env import attempt, failed_deps
-from minimake.task import Task, phony, preload, rerun_triggers, task, var
+from minimake.task import Task, expand_after, phony, preload, rerun_triggers, task, var
 
 __version__ = "0.1.0"
 
@@ -75,6 +75,7 @@ __all__ = [
     "__version__",
     "attempt",
     "build",
+    "expand_after",
     "failed_deps",
     "load_tasks",
     "phony",

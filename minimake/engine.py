@@ -15,6 +15,7 @@ import attrs
 
 from minimake.disk import Disk
 from minimake.errors import (
+    ExpansionError,
     JournalError,
     MinimakeError,
     NoRuleError,
@@ -37,13 +38,14 @@ from minimake.graph import (
     select,
 )
 from minimake.journal import Journal, NullJournal
-from minimake.load import load_tasks, load_triggers
+from minimake.load import load_generators, load_tasks, load_triggers
 from minimake.lock import ProjectLock, live_holder
 from minimake.options import Options
 from minimake.resources import check as check_resources
 from minimake.resources import unlimited, unused
 from minimake.result import WORKED, BuildResult, Status, TaskResult
-from minimake.scheduler import BuildInterrupted, Runner, Scheduler, Settings
+from minimake.rounds import Generator, expand, split, unknown_product
+from minimake.scheduler import BuildInterrupted, Rounds, Runner, Scheduler, Settings
 from minimake.state import secure
 from minimake.task import Task, normal_path
 
@@ -157,6 +159,8 @@ class Prepared:
     journal: Journal
     triggers: tuple[str, ...]  # the run's --rerun-triggers, else the tasks file's
     started: float  # perf_counter() when the build began, for its duration
+    # The expand_after generators whose triggers were stale while planning (run in the loop).
+    rounds: Rounds = attrs.Factory(Rounds)
 
 
 @contextlib.contextmanager
@@ -176,18 +180,23 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
         # Loading, the graph and the first stat of every file allocate objects that all live
         # on: the cycle collector would walk them again each time the heap grew by a quarter.
         with paused():
-            graph = load_graph(options)
             triggers = _rerun_triggers(options)
-            goals = _goals(graph, options.goals)
             disk = Disk(root, what_if=options.what_if, old=options.old, warn=reporter.warning)
+            graph, rounds = _load_rounds(options, disk, memory, triggers)
+            goals = _goals(graph, options.goals)
             if memory.writable:
                 _settle(memory, graph, disk, reporter)
             disk = _intermediates(options, graph, goals, disk, triggers, reporter)
-            selected, missing = _select(graph, goals, disk, options.keep_going)
+            try:
+                selected, missing = _select(graph, goals, disk, options.keep_going)
+            except NoRuleError as error:  # perhaps a task a generator will declare
+                raise unknown_product(error, rounds.generators.values()) from None
             _check_resources(options, graph, selected, reporter)
             # Before the collector is back on, so that its first collection does not walk them.
             after.enter_context(kept())
-        yield Prepared(options, graph, goals, selected, missing, disk, memory, triggers, started)
+        yield Prepared(
+            options, graph, goals, selected, missing, disk, memory, triggers, started, rounds
+        )
 
 
 def _intermediates(
@@ -229,10 +238,78 @@ def _check_start_method(method: str | None) -> None:
 
 
 def load_graph(options: Options) -> Graph:
-    """The graph of the tasks ``options`` name (a tasks file is imported once per process)."""
+    """The graph of the tasks ``options`` name (a tasks file is imported once per process),
+    with what its expand_after generators declare once their triggers are up to date."""
+    tasks, generators = _declared(options)
+    if not generators:
+        return build_graph(tasks)
+    disk = Disk(options.folder, what_if=options.what_if, old=options.old)
+    journal = Journal(options.folder, writable=False) if options.journal else NullJournal()
+    try:
+        graph, _ = _load_rounds(options, disk, journal, _rerun_triggers(options))
+    finally:
+        journal.close()
+    return graph
+
+
+def _declared(options: Options) -> tuple[list[Task], dict[str, Generator]]:
+    """The declared tasks, with a placeholder per generator, and the generators by node."""
     if options.file is None:
-        return build_graph(options.tasks)
-    return build_graph(load_tasks(options.file, dict(options.variables)))
+        return split(options.tasks)
+    variables = dict(options.variables)
+    declared = load_tasks(options.file, variables)
+    return split([*declared, *load_generators(options.file, variables)])
+
+
+def _load_rounds(
+    options: Options, disk: Disk, journal: Journal, triggers: tuple[str, ...]
+) -> tuple[Graph, Rounds]:
+    """The graph, grown by every generator whose triggers are up to date now (round after
+    round), and the generators left for the build loop."""
+    tasks, generators = _declared(options)
+    graph = build_graph(tasks)
+    rounds = Rounds(generators, dict(options.variables), root=options.folder)
+    while True:
+        ready = _ready_generators(graph, rounds, disk, journal, options, triggers)
+        if not ready:
+            return graph, rounds
+        for generator in ready:
+            try:
+                grown = expand(graph, generator, rounds.variables, disk.exists, False, rounds.root)
+            except ExpansionError as error:  # said, once, when the build reaches it
+                rounds.failures[generator.node] = error
+                continue
+            del rounds.generators[generator.node]
+            journal.expanded(generator.name, generator.triggers, len(grown.added))
+            graph = grown.graph
+            rounds.generators.update(grown.generators)
+
+
+def _ready_generators(
+    graph: Graph,
+    rounds: Rounds,
+    disk: Disk,
+    journal: Journal,
+    options: Options,
+    triggers: tuple[str, ...],
+) -> list[Generator]:
+    """The generators not yet run whose triggers are up to date (as -n would find them)."""
+    waiting = [g for g in rounds.generators.values() if g.node not in rounds.failures]
+    if not waiting or options.always_make:
+        return []
+    from minimake.execution.runners import DryRunner
+
+    selected = select(graph, [g.node for g in waiting])
+    settings = Settings(triggers=triggers)
+    scan = Scheduler(graph, selected, disk, DryRunner(), NullReporter(), settings, None, journal)
+    stale = scan.stale_tasks()
+    ready = []
+    for generator in waiting:
+        needs = set(graph.needs(generator.node))
+        plain = [t for t in generator.triggers if graph.task_of(t) is None]
+        if needs.isdisjoint(stale) and all(map(disk.exists, plain)):
+            ready.append(generator)
+    return ready
 
 
 def _rerun_triggers(options: Options) -> tuple[str, ...]:
@@ -311,13 +388,16 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
         settings,
         prepared.missing,
         prepared.journal,
+        prepared.rounds,
     )
     tasks = graph.tasks
     total = sum(1 for name in selected if tasks[name].recipe is not None)
     reporter.begin(total, jobs, prepared.journal.durations_of(selected))
     try:
         results = loop.run()
+        prepared = _grown(prepared, loop, recorder)
     except BuildInterrupted as stop:
+        prepared = _grown(prepared, loop, recorder)
         seconds = time.perf_counter() - prepared.started
         stop.result = BuildResult(stop.results, prepared.goals, seconds, interrupted=True)
         reporter.summary(stop.result)
@@ -329,6 +409,16 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
         _keep_timings_or_warn(recorder, options, reporter)
         raise
     return _finish(prepared, results, recorder, reporter)
+
+
+def _grown(prepared: Prepared, loop: Scheduler, recorder: Recorder | None) -> Prepared:
+    """``prepared`` with the tasks that generators declared in the loop."""
+    if loop.graph is prepared.graph:
+        return prepared
+    if recorder is not None:
+        for name in loop.selected - prepared.selected:
+            recorder.deps[name] = loop.graph.needs(name)  # type: ignore[index]
+    return attrs.evolve(prepared, graph=loop.graph, selected=loop.selected)
 
 
 def _finish(

@@ -132,3 +132,30 @@ class NestedRunError(MinimakeError):
             "depend on the task instead (deps=[...]), or run the inner minimake with "
             "--no-journal (no lock, no journal, as make's sub-make)"
         )
+
+
+class ExpansionError(MinimakeError):
+    """An expand_after generator raised, or declared what cannot join the graph; names the
+    generator and its line. Nothing it declared was added."""
+
+    def __init__(self, generator: str, location: str | None, problem: str) -> None:
+        self.generator, self.location, self.problem = generator, location, problem
+        where = f"{location}: " if location else ""
+        super().__init__(f"{where}Tasks declared by {generator}: {problem}")
+
+
+class UnknownProductError(NoRuleError):
+    """A dep or goal that no task writes, in a build with expand_after generators still to
+    run: it may be one of their tasks, which are known before they run only by ``produces``."""
+
+    def __init__(self, error: NoRuleError, generator: str, produces: Sequence[str]) -> None:
+        super().__init__(error.target, error.needed_by, error.suggestions)
+        self.generator, self.produces = generator, tuple(produces)
+
+    @property
+    def hint(self) -> str | None:
+        named = ", ".join(f"'{path}'" for path in self.produces) or "nothing"
+        return (
+            f"If {self.generator} declares it, say so: produces={named} is all it is known "
+            f"to write before it runs (expand_after(..., produces=[...]))."
+        )

@@ -22,6 +22,9 @@ Records (tab-separated; names escaped so that a tab or newline in a name cannot 
                              (JSON) holds them with its status, duration and end; kept for
                              --results after the task is no longer declared, until
                              --forget-results
+    e  NAME  EXPANSION       the expand_after generator NAME declared its tasks: EXPANSION
+                             (JSON) holds its triggers and how many tasks it declared, for
+                             the line -n says while its triggers are stale
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ class Journal:
         self.runs: list[Run] = []
         # task -> its newest trial's text, parsed on demand (--results, the params trigger)
         self.trials: dict[str, str] = {}
+        # generator -> how many tasks it declared when it last ran (``e`` records)
+        self.expansions: dict[str, int] = {}
         self.lines = 0
         self._fd: int | None = None
         self._pid = os.getpid()
@@ -145,7 +150,9 @@ class Journal:
                     self.runs.clear()
                 elif kind == "t" and len(fields) == 3:
                     self.trials[_unescape(fields[1])] = fields[2]
-            except (ValueError, TypeError, RecursionError):
+                elif kind == "e" and len(fields) == 3:
+                    self.expansions[_unescape(fields[1])] = int(json.loads(fields[2])["tasks"])
+            except (ValueError, TypeError, KeyError, RecursionError):
                 continue  # a damaged record says nothing (RecursionError: JSON nested too deep)
 
     def durations_of(self, names: Iterable[str]) -> dict[str, float]:
@@ -219,6 +226,14 @@ class Journal:
         self.trials[trial.name] = text
         self._append(f"t\t{_escape(trial.name)}\t{text}\n")
 
+    def expanded(self, name: str, triggers: Iterable[str], tasks: int) -> None:
+        """The generator ``name`` declared ``tasks`` tasks once ``triggers`` were up to date."""
+        if self.expansions.get(name) == tasks:
+            return  # a null build re-declares the same: nothing new to keep
+        self.expansions[name] = tasks
+        text = json.dumps({"triggers": list(triggers), "tasks": tasks}, separators=(",", ":"))
+        self._append(f"e\t{_escape(name)}\t{text}\n")
+
     def forget_trials(self) -> int:
         """Drop every recorded trial (``--forget-results``); returns how many there were."""
         count = len(self.trials)
@@ -289,6 +304,8 @@ class Journal:
         # Trials outlive their declaration (--results=all): ``keep`` does not apply.
         for name, text in self.trials.items():
             records.append(f"t\t{_escape(name)}\t{text}\n")
+        for name, count in self.expansions.items():
+            records.append(f"e\t{_escape(name)}\t{json.dumps({'tasks': count})}\n")
         partial = self.path + ".partial"
         try:
             # O_NOFOLLOW: a link planted at the partial file's name is never written through.
@@ -318,6 +335,7 @@ class NullJournal(Journal):
         self.folder = self.path = ""
         self.writable = False
         self.durations, self.signatures, self.markers, self.trials = {}, {}, {}, {}
+        self.expansions = {}
         self.runs, self.lines = [], 0
         self._fd = None
         self._outlived = False

@@ -10,12 +10,19 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import attrs
 
 from minimake.errors import MinimakeError, TasksFileError
 from minimake.gcpause import paused
-from minimake.task import Task, collecting, declared_preload, declared_triggers
+from minimake.task import (
+    Task,
+    collecting,
+    declared_generators,
+    declared_preload,
+    declared_triggers,
+)
 
 
 @attrs.frozen
@@ -25,6 +32,7 @@ class _File:
     tasks: tuple[Task, ...]
     triggers: tuple[str, ...] | None  # rerun_triggers(); None: not called
     preload: tuple[str, ...]  # preload()
+    generators: tuple[Any, ...] = ()  # expand_after() (minimake.rounds.Generator values)
 
 
 # Per process: workers re-import the tasks file once and keep it (fork inherits the parent's).
@@ -53,6 +61,13 @@ def load_preload(
 ) -> tuple[str, ...]:
     """The modules the tasks file's ``preload()`` calls named."""
     return _file(path, variables).preload
+
+
+def load_generators(
+    path: str | os.PathLike[str], variables: Mapping[str, str] | None = None
+) -> tuple[Any, ...]:
+    """The tasks file's ``expand_after`` generators, in declaration order."""
+    return _file(path, variables).generators
 
 
 def _file(path: str | os.PathLike[str], variables: Mapping[str, str] | None) -> _File:
@@ -86,7 +101,12 @@ def _import(source: str, variables: Mapping[str, str]) -> _File:
     try:
         with collecting(source, variables) as tasks, paused(), _inside(folder):
             spec.loader.exec_module(module)
-            loaded = _File(tuple(tasks), declared_triggers(), declared_preload())
+            loaded = _File(
+                tuple(tasks),
+                declared_triggers(),
+                declared_preload(),
+                tuple(declared_generators()),
+            )
     except MinimakeError:
         raise
     except SyntaxError as error:

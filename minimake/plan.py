@@ -113,6 +113,30 @@ class Plan:
                 if count == 1:
                     self._push(dependent)
 
+    def extend(self, graph: Graph, added: set[str], priority: dict[str, float]) -> None:
+        """Take ``graph``, which holds the tasks ``added`` beside the ones the plan holds (an
+        expand_after generator declared them), and plan them too, after the tasks already
+        ranked. A task still waiting counts again what it needs, some of which may be new."""
+        self._tasks, self._order = graph.tasks, graph.order
+        self._dependents = graph.dependents()
+        needs = graph.needs_of_each()
+        waiting = self._waiting
+        for name in added:
+            waiting[name] = 0
+        self._left += len(added)
+        for name, state in waiting.items():
+            if state >= 0:
+                waiting[name] = sum(
+                    1 for need in needs[name] if need in waiting and waiting[need] != _DONE
+                )
+        urgency = ((-priority.get(name, 0.0), graph.order[name], name) for name in added)
+        for _, _, name in sorted(urgency):
+            self._rank[name] = len(self._names)
+            self._names.append(name)
+        for name in sorted(added, key=self._rank.__getitem__):
+            if waiting[name] == 0:
+                self._push(name)
+
     def finished(self) -> bool:
         """Whether every selected task has been reported done."""
         return self._left == 0

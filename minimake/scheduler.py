@@ -8,12 +8,12 @@ import signal
 import time
 from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import Future
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from minimake.disk import PHONY, REMADE, WILL_BE_REMADE, Disk, Stamp, StampKind
-from minimake.errors import NoRuleError
+from minimake.errors import ExpansionError, NoRuleError
 from minimake.events import Reporter
 from minimake.graph import Graph, priorities
 from minimake.interrupts import deferred, held, later
@@ -24,10 +24,25 @@ from minimake.recipe_env import ATTEMPT, FAILED_DEPS, write_failed_deps
 from minimake.resources import Limits, Units, amounts, environment
 from minimake.result import INTERRUPTED, BuildResult, Environment, Outcome, Status, TaskResult
 from minimake.results import finished_trial, params_changed
+from minimake.rounds import expand, unknown_yet
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
 from minimake.task import Task
 from minimake.uptodate import Reason, ReasonKind, why_changed, why_stale
+
+if TYPE_CHECKING:
+    from minimake.rounds import Generator
+
+
+@attrs.define
+class Rounds:
+    """The expand_after generators of a build that are still to run (by node name), what
+    they are told of the command line, and the errors of those that failed while planning."""
+
+    generators: dict[str, Generator] = attrs.Factory(dict)
+    variables: Mapping[str, str] = attrs.Factory(dict)
+    failures: dict[str, ExpansionError] = attrs.Factory(dict)
+    root: str = "."  # the build's folder, through which generators reach their triggers
 
 
 def _discard(outcome: Outcome) -> None:
@@ -136,6 +151,7 @@ class Scheduler:
         settings: Settings,
         missing: Mapping[str, NoRuleError] | None = None,
         journal: Journal | None = None,
+        rounds: Rounds | None = None,
     ) -> None:
         self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
         self.settings = settings
@@ -163,6 +179,9 @@ class Scheduler:
         self.blocking = False
         # The job slots free now: each running recipe holds one (MINIMAKE_SLOT), lowest first.
         self.slots = Units([str(slot) for slot in range(settings.jobs)])
+        # The expand_after generators still to run, and whether one failed (the build stops).
+        self.rounds = rounds or Rounds()
+        self.expansion_failed = False
 
     def run(self) -> dict[str, TaskResult]:
         """Build, returning every selected task's result; raises BuildInterrupted on a signal,
@@ -215,6 +234,11 @@ class Scheduler:
             if collecting:
                 gc.enable()
 
+    def stale_tasks(self) -> set[str]:
+        """The selected tasks that are not up to date, or wait for one that is not (the scan
+        alone, as -n would find them; nothing runs)."""
+        return self._scan()
+
     def _scan(self) -> set[str]:
         """Decide, in one walk in dependency order, every task that is up to date while all it
         needs is (ninja's dirty scan before its plan); the rest, for the plan to hand out.
@@ -263,6 +287,8 @@ class Scheduler:
                     self._start(self.graph.tasks[name], reason)
                 if self.journal.failure is not None:  # a full disk: no recipe is safe to start
                     stopping = self._halt()
+                if self.expansion_failed and not (stopping or self.settings.keep_going):
+                    stopping = self._halt()
             if not self.running:
                 if stopping or not (plan.has_ready() or self.console):
                     break
@@ -304,6 +330,9 @@ class Scheduler:
                 TaskResult(name, Status.SKIPPED, blocked_by=blocker, has_recipe=has_recipe)
             )
             return
+        if self.rounds.generators and name in self.rounds.generators:
+            self._expand(name)
+            return
         if self.missing and name in self.missing:
             error = self.missing[name]
             self.reporter.missing(error)
@@ -339,6 +368,45 @@ class Scheduler:
                 return
             self.console_running = True
         self._start(task, reason, fresh)
+
+    def _expand(self, name: str) -> None:
+        """Run the generator of node ``name``, whose triggers are done, and plan what it
+        declares as if declared from the start; under -n, -q and -t only say what is not
+        known yet (no recipe ran to make its triggers)."""
+        generator = self.rounds.generators.pop(name)
+        if self.runner.pretends:
+            declared = self.journal.expansions.get(generator.name)
+            self.reporter.not_known_yet(unknown_yet(generator, declared))
+            for path in generator.produces:  # what waits for it waits for new files
+                self.stamps[path] = WILL_BE_REMADE
+            self._record(TaskResult(name, self.runner.status, has_recipe=False))
+            return
+        try:
+            failure = self.rounds.failures.get(name)
+            if failure is not None:  # it raised while the build was planned: once per build
+                raise failure
+            grown = expand(
+                self.graph,
+                generator,
+                self.rounds.variables,
+                self.disk.exists,
+                keep_node=True,
+                root=self.rounds.root,
+            )
+        except ExpansionError as error:
+            self.expansion_failed = True
+            self.reporter.warning(f"*** {error}")
+            self._record(TaskResult(name, Status.FAILED, error=str(error), has_recipe=False))
+            return
+        self.journal.expanded(generator.name, generator.triggers, len(grown.added))
+        self.graph = grown.graph
+        added = set(grown.added)
+        self.selected |= added
+        self.rounds.generators.update(grown.generators)
+        durations = self.journal.durations if self.settings.jobs > 1 else None
+        self.plan.extend(grown.graph, added, priorities(grown.graph, added, durations))
+        self.reporter.grew(sum(1 for name in added if grown.graph.tasks[name].recipe is not None))
+        self._record(TaskResult(name, self.runner.status, has_recipe=False))
 
     def _targets(self, task: Task) -> dict[str, Stamp]:
         """Each of the task's targets with its stamp on disk."""

@@ -560,6 +560,8 @@ class _Collector:
     tasks: list[Task] = attrs.Factory(list)
     triggers: tuple[str, ...] | None = None  # rerun_triggers() called in the file
     preload: tuple[str, ...] = ()  # preload() called in the file
+    # expand_after() generators declared in the file (minimake.rounds.Generator values)
+    generators: list[Any] = attrs.Factory(list)
 
     def replace(self, old: Task, new: Task) -> None:
         for index in range(len(self.tasks) - 1, -1, -1):
@@ -591,6 +593,43 @@ def declared_triggers() -> tuple[str, ...] | None:
 def declared_preload() -> tuple[str, ...]:
     """The modules that ``preload()`` named in the tasks file being collected."""
     return _collector.preload if _collector is not None else ()
+
+
+def declared_generators() -> list[Any]:
+    """The expand_after() generators declared in the tasks file being collected."""
+    return list(_collector.generators) if _collector is not None else []
+
+
+def expand_after(
+    *triggers: str, produces: str | Iterable[str] = (), name: str | None = None
+) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator: the function declares more tasks (with ``task()``, ``phony()``, even
+    ``expand_after()``) once every one of ``triggers`` is up to date, in minimake's own process,
+    at most once per build. It is given the trigger paths as arguments if it takes any.
+
+    ``produces`` names the targets its tasks will write that tasks declared before it may
+    depend on (``dist/round2/best.json``): until it has run, they wait for it. Returns the
+    generator, which a build in code takes among its tasks.
+    """
+    location = _caller_location(sys._getframe(1))
+    source = _collector.source if _collector is not None else None
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        from minimake.rounds import Generator  # the rounds only where a file has some
+
+        generator = Generator(
+            function=function,
+            triggers=_names(triggers),
+            produces=_names(produces) if produces else (),
+            name=name or str(getattr(function, "__name__", "expand")),
+            location=location,
+            source=source,
+        )
+        if _collector is not None:
+            _collector.generators.append(generator)
+        return generator
+
+    return decorate
 
 
 def _declare(declared: Task) -> Task:

@@ -170,6 +170,12 @@ class RecordingReporter(NullReporter):
     def warning(self, text):  # type: ignore[no-untyped-def]
         self.events.append(("warning", text))
 
+    def not_known_yet(self, text):  # type: ignore[no-untyped-def]
+        self.events.append(("not_known_yet", text))
+
+    def grew(self, tasks):  # type: ignore[no-untyped-def]
+        self.events.append(("grew", tasks))
+
     def waiting_for_lock(self, pid, since):  # type: ignore[no-untyped-def]
         self.events.append(("waiting_for_lock", str(pid)))
 

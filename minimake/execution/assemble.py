@@ -5,6 +5,7 @@ its capture files, its time limit).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,9 @@ def make_runner(prepared: Prepared, warn: Callable[[str], None] | None = None) -
         # Python recipes go by value: a worker may not be able to import the recipe's module.
         payloads = _payloads(prepared.graph, prepared.selected, dask.dumps)
         # On Dask, output is captured where the recipe runs and comes back as text.
-        spec_of = _specs(prepared, payloads, lambda: Capture(None, False), in_process=False)
+        spec_of = _specs(
+            prepared, payloads, lambda: Capture(None, False), in_process=False, dumps=dask.dumps
+        )
         return dask.DaskRunner.open(spec_of, root, **_remote(prepared))
     payloads = {} if in_process else _payloads(prepared.graph, prepared.selected)
     spec_of = _specs(prepared, payloads, _lazy_capture(root), in_process=in_process)
@@ -137,6 +140,7 @@ def _specs(
     capture: Callable[[], Capture],
     *,
     in_process: bool,
+    dumps: Callable[[Any], bytes] | None = None,
 ) -> Callable[[Task], RecipeSpec]:
     """How to describe each task's recipe to the executor that runs it."""
     options, root = prepared.options, prepared.disk.root
@@ -181,11 +185,30 @@ def _specs(
                 variables=names,
                 timeout=limit,
             )
+        payload = payloads.get(task.name)
+        if payload is None:  # declared by an expand_after generator as the build ran
+            payload = _payloads(_one(task), {task.name}, dumps)[task.name]
+        # The tasks file is imported first in the worker: a generated recipe, a function of
+        # it, is pickled by reference to its module.
         return PythonSpec(
-            task.name, root, capture(), outputs, payload=payloads[task.name], timeout=limit
+            task.name,
+            root,
+            capture(),
+            outputs,
+            source=os.path.abspath(options.file) if options.file else None,
+            variables=names,
+            payload=payload,
+            timeout=limit,
         )
 
     return spec_of
+
+
+def _one(task: Task) -> Graph:
+    """A graph of ``task`` alone, for _payloads."""
+    from minimake.graph import build_graph
+
+    return build_graph([task])
 
 
 def _lazy_capture(root: str) -> Callable[[], Capture]:

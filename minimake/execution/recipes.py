@@ -111,6 +111,10 @@ def _resolve(spec: PythonSpec) -> tuple[Callable[..., Any], tuple[Any, ...], dic
     if spec.payload is not None:
         import pickle  # a recipe built in code, sent pickled: rare, and only in a worker
 
+        if spec.source is not None:  # a generated task's recipe refers to its tasks file
+            from minimake.load import load_tasks
+
+            load_tasks(spec.source, dict(spec.variables))
         function, args, kwargs = pickle.loads(spec.payload)
         return function, tuple(args), dict(kwargs)
     from minimake.load import load_tasks

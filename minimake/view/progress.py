@@ -82,6 +82,11 @@ class Board:
         self._pending_seconds = 0.0
         self._lock = threading.Lock()
 
+    def grow(self, tasks: int) -> None:
+        """``tasks`` more tasks with a recipe joined the build (an expand_after generator)."""
+        with self._lock:
+            self.total += tasks
+
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         """``expected``: the duration the journal recorded for each task that has one."""
         with self._lock:
@@ -260,6 +265,9 @@ class ProgressDisplay(NullReporter):
 
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         self.board.begin(total, jobs, expected)
+
+    def grew(self, tasks: int) -> None:
+        self.board.grow(tasks)
 
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         self.board.start(task.name)

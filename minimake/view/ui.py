@@ -224,6 +224,10 @@ class ConsoleReporter(NullReporter):
         if not self.silent:
             self._say(f"{PROGRAM}: {text}")
 
+    def not_known_yet(self, text: str) -> None:
+        """What -n cannot know yet: an expand_after generator's tasks."""
+        self.note(text)
+
     def warning(self, text: str) -> None:
         """make's warnings (a stat error, a file from the future): on stderr, even under -s."""
         self._complain(f"{PROGRAM}: {text}")
