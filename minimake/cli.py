@@ -391,6 +391,7 @@ def _main(argv: Sequence[str] | None, command: bool) -> int:
         errors_to=sys.stdout if merged else None,
         # make -s -n prints the commands: -s silences real runs only (not -n -t's touches).
         show_silenced=options.dry_run and not options.touch,
+        goals=tuple(goals),
     )
     entered = False
     try:

@@ -23,6 +23,7 @@ from minimake.view.report import (
     summary_lines,
 )
 from minimake.words import duration, raised_at
+from tests.conftest import cli, write_tasks
 
 X_MISSING = Reason(ReasonKind.MISSING, "x")
 
@@ -220,3 +221,14 @@ def test_json_document_of_an_error() -> None:
     assert document["ok"] is False
     assert document["error"] == "Dependency cycle: a -> b -> a."
     assert document["tasks"] == []
+
+
+def test_an_error_s_json_document_names_the_command_line_s_goals(tmp_path: Path) -> None:
+    """An error before anything runs still says which goals were asked for, not []."""
+    write_tasks(tmp_path, "from minimake import task\ntask('a', recipe='touch a')\n")
+    done = cli("--json", "nosuch", "a", cwd=tmp_path)
+    assert done.returncode == 2
+    document = json.loads(done.stdout)
+    assert document["ok"] is False
+    assert document["goals"] == ["nosuch", "a"]
+    assert "nosuch" in document["error"]

@@ -414,6 +414,7 @@ class ProgressReporter(Tee):
         dry_run: bool = False,
         pretend: bool = False,
         show_silenced: bool = False,
+        goals: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
         auto_refresh: bool = True,
     ) -> None:
@@ -449,7 +450,7 @@ class ProgressReporter(Tee):
         if self.mode != "off":
             work = Status.WOULD_RUN if dry_run else Status.TOUCHED if pretend else Status.RAN
             parts.append(RunReport(self.err, work))
-        self.document = JsonReport(self.stdout) if as_json else None
+        self.document = JsonReport(self.stdout, goals) if as_json else None
         if self.document is not None:
             parts.append(self.document)
         super().__init__(*parts)
@@ -487,6 +488,7 @@ def for_cli(
     as_json: bool,
     errors_to: IO[str] | None = None,
     show_silenced: bool = False,
+    goals: tuple[str, ...] = (),
 ) -> ProgressReporter:
     """The reporter for the command line, on the real stdout and stderr (``errors_to``: what
     stands for stderr instead, such as stdout when the two are one file).
@@ -512,6 +514,7 @@ def for_cli(
         dry_run=dry_run,
         pretend=pretend,
         show_silenced=show_silenced,
+        goals=goals,
     )
 
 

@@ -294,8 +294,9 @@ class JsonReport(NullReporter):
     """The ``--json`` part: the run as one JSON document on ``stdout``, at the summary; or one
     that names the error, when the command line stops with a fatal error first. Sent once."""
 
-    def __init__(self, stdout: Console) -> None:
+    def __init__(self, stdout: Console, goals: tuple[str, ...] = ()) -> None:
         self.stdout = stdout
+        self.goals = goals  # the command line's, for a document that names an error
         self.sent = False
 
     def summary(self, result: BuildResult) -> None:
@@ -303,7 +304,7 @@ class JsonReport(NullReporter):
 
     def failed(self, error: MinimakeError) -> None:
         """The command line stopped with ``error``: a document with no tasks that names it."""
-        self._send(json_document(BuildResult({}, ()), error=str(error)))
+        self._send(json_document(BuildResult({}, self.goals), error=str(error)))
 
     def _send(self, document: dict[str, Any]) -> None:
         if self.sent:
