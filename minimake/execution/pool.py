@@ -98,9 +98,19 @@ def _serve(
 
 
 def _descriptors() -> set[int]:
+    """The worker's open descriptors, less those on /proc: this listing's own, and the read of
+    /proc/PID/stat by the thread that watches minimake, which may be open at any moment (held
+    open while that thread waits for the GIL), and would look like a recipe's leak."""
+    found: set[int] = set()
     with contextlib.suppress(OSError):
-        return {int(name) for name in os.listdir("/proc/self/fd")}
-    return set()
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{name}")
+            except OSError:
+                continue  # closed since the listing
+            if not target.startswith("/proc/"):
+                found.add(int(name))
+    return found
 
 
 def _leaked(kept: set[int]) -> bool:
