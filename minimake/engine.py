@@ -389,6 +389,7 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
         prepared.missing,
         prepared.journal,
         prepared.rounds,
+        prepared.goals,
     )
     tasks = graph.tasks
     total = sum(1 for name in selected if tasks[name].recipe is not None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 
 import attrs
 import networkx as nx
@@ -203,6 +203,47 @@ def select(
     return selected
 
 
+def make_order(
+    graph: Graph,
+    goals: Sequence[str],
+    within: Set[str],
+    prune: Callable[[str], bool] | None = None,
+) -> dict[str, int]:
+    """Each task of ``within`` numbered in the order make, with one job, runs it: make walks
+    the goals in turn and each task's deps (then order-only deps) in order, depth first, and
+    runs a task once the walk is back from all it needs. A task for which ``prune`` is true
+    is walked but not what it needs (make's ``-o``, as in ``select``). A task the walk does
+    not reach through ``within`` (a goal settled already, or what an expand_after generator
+    declared) follows, in declaration order."""
+    # networkx's adjacency dict, read only: build_graph adds each task's edges in the order
+    # of its deps, then of its order-only deps, so it lists what a task needs in make's order
+    # (a task named twice once), without a look-up per dep.
+    pred: Mapping[str, Iterable[str]] = graph.dag._pred
+    if prune is not None:  # -o: an old file's task is walked, not what it needs
+        pred = {name: () if prune(name) else pred[name] for name in within}
+    order: dict[str, int] = {}
+    for goal in goals:
+        name = graph.producer.get(goal)
+        if name is None or name in order or name not in within:
+            continue
+        # A task met again is done already: on the path walked now it would be a cycle.
+        path, walks = [name], [iter(pred[name])]
+        while walks:
+            for need in walks[-1]:
+                if need not in order and need in within:
+                    path.append(need)
+                    walks.append(iter(pred[need]))
+                    break
+            else:  # every dep walked: make runs it now
+                walks.pop()
+                order[path.pop()] = len(order)
+    if len(order) < len(within):
+        for name in graph.order:
+            if name in within and name not in order:
+                order[name] = len(order)
+    return order
+
+
 def requests(graph: Graph, selected: Iterable[str]) -> dict[str, Amounts]:
     """What each selected task asks for of the resources (tasks that ask), in declaration
     order (the first task named in a warning is the first declared)."""
@@ -288,8 +329,8 @@ def priorities(
     Among ready tasks the one with the most work still behind it starts first, so a long chain
     (or a long task) is not left until the end. A task weighs its recorded duration in
     ``durations`` to a tenth of a second, plus a tenth for being a step at all: tasks of a few
-    milliseconds, whose durations are noise, keep the longest chain by count and then their
-    declaration order, run after run. A task with a recipe never seen counts as the median of
+    milliseconds, whose durations are noise, keep the longest chain by count and then
+    make's order, run after run. A task with a recipe never seen counts as the median of
     the known ones, a task without one as nothing. With no durations at all every task weighs
     1: the longest chain by count.
     """

@@ -33,16 +33,19 @@ class Plan:
         selected: set[str],
         priority: dict[str, float],
         limits: Mapping[str, Limit] | None = None,
+        order: Mapping[str, int] | None = None,
     ) -> None:
         self._tasks = graph.tasks
         self._order = graph.order
         self._dependents = graph.dependents()
         self._waiting = graph.needed_counts(selected)
-        # The heap holds each task's rank among all, most urgent first and then in declaration
-        # order: one sort of the whole selection, after which the heap compares ints, not the
-        # (priority, order) tuples it compared 30 times per pop of a 50,000-task scatter.
+        # The heap holds each task's rank among all, most urgent first and then in ``order``
+        # (make's, from graph.make_order; else declaration order): one sort of the whole
+        # selection, after which the heap compares ints, not the (priority, order) tuples it
+        # compared 30 times per pop of a 50,000-task scatter.
         urgency = map(operator.neg, priority.values())
-        keys = zip(urgency, map(self._order.__getitem__, priority), priority, strict=True)
+        tie = (order or self._order).__getitem__
+        keys = zip(urgency, map(tie, priority), priority, strict=True)
         self._names = [name for _, _, name in sorted(keys)]
         self._rank = {name: rank for rank, name in enumerate(self._names)}
         self._ready: list[int] = []

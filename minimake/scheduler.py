@@ -6,7 +6,7 @@ import contextlib
 import gc
 import signal
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,7 +15,7 @@ import attrs
 from minimake.disk import PHONY, REMADE, WILL_BE_REMADE, Disk, Stamp, StampKind
 from minimake.errors import ExpansionError, NoRuleError
 from minimake.events import Reporter
-from minimake.graph import Graph, priorities
+from minimake.graph import Graph, make_order, priorities
 from minimake.interrupts import deferred, held, later
 from minimake.journal import Journal, NullJournal
 from minimake.logs import Logs, log_name
@@ -55,6 +55,9 @@ class Runner(Protocol):
 
     status: Status  # what a task that succeeded under this runner is reported as
     pretends: bool  # dependents must assume its targets became new (make's -n/-q/-t rule)
+    # -t: recipes give way to touching targets, so a phony task, with none, does nothing and
+    # counts as a task with no recipe ("Nothing to be done", as make).
+    touches: bool
     # How many tasks it runs at once by itself, the -j of a build that sets none (ninja's
     # CanRunMore): a Dask cluster's worker threads; 1, make's default, elsewhere.
     capacity: int
@@ -152,8 +155,10 @@ class Scheduler:
         missing: Mapping[str, NoRuleError] | None = None,
         journal: Journal | None = None,
         rounds: Rounds | None = None,
+        goals: Sequence[str] = (),
     ) -> None:
         self.graph, self.disk, self.runner, self.reporter = graph, disk, runner, reporter
+        self.goals = goals  # the targets named, in order: make's order follows them
         self.settings = settings
         self.journal = journal or NullJournal()
         self.selected = selected
@@ -225,14 +230,24 @@ class Scheduler:
         gc.disable()
         try:
             rest = self._scan()
-            # With one job the order changes no wall time: keep make's (ninja's chain rule).
-            durations = self.journal.durations if self.settings.jobs > 1 else None
             limits = dict(self.settings.resources)
-            self.plan = Plan(self.graph, rest, priorities(self.graph, rest, durations), limits)
+            order = make_order(self.graph, self.goals, rest, self._assumed_old())
+            if self.settings.jobs > 1:  # ninja's rule: the longest chain of work first
+                urgency = priorities(self.graph, rest, self.journal.durations)
+            else:  # with one job the order changes no wall time: make's is kept
+                urgency = dict.fromkeys(rest, 0.0)
+            self.plan = Plan(self.graph, rest, urgency, limits, order)
             self._steps(collecting)
         finally:
             if collecting:
                 gc.enable()
+
+    def _assumed_old(self) -> Callable[[str], bool] | None:
+        """Whether a task's targets are -o's old files (None without -o: nothing to ask)."""
+        if not self.disk.assumes_old:
+            return None
+        tasks, assumed_old = self.graph.tasks, self.disk.assumed_old
+        return lambda name: assumed_old(tasks[name].outputs)
 
     def stale_tasks(self) -> set[str]:
         """The selected tasks that are not up to date, or wait for one that is not (the scan
@@ -250,10 +265,13 @@ class Scheduler:
         rest: set[str] = set()
         selected, missing, tasks = self.selected, self.missing, self.graph.tasks
         needs = self.graph.needs_of_each()
+        # make's -o: an old file's task is not remade and waits for nothing it needs.
+        old = self._assumed_old()
         for name in self.graph.sorted_names:
             if name not in selected:
                 continue
-            if (rest and not rest.isdisjoint(needs[name])) or name in missing:
+            waits = rest and not rest.isdisjoint(needs[name]) and not (old and old(name))
+            if waits or name in missing:
                 rest.add(name)
                 continue
             task = tasks[name]
@@ -355,7 +373,7 @@ class Scheduler:
             self._up_to_date(task, targets)
             self.plan.done(name)
             return
-        if task.recipe is None:
+        if task.recipe is None or (task.phony and self.runner.touches):
             self._kept(task, targets)
             self._record(TaskResult(name, self.runner.status, reason=reason, has_recipe=False))
             return
@@ -403,8 +421,11 @@ class Scheduler:
         added = set(grown.added)
         self.selected |= added
         self.rounds.generators.update(grown.generators)
-        durations = self.journal.durations if self.settings.jobs > 1 else None
-        self.plan.extend(grown.graph, added, priorities(grown.graph, added, durations))
+        if self.settings.jobs > 1:
+            urgency = priorities(grown.graph, added, self.journal.durations)
+        else:
+            urgency = dict.fromkeys(added, 0.0)
+        self.plan.extend(grown.graph, added, urgency)
         self.reporter.grew(sum(1 for name in added if grown.graph.tasks[name].recipe is not None))
         self._record(TaskResult(name, self.runner.status, has_recipe=False))
 

@@ -97,8 +97,6 @@ def _check_targets(task: Task, attribute: attrs.Attribute[Any], value: tuple[Any
     if not value:
         _fail(task, "targets", "must name at least one target")
     _check_names(task, attribute, value)
-    if task.phony and len(value) > 1:
-        _fail(task, "targets", "of a phony task must be a single name")
 
 
 def _check_recipe(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -718,7 +716,7 @@ def task(
 
 
 def phony(
-    name: str,
+    name: str | Iterable[str],
     deps: str | Iterable[str] = (),
     recipe: Any = None,
     *,
@@ -735,7 +733,11 @@ def phony(
     silent: bool = False,
     console: bool = False,
 ) -> Task:
-    """Declare a phony task: it names no file, always runs, and forces its dependents."""
+    """Declare a phony task: it names no file, always runs, and forces its dependents.
+
+    Several names (make's grouped ``.PHONY: g1 g2`` with ``g1 g2 &:``) are one task: its recipe
+    runs once for all of them, and the first names it.
+    """
     return _declare(
         Task.create(
             name,

@@ -348,8 +348,21 @@ class TestScheduling:
     def test_longest_path_starts_first(self, tmp_path: Path) -> None:
         reporter = RecordingReporter()
         tasks = [sh(f"free{i}") for i in range(3)] + [sh("c1"), sh("c2", ["c1"]), sh("c3", ["c2"])]
-        build(tmp_path, tasks, *[t.name for t in tasks], reporter=reporter)
+        build(tmp_path, tasks, *[t.name for t in tasks], reporter=reporter, jobs=2)
         assert reporter.started_names()[0] == "c1"
+
+    def test_one_job_keeps_makes_order(self, tmp_path: Path) -> None:
+        """With one job the chain comes first only where make's walk puts it: the goals in
+        turn, each task's deps in order, depth first."""
+        reporter = RecordingReporter()
+        tasks = [sh(f"free{i}") for i in range(3)] + [sh("c1"), sh("c2", ["c1"]), sh("c3", ["c2"])]
+        build(tmp_path / "a", tasks, "free1", "c3", "free0", reporter=reporter)
+        assert reporter.started_names() == ["free1", "c1", "c2", "c3", "free0"]
+        (tmp_path / "b").mkdir()
+        reporter = RecordingReporter()
+        top = sh("top", ["free2", "c3", "free0"])
+        build(tmp_path / "b", [*tasks, top], "top", reporter=reporter)
+        assert reporter.started_names() == ["free2", "c1", "c2", "c3", "free0", "top"]
 
     def test_each_file_is_stated_once_per_run(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

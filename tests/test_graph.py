@@ -11,6 +11,7 @@ from minimake.errors import CycleError, DuplicateOutputError, NoRuleError
 from minimake.graph import (
     build_graph,
     default_goal,
+    make_order,
     missing_inputs,
     priorities,
     resolve_goals,
@@ -156,3 +157,31 @@ def test_triggers_name_the_target_make_reaches_a_group_through_first() -> None:
     assert triggers(graph, ["m"]) == {"g1": "g2"}
     assert triggers(graph, ["g1", "m"]) == {"g1": "g1"}
     assert triggers(build_graph([Task.create("a", recipe=":")]), ["a"]) == {}
+
+
+class TestMakeOrder:
+    """make's order with one job: the goals in turn, deps then order-only deps in order,
+    depth first, each task once the walk is back from all it needs."""
+
+    def test_goals_in_turn_and_deps_depth_first(self) -> None:
+        declared = tasks({"c": [], "b": ["c", "src"], "d": [], "a": ["d", "b"], "e": ["c"]})
+        declared.append(Task.create("f", deps=["d"], order_only=["e", "b"], recipe="touch f"))
+        graph = build_graph(declared)
+        every = set(graph.tasks)
+        assert list(make_order(graph, ["a"], every)) == ["d", "c", "b", "a", "e", "f"]
+        assert list(make_order(graph, ["e", "f", "a"], every)) == ["c", "e", "d", "b", "f", "a"]
+
+    def test_a_group_is_reached_through_any_target(self) -> None:
+        group = Task.create(["g1", "g2"], recipe="touch g1 g2")
+        graph = build_graph([*tasks({"x": ["g2"], "y": []}), group])
+        assert list(make_order(graph, ["y", "x"], set(graph.tasks))) == ["y", "g1", "x"]
+
+    def test_only_within_and_the_unreached_after_in_declaration_order(self) -> None:
+        graph = build_graph(tasks({"z": [], "c": [], "b": ["c"], "a": ["b"]}))
+        # c is settled (up to date): not walked; z is not reached from the goal.
+        assert list(make_order(graph, ["a"], {"a", "b", "z"})) == ["b", "a", "z"]
+
+    def test_an_old_files_task_is_walked_but_not_what_it_needs(self) -> None:
+        graph = build_graph(tasks({"c": [], "b": ["c"], "d": ["b", "c"]}))
+        order = make_order(graph, ["d"], set(graph.tasks), prune=lambda name: name == "b")
+        assert list(order) == ["b", "c", "d"]

@@ -103,6 +103,37 @@ def test_dry_run_shows_the_automatic_variables_as_make(tmp_path: Path) -> None:
     assert (mini / "out").read_text() == (made / "out").read_text()
 
 
+@needs_make
+def test_a_phony_group_runs_once_and_its_other_names_have_nothing_to_do(tmp_path: Path) -> None:
+    """make's grouped phony targets (features/grouped_targets): a goal already made through
+    its group gets `Nothing to be done for 'g2'.`; with one job the recipes run in make's
+    order (the goals in turn, deps depth first); -t touches nothing for a phony task."""
+    made, mini = twins(
+        tmp_path,
+        ".PHONY: all g1 g2 g3 t\nall: t g3\nt: ; @echo t\ng1 g2 g3 &: ; @echo $@ of g1 g2 g3\n",
+        """
+        from minimake import phony
+        phony("all", deps=["t", "g3"])
+        phony("t", recipe="echo t", silent=True)
+        phony(["g1", "g2", "g3"], recipe="echo $TARGET of $TARGETS", silent=True)
+        """,
+    )
+    for args in (["all", "g2", "g1"], ["g2", "t", "g3"], ["-n", "g1", "all"], ["-t", "g1", "g2"]):
+        theirs, ours = make(*args, cwd=made), cli("--progress", "off", *args, cwd=mini)
+        assert ours.returncode == theirs.returncode == 0, args
+        assert ours.stdout.replace("minimake:", "make:") == theirs.stdout, args
+    nothing = "make: Nothing to be done for"
+    assert theirs.stdout == f"{nothing} 'g1'.\n{nothing} 'g2'.\n"  # the last, -t
+    ours = cli("--progress", "off", "all", "g2", "g1", cwd=mini)
+    assert ours.stdout.splitlines() == [
+        "t",
+        "g3 of g1 g2 g3",
+        "minimake: Nothing to be done for 'g2'.",
+        "minimake: Nothing to be done for 'g1'.",
+    ]
+    assert sorted(os.listdir(mini)) == [".minimake", "in", "tasks.py"]  # no file named g1
+
+
 def test_a_path_that_needs_quoting_is_shown_quoted(tmp_path: Path) -> None:
     write_tasks(tmp_path, 'from minimake import task\ntask("a b", recipe="touch $TARGET")\n')
     assert cli("-n", cwd=tmp_path).stdout == "touch 'a b'\n"

@@ -4,18 +4,17 @@ Each scenario is one of make's, reduced to explicit rules: a Makefile and the sa
 tasks.py, run step by step in two identical folders, one with the installed GNU make and one
 with minimake (in-process, as in test_differential), then compared: exit codes, stdout and
 stderr line by line (``make:``/``minimake:`` and the ``[Makefile:3: x]`` locations aside),
-and which files each step created, changed or deleted. Where make's test uses ``$@`` in an
-echoed line the port runs both tools with ``-s``, or writes the name out, since minimake echoes
-``$TARGET`` as written. make's ``@`` prefix (no echo) has no counterpart: where a scenario used
-it (dash-k, general1), the port drops it from the Makefile too, so both tools echo the line
-and the comparison covers the echo as well. Where minimake differs on purpose the scenario says
-why and the test expects the difference (README, "How minimake decides, and where it differs
-from make").
+and which files each step created, changed or deleted. make's ``$@`` is ``$TARGET``, echoed
+with its value as make echoes ``$@``; make's ``@`` prefix is ``silent=True`` (``-s`` in the
+earlier ports; dash-k and general1 drop the ``@`` from the Makefile instead, so that the
+comparison covers the echo too). With one job both run the recipes in the same order, make's
+walk from the goals. Where minimake differs on purpose the scenario says why and the test
+expects the difference (README, "How minimake decides, and where it differs from make").
 
 Left out, with why: every scenario built on a feature minimake has no counterpart for by design
 (pattern, suffix and implicit rules, VPATH, double-colon rules, include and remaking makefiles,
 variables and functions other than command-line ones, $(MAKE) recursion, MAKEFLAGS, the
-jobserver, .INTERMEDIATE/.SECONDARY deletion, .IGNORE, ``@``/``-``/``+`` line prefixes, -L,
+jobserver, .INTERMEDIATE deletion, .IGNORE, the ``-``/``+`` line prefixes, -L,
 --no-silent, -I). features/errors' commands that cannot be exec'd are compared with make in
 tests/test_execution.py.
 """
@@ -85,8 +84,6 @@ class Step:
     args: list[str]
     before: list[Op] = field(default_factory=list)
     unordered: bool = False  # -j: compare the lines as sets, make interleaves them
-    # Where minimake runs recipes in another (valid) order than make on purpose: why.
-    order: str | None = None
     # Where minimake differs from make on purpose: why (the step must then differ).
     differs: str | None = None
 
@@ -103,7 +100,6 @@ class Scenario:
 
 T = "\t"
 MISSING_FIRST = "minimake reports a missing input before it runs anything; make on reaching it"
-PRIORITY = "among ready tasks minimake starts the one with the most work behind it first"
 STAT_ONCE = "make stats a file once per rule that names it, and warns each time; minimake once"
 PEER_MISSING = (
     "make 4.3 leaves a grouped target whose peer is missing (make bug 62809, fixed after 4.3); "
@@ -294,7 +290,7 @@ task("PHOOEY", deps=["xxx"])
 task("xxx", recipe=":")
 """,
         [
-            Step(["-t", "final-a", "final-b"], order=PRIORITY),
+            Step(["-t", "final-a", "final-b"]),
             Step(["-t", "PHOOEY"]),
             Step(["final-a"]),
         ],
@@ -495,6 +491,46 @@ task(["g1", "g2", "g3", "g4"], recipe="echo $TARGET && touch g1 g2 g3 g4", silen
             Step(["g3", "g1"], [rm("g1", "g2", "g3", "g4")]),
             Step(["-s", "g3", "g1"], [rm("g1", "g2", "g3", "g4")]),
         ],
+    ),
+    "grouped_targets: phony groups, nothing to be done for the peers": Scenario(
+        "features/grouped_targets",
+        """\
+.PHONY: t1 t2 t3 t4 g1 g2 g3 g4
+t1 t2 t3 t4: ; @echo $@
+g1 g2 g3 g4 &: ; @echo $@
+""",
+        """\
+from minimake import phony
+for name in ["t1", "t2", "t3", "t4"]:
+    phony(name, recipe=f"echo {name}", silent=True)
+phony(["g1", "g2", "g3", "g4"], recipe="echo $TARGET", silent=True)
+""",
+        [
+            Step(["t1", "t2", "t3", "t4", "g1", "g2", "g3", "g4"]),
+            Step(["g3", "g1"]),
+            Step(["-n", "t1", "g2", "g4"]),
+            Step(["-q", "g2"]),
+            Step(["-t", "g1", "g2"]),
+        ],
+        # A file named like a phony name changes nothing, in either tool.
+        setup=[now("g2")],
+    ),
+    "grouped_targets: phony groups through a phony goal, in its dep order": Scenario(
+        "features/grouped_targets",
+        """\
+.PHONY: m1 t1 t2 t3 t4 g1 g2 g3 g4
+m1: t1 t2 t3 t4 g4 g3 g2 g1
+t1 t2 t3 t4: ; @echo $@
+g1 g2 g3 g4&: ; @echo $@
+""",
+        """\
+from minimake import phony
+phony("m1", deps=["t1", "t2", "t3", "t4", "g4", "g3", "g2", "g1"])
+for name in ["t1", "t2", "t3", "t4"]:
+    phony(name, recipe=f"echo {name}", silent=True)
+phony(["g1", "g2", "g3", "g4"], recipe="echo $TARGET", silent=True)
+""",
+        [Step([]), Step(["m1", "g2"]), Step(["-k", "g4", "m1"])],
     ),
     "grouped_targets: $@ is the target that triggered the recipe": Scenario(
         "features/grouped_targets",
@@ -892,7 +928,7 @@ def _run(tool: Callable[[Path, list[str]], Run], root: Path, folder: str, step: 
     before = _files(root)
     run = tool(root, step.args)
     out, err = _lines(run.out, root), _lines(run.err, root)
-    if step.unordered or step.order:
+    if step.unordered:
         out, err = sorted(out), sorted(err)
     return Outcome(run.rc, out, err, _changes(before, _files(root)))
 

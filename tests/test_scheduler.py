@@ -61,6 +61,7 @@ class FakeRunner:
 
     status = Status.RAN
     pretends = False
+    touches = False
     capacity = 1
     can_stop = True
 

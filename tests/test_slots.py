@@ -383,6 +383,7 @@ class SlotRunner:
 
     status = Status.RAN
     pretends = False
+    touches = False
     capacity = 1
 
     def __init__(self) -> None:

@@ -117,9 +117,13 @@ class TestValidation:
         assert problem in str(caught.value)
         assert "test_task.py:" in str(caught.value)  # where it was declared
 
-    def test_phony_takes_one_name(self) -> None:
-        with pytest.raises(TaskDefinitionError, match="single name"):
-            Task.create(["a", "b"], phony=True)
+    def test_a_phony_task_may_name_a_group(self) -> None:
+        """make's `.PHONY: g1 g2` with `g1 g2 &:`: one phony task, named by its first name,
+        that writes no file."""
+        group = Task.create(["g1", "g2"], recipe="echo", phony=True)
+        assert (group.name, group.targets, group.outputs) == ("g1", ("g1", "g2"), ())
+        with pytest.raises(TaskDefinitionError, match="non-empty strings"):
+            Task.create(["g1", ""], phony=True)
 
     @pytest.mark.parametrize("validate", [True, False])
     @pytest.mark.parametrize("fields", _PLAIN)

@@ -69,6 +69,7 @@ class DaskRunner:
 
     status = Status.RAN
     pretends = False
+    touches = False
     can_stop = True  # every recipe runs in a process group of its own on a worker
 
     def __init__(

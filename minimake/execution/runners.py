@@ -57,6 +57,7 @@ class _Pretending:
     stop or wait for."""
 
     pretends = True  # dependents must assume its targets became new (make's -n/-q/-t rule)
+    touches = False
     capacity = 1
     can_stop = True
 
@@ -103,6 +104,8 @@ def _touches(task: Task) -> list[str]:
 class DryTouchRunner(DryRunner):
     """``-t -n``: print the touches ``-t`` would do, and do none of them (make's rule)."""
 
+    touches = True
+
     def echo(self, task: Task) -> list[str]:
         return _touches(task)
 
@@ -111,6 +114,7 @@ class TouchRunner(_Pretending):
     """``-t``: mark targets up to date by touching them instead of running recipes."""
 
     status = Status.TOUCHED
+    touches = True
 
     def __init__(self, disk: Disk) -> None:
         self._disk = disk
@@ -138,6 +142,7 @@ class LocalRunner:
 
     status = Status.RAN
     pretends = False
+    touches = False
     capacity = 1
 
     def __init__(

@@ -14,17 +14,19 @@ _WIDEST_NAME = 40  # names longer than this do not push every description to the
 def list_tasks(tasks: Iterable[Task], default: str | None = None) -> list[str]:
     """One line per task in declaration order: its name, then the first line of its doc.
 
-    The default goal is marked ``*``; a phony task says so when it has no doc.
+    The default goal is marked ``*``; a phony task says so when it has no doc. A phony task
+    with several names shows them all: each is a goal to type.
     """
     tasks = list(tasks)
-    width = min(max((len(task.name) for task in tasks), default=0), _WIDEST_NAME)
+    names = [" ".join(task.targets) if task.phony else task.name for task in tasks]
+    width = min(max(map(len, names), default=0), _WIDEST_NAME)
     lines = []
-    for task in tasks:
+    for task, name in zip(tasks, names, strict=True):
         doc = task.doc.strip().splitlines()[0] if task.doc.strip() else ""
         if not doc and task.phony:
             doc = "(phony)"
         mark = "*" if task.name == default else " "
-        lines.append(f"{mark} {task.name:<{width}}  {doc}".rstrip())
+        lines.append(f"{mark} {name:<{width}}  {doc}".rstrip())
     return lines
 
 
