@@ -26,7 +26,7 @@ class Graph:
     dag: nx.DiGraph
     tasks: dict[str, Task]
     producer: dict[str, str]
-    order: dict[str, int]  # declaration order, the tie-break among equally urgent tasks
+    order: dict[str, int]  # declaration order: listings, and what make_order's walk does not reach
     # Every task after the tasks it needs: the walk that proved the graph acyclic, kept for
     # the priorities (computed here for a Graph made without build_graph).
     sorted_names: list[str] = attrs.field(
