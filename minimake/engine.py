@@ -37,6 +37,7 @@ from minimake.graph import (
     resolve_goals,
     select,
 )
+from minimake.graph import triggers as reached_through
 from minimake.journal import Journal, NullJournal
 from minimake.load import load_generators, load_tasks, load_triggers
 from minimake.lock import ProjectLock, live_holder
@@ -393,6 +394,8 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
     )
     tasks = graph.tasks
     total = sum(1 for name in selected if tasks[name].recipe is not None)
+    through = reached_through(graph, prepared.goals)
+    reporter.reached({path: through[n] for n in through for path in graph.tasks[n].targets})
     reporter.begin(total, jobs, prepared.journal.durations_of(selected))
     try:
         results = loop.run()

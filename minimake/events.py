@@ -25,6 +25,11 @@ class Reporter(Protocol):
     that.
     """
 
+    def reached(self, through: Mapping[str, str]) -> None:
+        """Before ``begin``: for each target of a task with several, the target the build
+        reaches that task through (make's ``$@``), which make's messages about the task name,
+        and its deletion of the task's other targets."""
+
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None: ...
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None: ...
@@ -54,6 +59,7 @@ class NullReporter:
     """Hears every event and prints nothing: for API users who only want the result value, and
     the base of every reporter, which overrides the events it shows."""
 
+    def reached(self, through: Mapping[str, str]) -> None: ...
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None: ...
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None: ...
     def finished(self, task: Task, result: TaskResult, ignored: bool) -> None: ...
@@ -83,6 +89,10 @@ class Tee(NullReporter):
         self._starting = _hearing(parts, "started")
         self._finishing = _hearing(parts, "finished")
         self._recording = _hearing(parts, "recorded")
+
+    def reached(self, through: Mapping[str, str]) -> None:
+        for part in self.parts:
+            part.reached(through)
 
     def begin(self, total: int, jobs: int, expected: Mapping[str, float] | None = None) -> None:
         for part in self.parts:

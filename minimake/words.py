@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 PROGRAM = "minimake"
 
 
-def where(task: Task) -> str:
-    """make's bracketed "[tasks.py:14: target]"."""
-    return f"[{task.location}: {task.name}]" if task.location else f"[{task.name}]"
+def where(task: Task, target: str | None = None) -> str:
+    """make's bracketed "[tasks.py:14: target]"; ``target``: the one of several the build
+    reached the task through, which make names (its ``$@``)."""
+    name = target or task.name
+    return f"[{task.location}: {name}]" if task.location else f"[{name}]"
 
 
 def signal_name(signum: int) -> str:

@@ -515,6 +515,29 @@ phony(["g1", "g2", "g3", "g4"], recipe="echo $TARGET", silent=True)
         # A file named like a phony name changes nothing, in either tool.
         setup=[now("g2")],
     ),
+    "grouped_targets: a failed group is named by the target that reached it": Scenario(
+        "features/grouped_targets",
+        """\
+.DELETE_ON_ERROR:
+.PHONY: g1 g2 g3
+x: g3 ; touch x
+y: f2 ; touch y
+g1 g2 g3 &: ; @echo $@; exit 1
+f1 f2 &: ; @echo $@ && touch f1 && exit 2
+""",
+        """\
+from minimake import phony, task
+task("x", deps="g3", recipe="touch x")
+task("y", deps="f2", recipe="touch y")
+phony(["g1", "g2", "g3"], recipe="echo $TARGET; exit 1", silent=True)
+task(["f1", "f2"], recipe="echo $TARGET && touch f1 && exit 2", silent=True)
+""",
+        [
+            Step(["-k", "x", "g2"]),
+            Step(["-k", "y", "f1"]),
+            Step(["-i", "g2", "y"]),
+        ],
+    ),
     "grouped_targets: phony groups through a phony goal, in its dep order": Scenario(
         "features/grouped_targets",
         """\

@@ -164,7 +164,7 @@ def _specs(
                 lists=_lists(task),
                 outputs=outputs,
                 ignore_errors=ignore_errors,
-                where=where(task) if ignore_errors else "",
+                where=where(task, trigger.get(task.name)) if ignore_errors else "",
                 echo=echo and not task.silent,
                 console=task.console,
                 shown=tuple(shown_recipe(task, trigger.get(task.name)))

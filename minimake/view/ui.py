@@ -15,6 +15,8 @@ from minimake.events import NullReporter
 from minimake.words import PROGRAM, failure_text, raised_at, where
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rich.console import Console
     from rich.text import Text
 
@@ -140,12 +142,19 @@ class ConsoleReporter(NullReporter):
         self.silent, self.quiet, self.verbose = silent or quiet, quiet, verbose
         self._echo = not self.silent or (show_silenced and not quiet)
         self._plain_out, self._plain_err = is_plain(self.out), is_plain(self.err)
+        self._through: dict[str, str] = {}  # reached(): make's $@ of multi-target tasks
 
     def _say(self, text: str) -> None:
         write_line(self.out, text, self._plain_out)
 
     def _complain(self, text: str) -> None:
         write_line(self.err, text, self._plain_err)
+
+    def reached(self, through: Mapping[str, str]) -> None:
+        self._through = dict(through)
+
+    def _where(self, task: Task) -> str:
+        return where(task, self._through.get(task.name))
 
     def started(self, task: Task, reason: Reason, lines: list[str]) -> None:
         if self._echo:
@@ -175,14 +184,15 @@ class ConsoleReporter(NullReporter):
             return []
         text = failure_text(result)
         if ignored:
-            return [] if outcome.reported else [f"{PROGRAM}: {where(task)} {text} (ignored)"]
+            return [] if outcome.reported else [f"{PROGRAM}: {self._where(task)} {text} (ignored)"]
         if retrying is not None:
             again = f"attempt {result.attempts} of {retrying}; trying again"
-            complaints = [f"{PROGRAM}: {where(task)} {text} ({again})"]
+            complaints = [f"{PROGRAM}: {self._where(task)} {text} ({again})"]
         elif result.attempts > 1:
-            complaints = [f"{PROGRAM}: *** {where(task)} {text} (after {result.attempts} attempts)"]
+            after = f"after {result.attempts} attempts"
+            complaints = [f"{PROGRAM}: *** {self._where(task)} {text} ({after})"]
         else:
-            complaints = [f"{PROGRAM}: *** {where(task)} {text}"]
+            complaints = [f"{PROGRAM}: *** {self._where(task)} {text}"]
         if outcome.traceback and self.verbose:
             complaints.append(outcome.traceback.rstrip())
         elif outcome.traceback:
@@ -195,13 +205,16 @@ class ConsoleReporter(NullReporter):
         self._complain(f"{PROGRAM}: *** {error}")
 
     def deleting(self, path: str) -> None:
-        self._complain(f"{PROGRAM}: *** Deleting file '{path}'")
+        # make names the target its recipe ran for when it deletes another of the group.
+        through = self._through.get(path, path)
+        on_behalf = f"[{through}] " if through != path else ""
+        self._complain(f"{PROGRAM}: *** {on_behalf}Deleting file '{path}'")
 
     def waiting(self) -> None:
         self._complain(f"{PROGRAM}: *** Waiting for unfinished jobs....")
 
     def interrupted(self, task: Task) -> None:
-        self._complain(f"{PROGRAM}: *** {where(task)} Interrupt")
+        self._complain(f"{PROGRAM}: *** {self._where(task)} Interrupt")
 
     def goal_done(self, goal: str, result: BuildResult, phony_or_no_recipe: bool) -> None:
         if self.silent:
