@@ -150,6 +150,21 @@ def _check_timeout(task: Task, attribute: attrs.Attribute[Any], value: Any) -> N
         _fail(task, "timeout", bad)
 
 
+def _check_console(task: Task, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not value:
+        return
+    if callable(task.recipe):
+        # A Python recipe runs in a worker process, whose streams are not the terminal.
+        _fail(task, "console", "is for shell recipes (a Python recipe runs in a worker process)")
+    if task.timeout is not None:
+        _fail(
+            task,
+            "timeout",
+            "cannot limit a console task: it runs in minimake's own process group, where "
+            "nothing could stop it alone",
+        )
+
+
 # What makes a task rerun: "mtime" (make's rule, always on), "recipe" (its signature changed)
 # and "params" (a declared parameter changed since it last finished).
 TRIGGERS = ("mtime", "recipe", "params")
@@ -300,7 +315,7 @@ class Task:
     intermediate: bool = False
     # ninja's console pool: runs alone, with the terminal's stdin, stdout and stderr, its
     # output not captured, the live display paused meanwhile (a shell recipe that asks).
-    console: bool = False
+    console: bool = attrs.field(default=False, validator=_check_console)
     # "tasks.py:14", where the task was declared; None for tasks built in code without a file.
     location: str | None = attrs.field(default=None, eq=False)
     # The tasks file the task came from; workers re-import it to reach a Python recipe.

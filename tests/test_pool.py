@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from minimake.execution.capture import Capture
 from minimake.execution.pool import process_pool, run
 from minimake.execution.recipes import PythonSpec
 from minimake.result import Outcome
-from tests.conftest import alive, cli, start, write_tasks
+from tests.conftest import alive, cli, environment, start, write_tasks
 from tests.test_processes import _wait_ready
 
 # Helpers the tasks files below share: wait for a file, wait for a process to end.
@@ -169,8 +170,40 @@ def test_a_time_limit_the_thread_executor_cannot_enforce_is_said_before_anything
     assert run.returncode == 0, run.stderr
     warning = "warning: time limits are not enforced on the thread executor"
     assert run.stderr.count(warning) == 1
-    assert "'x' run without one" in run.stderr
+    assert "'x' runs without one" in run.stderr
     assert (tmp_path / "y").exists()
+
+
+def test_the_runs_time_limit_leaves_a_console_task_alone(tmp_path: Path) -> None:
+    """A console task runs in minimake's own process group, where a time limit could stop
+    nothing: --timeout says so and leaves it to end by itself, rather than stopping nothing
+    and calling it timed out. The limit here has passed long before the recipe, which waits
+    for the test, ends."""
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import phony
+        phony("ask", recipe='echo started > a.fifo; read x < b.fifo; echo "got $x"', console=True)
+        """,
+    )
+    os.mkfifo(tmp_path / "a.fifo")
+    os.mkfifo(tmp_path / "b.fifo")
+    args = [sys.executable, "-m", "minimake", "--timeout", "0.000001", "ask"]
+    with subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as run:
+        assert (tmp_path / "a.fifo").read_text() == "started\n"
+        (tmp_path / "b.fifo").write_text("yes\n")
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert "got yes" in out
+    assert "warning: --timeout does not limit console tasks: 'ask' runs without one" in err
+    assert "Timed out" not in err
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf"])

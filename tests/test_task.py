@@ -107,6 +107,12 @@ class TestValidation:
             ({"targets": "a", "recipe": 42}, "recipe", "must be a command"),
             ({"targets": "a", "recipe": "echo", "args": (1,)}, "args", "only for a Python"),
             ({"targets": "a", "order_only": [None]}, "order_only", "got None"),
+            ({"targets": "a", "recipe": print, "console": True}, "console", "shell recipes"),
+            (
+                {"targets": "a", "recipe": "read x", "console": True, "timeout": 5},
+                "timeout",
+                "cannot limit a console task",
+            ),
         ],
     )
     def test_bad_field_names_task_and_field(self, kwargs: dict, field: str, problem: str) -> None:

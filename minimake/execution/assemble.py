@@ -113,12 +113,26 @@ def _say_unenforced(prepared: Prepared, warn: Callable[[str], None]) -> None:
     build still runs (the main job's trials have limits, and a thread run is for debugging)."""
     names = _unenforced(prepared)
     if names:
-        many = f"{len(names)} tasks, such as '{names[0]}'," if len(names) > 1 else f"'{names[0]}'"
         where = _WHERE[prepared.options.executor_kind]
         warn(
-            f"warning: time limits are not enforced {where}: {many} "
-            "run without one (the process executor enforces them)."
+            f"warning: time limits are not enforced {where}: {_some(names)} without one "
+            "(the process executor enforces them)."
         )
+    if prepared.options.timeout is not None:
+        tasks = prepared.graph.tasks
+        console = sorted(name for name in prepared.selected if tasks[name].console)
+        if console:
+            warn(
+                f"warning: --timeout does not limit console tasks: {_some(console)} without "
+                "one (in minimake's own process group, nothing could stop it alone)."
+            )
+
+
+def _some(names: list[str]) -> str:
+    """A warning's subject and verb: one task, or how many and the first."""
+    return (
+        f"{len(names)} tasks, such as '{names[0]}', run" if len(names) > 1 else f"'{names[0]}' runs"
+    )
 
 
 def _remote(prepared: Prepared) -> dict[str, Any]:
@@ -153,6 +167,8 @@ def _specs(
     def spec_of(task: Task) -> RecipeSpec:
         outputs = task.outputs
         limit = task.timeout if task.timeout is not None else default_limit
+        if task.console:  # in minimake's own group: nothing could stop it alone (_say_unenforced)
+            limit = None
         if isinstance(task.recipe, (str, tuple)):
             commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
             return ShellSpec(
