@@ -8,14 +8,17 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from minimake.task import Task
 
+if TYPE_CHECKING:
+    from minimake.journal import Marker
+
 # The words a recorded run's status is kept as in the journal.
-SUCCEEDED, FAILED = "succeeded", "failed"
+SUCCEEDED, FAILED, INTERRUPTED = "succeeded", "failed", "interrupted"
 # Metric names in which a higher value is better: --sort puts them highest first.
 _SCORE_WORDS = ("score", "acc", "auc", "f1", "precision", "recall", "r2", "map", "ndcg", "iou")
 SHOWN = 24  # at most this many characters of a parameter's value in a reason
@@ -27,7 +30,7 @@ class Trial:
     what its metrics file said, and how the run ended."""
 
     name: str
-    status: str  # SUCCEEDED or FAILED
+    status: str  # SUCCEEDED, FAILED or INTERRUPTED (a signal stopped the build)
     seconds: float | None
     ended: float  # seconds since the epoch
     params: tuple[tuple[str, Any], ...] = ()
@@ -136,6 +139,11 @@ def finished_trial(
     )
 
 
+def stopped_trial(task: Task, seconds: float, ended: float) -> Trial:
+    """The trial of a recipe that a signal stopped (its changes deleted): no metrics."""
+    return Trial(task.name, INTERRUPTED, seconds, ended, task.params)
+
+
 def _shown(value: Any) -> str:
     text = json.dumps(value)  # a tuple is a JSON list
     return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
@@ -179,6 +187,8 @@ class State(enum.Enum):
     STALE = "stale"
     FAILED = "failed"  # its last run failed
     NEVER_RUN = "never_run"
+    RUNNING = "running"  # the build in progress runs it now
+    INTERRUPTED = "interrupted"  # its last run was stopped (Ctrl-C, kill -9) before it ended
     GONE = "not_declared"  # recorded, no longer in tasks.py (--results=all)
 
     @property
@@ -187,7 +197,7 @@ class State(enum.Enum):
         return _LABELS.get(self, self.value.replace("_", " "))
 
 
-_LABELS = {State.FAILED: "failed last run"}
+_LABELS = {State.FAILED: "failed last run", State.INTERRUPTED: "interrupted last run"}
 
 
 @attrs.frozen
@@ -203,8 +213,18 @@ class Row:
     warning: str | None = None
 
 
-def row(name: str, stale: bool | None, declared: Task | None, trial: Trial | None) -> Row:
-    """The row of task ``name``: ``stale`` is the dry run's verdict (None: not declared)."""
+def row(
+    name: str,
+    stale: bool | None,
+    declared: Task | None,
+    trial: Trial | None,
+    started: Marker | None = None,
+) -> Row:
+    """The row of task ``name``: ``stale`` is the dry run's verdict (None: not declared);
+    ``started``: the journal's marker of a run of it that has not ended (running now, or
+    stopped): the row has its declared params, and no metrics, which that run has not given."""
+    if started is not None and declared is not None:
+        return Row(name, State.RUNNING if started.live else State.INTERRUPTED, declared.params)
     if trial is None:
         params = declared.params if declared is not None else ()
         state = State.NEVER_RUN if stale or declared is None else State.UP_TO_DATE
@@ -213,6 +233,8 @@ def row(name: str, stale: bool | None, declared: Task | None, trial: Trial | Non
         state = State.GONE
     elif trial.failed:
         state = State.FAILED
+    elif trial.status == INTERRUPTED:
+        state = State.INTERRUPTED
     else:
         state = State.STALE if stale else State.UP_TO_DATE
     # The params it ran with, so that they go with its metrics (the declaration may differ).

@@ -83,7 +83,11 @@ def _rows(args: argparse.Namespace, options: Options) -> list[Row]:
             options.folder, not args.no_journal, writable=False, reporter=quiet
         ) as journal:
             pass
-    rows = [row(name, stale[name], graph.tasks[name], journal.trial(name)) for name in stale]
+    markers = journal.markers
+    rows = [
+        row(name, stale[name], graph.tasks[name], journal.trial(name), markers.get(name))
+        for name in stale
+    ]
     if args.results == "all" and not options.goals:
         for name in journal.trials:
             if name not in graph.tasks or not wants_record(graph.tasks[name]):

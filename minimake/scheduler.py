@@ -23,7 +23,7 @@ from minimake.plan import Plan
 from minimake.recipe_env import ATTEMPT, FAILED_DEPS, write_failed_deps
 from minimake.resources import Limits, Units, amounts, environment
 from minimake.result import INTERRUPTED, BuildResult, Environment, Outcome, Status, TaskResult
-from minimake.results import finished_trial, params_changed
+from minimake.results import finished_trial, params_changed, stopped_trial, wants_record
 from minimake.rounds import expand, unknown_yet
 from minimake.signature import Signature
 from minimake.signature import of as signature_of
@@ -780,6 +780,9 @@ class Scheduler:
             _discard(future.result())
             said.append((running.task, self._delete_changed(running)))
             self.journal.ended(name)
+            if wants_record(running.task):  # --results says it was stopped, not never run
+                spent = round(time.perf_counter() - running.started, 6)
+                self.journal.recorded(stopped_trial(running.task, spent, time.time()))
         if left:
             self.journal.outlived()
         # Said once all is safe: a reporter that broke the loop (a closed stdout) may break

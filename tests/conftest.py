@@ -137,6 +137,10 @@ class RecordingReporter(NullReporter):
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
 
+    def reached(self, through):  # type: ignore[no-untyped-def]
+        # Only a build with multi-target tasks has something to say here.
+        self.events.extend(("reached", path, target) for path, target in sorted(through.items()))
+
     def begin(self, total, jobs, expected=None):  # type: ignore[no-untyped-def]
         self.events.append(("begin", str(total), str(jobs)))
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from minimake.results import (
 )
 from minimake.task import Task
 from minimake.view.results_page import page
-from tests.conftest import cli, write_tasks
+from tests.conftest import cli, start, write_tasks
 
 # A sweep over GRID (comma-separated alphas): one trial per alpha, writing its metrics; the
 # alpha "bad" fails, "nojson" writes a metrics file that is not JSON, "nofile" writes none.
@@ -129,6 +132,48 @@ def test_a_failed_trial_says_so_and_has_no_metrics(tmp_path: Path) -> None:
     assert rows["m-bad.json"]["val_score"] == ""
     assert rows["m-bad.json"]["loss"] == ""
     assert rows["m-0.1.json"]["state"] == "up to date"
+
+
+HELD = """
+from minimake import phony, task
+phony("all", deps=["done.json", "t1.json", "t2.json"])
+task("done.json", params={"i": 0}, metrics="done.json",
+     recipe="echo '{\\"score\\": 1}' > done.json")
+for i in (1, 2):
+    task(f"t{i}.json", params={"i": i}, metrics=f"t{i}.json",
+         recipe=f"echo started > up{i}.fifo; read x < go{i}.fifo; echo '{{}}' > t{i}.json")
+"""
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGKILL"])
+def test_running_and_stopped_trials_say_so(tmp_path: Path, stop: str) -> None:
+    """While a sweep runs, --results beside it says which trials run now; once a signal
+    stopped them (Ctrl-C, or kill -9 of minimake), that they were interrupted, not that they
+    never ran. Recipes wait on FIFOs, so each state is seen while it holds."""
+    write_tasks(tmp_path, HELD)
+    for i in (1, 2):
+        os.mkfifo(tmp_path / f"up{i}.fifo")
+        os.mkfifo(tmp_path / f"go{i}.fifo")
+    build = start("-j3", "-s", cwd=tmp_path)
+    try:
+        for i in (1, 2):
+            assert (tmp_path / f"up{i}.fifo").read_text() == "started\n"
+        rows = {row["task"]: row["state"] for row in results(tmp_path)}
+        assert rows == {"done.json": "up to date", "t1.json": "running", "t2.json": "running"}
+        os.kill(build.pid, getattr(signal, stop))
+        build.communicate(timeout=60)
+    finally:
+        build.kill()
+        for i in (1, 2):  # what kill -9 left waiting ends (each recipe has a session of its own)
+            with contextlib.suppress(OSError):  # ENXIO: nobody waits any more
+                os.close(os.open(tmp_path / f"go{i}.fifo", os.O_WRONLY | os.O_NONBLOCK))
+    rows = {row["task"]: row for row in results(tmp_path)}
+    assert rows["done.json"]["score"] == "1"
+    for i in (1, 2):
+        assert rows[f"t{i}.json"]["state"] == "interrupted last run"
+        assert rows[f"t{i}.json"]["i"] == str(i)
+    document = json.loads(cli("--results", "--json", cwd=tmp_path).stdout)
+    assert {row["task"]: row["state"] for row in document["rows"]}["t1.json"] == "interrupted"
 
 
 def test_a_missing_or_broken_metrics_file_is_a_warning_in_its_row(tmp_path: Path) -> None:

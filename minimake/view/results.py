@@ -68,7 +68,14 @@ def tab_lines(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]
     return lines
 
 
-_STYLES = {State.FAILED: "red", State.STALE: "yellow", State.GONE: "dim", State.NEVER_RUN: "dim"}
+_STYLES = {
+    State.FAILED: "red",
+    State.INTERRUPTED: "red",
+    State.STALE: "yellow",
+    State.RUNNING: "cyan",
+    State.GONE: "dim",
+    State.NEVER_RUN: "dim",
+}
 
 
 def common_parts(names: Sequence[str]) -> tuple[str, str]:

@@ -19,6 +19,14 @@ BASE = HEIGHT - BOTTOM  # the x axis
 LOG_SPAN = 100  # a param whose positive values span this factor or more gets a log axis
 
 
+# A row's look in the table: failed and stopped runs red, undeclared tasks dimmed.
+_KINDS = {
+    State.FAILED: " class=failed",
+    State.INTERRUPTED: " class=failed",
+    State.GONE: " class=gone",
+}
+
+
 def save(
     path: str, rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str], key: str | None
 ) -> str:
@@ -171,7 +179,7 @@ def _table(rows: Sequence[Row], params: Sequence[str], metrics: Sequence[str]) -
             f"<td class=n>{duration(row.seconds)}</td><td class=k>{escape(when(row.ended))}</td>"
         ]
         cells.append(f"<td class=warn>{escape(row.warning or '')}</td>")
-        kind = {State.FAILED: " class=failed", State.GONE: " class=gone"}.get(row.state, "")
+        kind = _KINDS.get(row.state, "")
         lines.append(f"<tr{kind}>" + "".join(cells) + "</tr>")
     if not lines:
         return '<p class="note">No task with params or metrics has run.</p>'
