@@ -31,7 +31,7 @@ class Plan:
         self,
         graph: Graph,
         selected: set[str],
-        priority: dict[str, float],
+        priority: dict[str, float] | None,
         limits: Mapping[str, Limit] | None = None,
         order: Mapping[str, int] | None = None,
     ) -> None:
@@ -42,12 +42,17 @@ class Plan:
         # The heap holds each task's rank among all, most urgent first and then in ``order``
         # (make's, from graph.make_order; else declaration order): one sort of the whole
         # selection, after which the heap compares ints, not the (priority, order) tuples it
-        # compared 30 times per pop of a 50,000-task scatter.
-        urgency = map(operator.neg, priority.values())
-        tie = (order or self._order).__getitem__
-        keys = zip(urgency, map(tie, priority), priority, strict=True)
-        self._names = [name for _, _, name in sorted(keys)]
-        self._rank = {name: rank for rank, name in enumerate(self._names)}
+        # compared 30 times per pop of a 50,000-task scatter. No priority (one job): ``order``,
+        # which numbers the selection from 0, is the rank itself, and nothing is sorted.
+        if priority is None and order is not None and len(order) == len(selected):
+            self._names = list(order)
+            self._rank = dict(order)
+        else:
+            urgency = dict.fromkeys(selected, 0.0) if priority is None else priority
+            tie = (order or self._order).__getitem__
+            keys = zip(map(operator.neg, urgency.values()), map(tie, urgency), urgency, strict=True)
+            self._names = [name for _, _, name in sorted(keys)]
+            self._rank = {name: rank for rank, name in enumerate(self._names)}
         self._ready: list[int] = []
         self._left = len(selected)
         self._pool = _Pool(limits or {})

@@ -232,10 +232,11 @@ class Scheduler:
             rest = self._scan()
             limits = dict(self.settings.resources)
             order = make_order(self.graph, self.goals, rest, self._assumed_old())
-            if self.settings.jobs > 1:  # ninja's rule: the longest chain of work first
+            # With more than one job, ninja's rule: the longest chain of work first. With one
+            # the order changes no wall time: make's is kept.
+            urgency = None
+            if self.settings.jobs > 1:
                 urgency = priorities(self.graph, rest, self.journal.durations)
-            else:  # with one job the order changes no wall time: make's is kept
-                urgency = dict.fromkeys(rest, 0.0)
             self.plan = Plan(self.graph, rest, urgency, limits, order)
             self._steps(collecting)
         finally:
