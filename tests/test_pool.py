@@ -13,7 +13,6 @@ import os
 import pickle
 import re
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from minimake.execution.capture import Capture
 from minimake.execution.pool import process_pool, run
 from minimake.execution.recipes import PythonSpec
 from minimake.result import Outcome
-from tests.conftest import alive, cli, environment, start, write_tasks
+from tests.conftest import alive, cli, start, write_tasks
 from tests.test_processes import _wait_ready
 
 # Helpers the tasks files below share: wait for a file, wait for a process to end.
@@ -188,15 +187,7 @@ def test_the_runs_time_limit_leaves_a_console_task_alone(tmp_path: Path) -> None
     )
     os.mkfifo(tmp_path / "a.fifo")
     os.mkfifo(tmp_path / "b.fifo")
-    args = [sys.executable, "-m", "minimake", "--timeout", "0.000001", "ask"]
-    with subprocess.Popen(
-        args,
-        cwd=tmp_path,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as run:
+    with start("--timeout", "0.000001", "ask", cwd=tmp_path) as run:
         assert (tmp_path / "a.fifo").read_text() == "started\n"
         (tmp_path / "b.fifo").write_text("yes\n")
         out, err = run.communicate(timeout=60)
