@@ -351,9 +351,12 @@ def test_the_page_charts_the_metric_against_each_numeric_param() -> None:
         for n in range(1, 5)
     ]
     rows.append(Row("t9", State.FAILED, (("lr", 0.5), ("k", "b"))))
+    rows.append(Row("t8", State.INTERRUPTED, (("lr", 0.25), ("k", "b"))))
     parsed = _Page()
-    parsed.feed(page(rows, ["k", "lr"], ["acc"], None))
+    text = page(rows, ["k", "lr"], ["acc"], None)
+    parsed.feed(text)
     assert parsed.outside == []
     assert parsed.points == 4
-    assert parsed.crosses == 1
-    assert sorted(parsed.cells) == ["t1", "t2", "t3", "t4", "t9"]
+    assert parsed.crosses == 2
+    assert sorted(parsed.cells) == ["t1", "t2", "t3", "t4", "t8", "t9"]
+    assert "6 (1 failed last run, 1 interrupted)" in text

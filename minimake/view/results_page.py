@@ -52,11 +52,13 @@ def page(
     """The whole page."""
     metric = charted(metrics, key)
     failed = sum(1 for row in rows if row.state == State.FAILED)
+    stopped = sum(1 for row in rows if row.state == State.INTERRUPTED)
+    ended = f"{failed} failed last run" + (f", {stopped} interrupted" if stopped else "")
     body = [
         "<h1>minimake results</h1>",
         definitions(
             [
-                ("Tasks", f"{len(rows)} ({failed} failed last run)"),
+                ("Tasks", f"{len(rows)} ({ended})"),
                 ("Charted", metric or "no metric recorded"),
                 ("Sorted by", key or "newest first"),
             ]
