@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # The words a recorded run's status is kept as in the journal.
 SUCCEEDED, FAILED, INTERRUPTED = "succeeded", "failed", "interrupted"
+_UNSETTLED = {FAILED: "failed", INTERRUPTED: "was interrupted"}
 # Metric names in which a higher value is better: --sort puts them highest first.
 _SCORE_WORDS = ("score", "acc", "auc", "f1", "precision", "recall", "r2", "map", "ndcg", "iou")
 SHOWN = 24  # at most this many characters of a parameter's value in a reason
@@ -40,6 +41,11 @@ class Trial:
     @property
     def failed(self) -> bool:
         return self.status == FAILED
+
+    @property
+    def unsettled(self) -> str | None:
+        """How the run ended when it did not succeed ("failed", "was interrupted"), else None."""
+        return None if self.status == SUCCEEDED else _UNSETTLED.get(self.status, self.status)
 
     def dumps(self) -> str:
         """One line of JSON (no tab, no newline), for the journal."""

@@ -544,6 +544,11 @@ class Scheduler:
         if recorded is None:
             return None
         change = params_changed(recorded.params, task.params)
+        if change is None and recorded.unsettled:
+            # A run with these params failed or was stopped: what its targets hold (an older
+            # run's, left unchanged) does not answer them, as a recipe's signature is kept
+            # only when it succeeds.
+            change = f"params: the last run with them {recorded.unsettled}"
         return Reason(ReasonKind.PARAMS_CHANGED, change=change) if change is not None else None
 
     def _blocker(self, task: Task) -> str | None:

@@ -9,6 +9,7 @@ import signal
 from html.parser import HTMLParser
 from pathlib import Path
 
+import attrs
 import pytest
 
 from minimake.errors import TaskDefinitionError
@@ -232,6 +233,32 @@ def test_the_params_trigger_names_the_changed_key(tmp_path: Path) -> None:
     assert "params: model.depth 3 -> 4" in explained.stdout
     rows = results(tmp_path, "--rerun-triggers", "mtime,params", "DEPTH=4")
     assert {row["state"] for row in rows} == {"stale"}
+
+
+def test_a_run_with_new_params_that_failed_leaves_the_task_stale(tmp_path: Path) -> None:
+    """The params trigger compares with the last run: one with the new params that failed
+    without touching the target leaves the older run's target, which does not answer them."""
+    write_tasks(
+        tmp_path,
+        """
+        from minimake import task, var
+        P = var("P", "1")
+        task("out.txt", recipe=f"test {P} = 1 || exit 1; echo {P} > out.txt", params={"p": P},
+             rerun_triggers="mtime,params")
+        """,
+    )
+    assert cli("-s", cwd=tmp_path).returncode == 0
+    assert cli("-s", "P=2", cwd=tmp_path).returncode == 2
+    assert (tmp_path / "out.txt").read_text() == "1\n"  # untouched: not deleted
+    dry = cli("-n", "P=2", cwd=tmp_path)
+    assert "would run out.txt: params: the last run with them failed" in dry.stderr
+
+
+def test_how_an_unsettled_trial_ended() -> None:
+    trial = Trial("a", "succeeded", 1.0, 0.0)
+    assert trial.unsettled is None
+    assert attrs.evolve(trial, status="failed").unsettled == "failed"
+    assert attrs.evolve(trial, status="interrupted").unsettled == "was interrupted"
 
 
 def test_a_tasks_own_params_trigger() -> None:
