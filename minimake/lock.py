@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from minimake.errors import NestedRunError
 from minimake.journal import FOLDER
+from minimake.procfs import ancestors, exists
 
 LOCK = "lock"
 
@@ -59,7 +60,7 @@ class ProjectLock:
                     if pid is not None:
                         break
                     time.sleep(0.01)
-                if pid is not None and pid in _ancestors():
+                if pid is not None and pid in ancestors(os.getppid()):
                     # A recipe of that build started us: it waits for us, we would wait for it.
                     raise NestedRunError(pid) from None
                 waiting(pid, since)
@@ -89,7 +90,7 @@ def live_holder(root: str) -> int | None:
         return None
     try:
         pid, _ = _holder(fd)
-        if pid is None or not _exists(pid):
+        if pid is None or not exists(pid):
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -100,31 +101,6 @@ def live_holder(root: str) -> int | None:
         return None  # free: the pid was reused by another process
     finally:
         os.close(fd)
-
-
-def _ancestors() -> set[int]:
-    """The pids of this process's parent, its parent, and so on (from /proc)."""
-    found: set[int] = set()
-    pid = os.getppid()
-    while pid > 1 and pid not in found:
-        found.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as file:
-                text = file.read()
-            pid = int(text[text.rfind(b")") + 2 :].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return found
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _holder(fd: int) -> tuple[int | None, float | None]:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from minimake.procfs import exists, stat_fields
+
 # How often wait_gone looks again: killed processes vanish within milliseconds.
 _POLL = 0.005
 # A recipe past its time limit gets SIGTERM, then SIGKILL this many seconds later: time to
@@ -43,13 +45,9 @@ def alive(group: int) -> bool:
 
 def running(pid: int) -> bool:
     """Whether process ``pid`` exists and has not ended (a zombie waiting to be reaped has)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not exists(pid):
         return False
-    except PermissionError:
-        return True
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields is None or fields[0] != "Z"
 
 
@@ -62,26 +60,16 @@ def _member_states(group: int) -> list[str]:
     for entry in entries:
         if not entry.isdigit():
             continue
-        fields = _stat_fields(int(entry))
+        fields = stat_fields(int(entry))
         if fields is not None and int(fields[2]) == group:
             states.append(fields[0])
     return states
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat from its state field on (the command name may hold spaces)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            text = file.read().decode(errors="replace")
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()
-
-
 def start_time(pid: int) -> int | None:
     """When ``pid`` started, in clock ticks since boot (field 22 of /proc/PID/stat): with the
     pid it names one process for good, though the kernel reuses pids."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields is not None else None
 
 

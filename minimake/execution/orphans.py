@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from minimake.execution.groups import alive, running
+from minimake.procfs import ancestors, stat_fields
 
 VARIABLE = "MINIMAKE_RUN"
 
@@ -66,7 +67,7 @@ def _needle(token: str) -> bytes:
 def _carriers(needles: list[bytes]) -> tuple[set[int], set[int]]:
     """(groups whose leader carries a token, other processes that carry one), from one pass
     over /proc; minimake, its ancestors and their groups left out."""
-    spared = _ancestors()
+    spared = ancestors()
     spared_groups = {os.getpgrp()} | {group for _, group in spared.values()}
     carrying: dict[int, int] = {}  # pid -> its group
     try:
@@ -78,9 +79,10 @@ def _carriers(needles: list[bytes]) -> tuple[set[int], set[int]]:
             continue
         pid = int(entry)
         if _carries(pid, needles):
-            found = _stat(pid)
-            if found is not None and found[0] != "Z":
-                carrying[pid] = found[2]
+            fields = stat_fields(pid)
+            if fields is not None and fields[0] != "Z":
+                with contextlib.suppress(IndexError, ValueError):
+                    carrying[pid] = int(fields[2])
     groups = {
         group
         for group in carrying.values()
@@ -97,31 +99,3 @@ def _carries(pid: int, needles: list[bytes]) -> bool:
     except OSError:  # gone, or another user's
         return False
     return any(needle in data for needle in needles)
-
-
-def _ancestors() -> dict[int, tuple[str, int]]:
-    """minimake and each process above it: pid -> (state, group)."""
-    found: dict[int, tuple[str, int]] = {}
-    pid = os.getpid()
-    while pid > 0 and pid not in found:
-        stat = _stat(pid)
-        if stat is None:
-            break
-        found[pid] = (stat[0], stat[2])
-        pid = stat[1]
-    return found
-
-
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, parent, process group) of ``pid`` from /proc, None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return fields[0].decode(), int(fields[1]), int(fields[2])
-    except (IndexError, ValueError):
-        return None
