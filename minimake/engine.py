@@ -162,6 +162,9 @@ class Prepared:
     started: float  # perf_counter() when the build began, for its duration
     # The expand_after generators whose triggers were stale while planning (run in the loop).
     rounds: Rounds = attrs.Factory(Rounds)
+    # For each task with several targets, the one the goals reach it through (make's $@):
+    # its $TARGET, how -n shows it, and what make's messages about it name.
+    through: dict[str, str] = attrs.Factory(dict)
 
 
 @contextlib.contextmanager
@@ -195,8 +198,19 @@ def prepare(options: Options, reporter: Reporter) -> Iterator[Prepared]:
             _check_resources(options, graph, selected, reporter)
             # Before the collector is back on, so that its first collection does not walk them.
             after.enter_context(kept())
+        through = reached_through(graph, goals)
         yield Prepared(
-            options, graph, goals, selected, missing, disk, memory, triggers, started, rounds
+            options,
+            graph,
+            goals,
+            selected,
+            missing,
+            disk,
+            memory,
+            triggers,
+            started,
+            rounds,
+            through,
         )
 
 
@@ -394,7 +408,7 @@ def execute(prepared: Prepared, reporter: Reporter) -> BuildResult:
     )
     tasks = graph.tasks
     total = sum(1 for name in selected if tasks[name].recipe is not None)
-    through = reached_through(graph, prepared.goals)
+    through = prepared.through
     reporter.reached({path: through[n] for n in through for path in graph.tasks[n].targets})
     reporter.begin(total, jobs, prepared.journal.durations_of(selected))
     try:

@@ -14,7 +14,7 @@ from minimake.errors import UnpicklableRecipeError
 from minimake.execution.capture import Capture, same_file
 from minimake.execution.recipes import PythonSpec, RecipeSpec, ShellSpec
 from minimake.execution.runners import DryRunner, DryTouchRunner, LocalRunner, TouchRunner
-from minimake.graph import Graph, requests, triggers
+from minimake.graph import Graph, requests
 from minimake.load import load_preload
 from minimake.script import shown_recipe
 from minimake.task import Task
@@ -72,7 +72,7 @@ def make_runner(prepared: Prepared, warn: Callable[[str], None] | None = None) -
 
 def _describer(prepared: Prepared) -> Callable[[Task], list[str]]:
     """How each task's recipe is shown (make's script: $TARGET and the like replaced)."""
-    trigger = triggers(prepared.graph, prepared.goals)
+    trigger = prepared.through
     return lambda task: shown_recipe(task, trigger.get(task.name))
 
 
@@ -158,7 +158,7 @@ def _specs(
 ) -> Callable[[Task], RecipeSpec]:
     """How to describe each task's recipe to the executor that runs it."""
     options, root = prepared.options, prepared.disk.root
-    trigger = triggers(prepared.graph, prepared.goals)
+    trigger = prepared.through
     names = tuple(sorted(options.variables))
     env = options.variables
     ignore_errors, echo = options.ignore_errors, not options.silent
