@@ -79,9 +79,13 @@ def environment(token: str) -> dict[str, str]:
     return env
 
 
+# The build each round runs, interrupted or to completion.
+MINIMAKE = [sys.executable, "-m", "minimake", "-j4", "--progress", "off", "-s"]
+
+
 def start(folder: Path, token: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "minimake", "-j4", "--progress", "off", "-s"],
+        MINIMAKE,
         cwd=folder,
         env=environment(token),
         stdout=subprocess.DEVNULL,
@@ -128,7 +132,7 @@ def send(process: subprocess.Popen[str], kind: str, rng: random.Random) -> str:
 
 def _run_to_completion(folder: Path, token: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "minimake", "-j4", "--progress", "off", "-s"],
+        MINIMAKE,
         cwd=folder,
         env=environment(token),
         capture_output=True,
