@@ -369,15 +369,19 @@ class Task:
         if not doc and callable(recipe):
             doc = inspect.getdoc(recipe) or ""
         location = _caller_location(sys._getframe(1))
-        if (
-            params is None
-            and metrics is None
-            and not silent
-            and not intermediate
-            and not console
-            and _no_options(
-                args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
-            )
+        if _no_options(
+            args,
+            kwargs,
+            resources,
+            rerun_triggers,
+            retries,
+            allow_failed_deps,
+            timeout,
+            params,
+            metrics,
+            silent,
+            intermediate,
+            console,
         ):
             return _plain(targets, deps, order_only, recipe, phony, doc, default, location)
         return cls(
@@ -423,9 +427,14 @@ def _no_options(
     kwargs: Any,
     resources: Any,
     rerun_triggers: Any,
-    retries: Any = None,
-    allow_failed_deps: Any = False,
-    timeout: Any = None,
+    retries: Any,
+    allow_failed_deps: Any,
+    timeout: Any,
+    params: Any,
+    metrics: Any,
+    silent: Any,
+    intermediate: Any,
+    console: Any,
 ) -> bool:
     """Whether a declaration leaves out the options that _plain does not take."""
     return (
@@ -437,6 +446,11 @@ def _no_options(
         and retries is None
         and allow_failed_deps is False
         and timeout is None
+        and params is None
+        and metrics is None
+        and not silent
+        and not intermediate
+        and not console
     )
 
 
@@ -693,17 +707,20 @@ def task(
     # A command and no options, the task of a loop of 100,000, goes straight to _plain:
     # passing the options on to Task.create was a sixth of declaring it.
     plain = _no_options(
-        args, kwargs, resources, rerun_triggers, retries, allow_failed_deps, timeout
+        args,
+        kwargs,
+        resources,
+        rerun_triggers,
+        retries,
+        allow_failed_deps,
+        timeout,
+        params,
+        metrics,
+        silent,
+        intermediate,
+        console,
     )
-    if (
-        plain
-        and params is None
-        and metrics is None
-        and not silent
-        and not intermediate
-        and not console
-        and not callable(recipe)
-    ):
+    if plain and not callable(recipe):
         location = _caller_location(sys._getframe(1))
         return _declare(_plain(targets, deps, order_only, recipe, False, doc, default, location))
     return _declare(
