@@ -63,10 +63,14 @@ class Capture:
     def where(self) -> str:
         return self.folder if self.folder is not None else tempfile.gettempdir()
 
+    def stem(self) -> str:
+        """A new name for one task's capture files, less their suffix."""
+        return os.path.join(self.where(), f"{os.getpid()}-{next(_names)}")
+
     def open(self) -> tuple[Captured, int, int]:
         """New files for one task: (where they are, stdout's descriptor, stderr's descriptor);
         minimake's own stdout and stderr when no file can be made."""
-        stem = os.path.join(self.where(), f"{os.getpid()}-{next(_names)}")
+        stem = self.stem()
         if self.passthrough:
             return _passed(stem)
         flags = os.O_WRONLY | os.O_APPEND | _CREATE
@@ -181,7 +185,7 @@ class FilePool:
                 pooled = _Pooled.create(self.capture)
             except OSError as error:  # a full disk: the recipe runs all the same
                 passed_through(error)
-                return _passed(os.path.join(self.capture.where(), f"{os.getpid()}-{next(_names)}"))
+                return _passed(self.capture.stem())
             with self._lock:
                 self._all.add(pooled)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
@@ -226,7 +230,7 @@ class _Pooled:
 
     @classmethod
     def create(cls, capture: Capture) -> _Pooled:
-        stem = os.path.join(capture.where(), f"{os.getpid()}-{next(_names)}")
+        stem = capture.stem()
         paths = (stem + ".out",) if capture.combined else (stem + ".out", stem + ".err")
         masters: list[int] = []
         flags = os.O_RDWR | _CREATE

@@ -21,6 +21,10 @@ _POLL = 0.005
 # A recipe past its time limit gets SIGTERM, then SIGKILL this many seconds later: time to
 # flush and remove its temporary files, as `timeout -k 5` or systemd's stop would give.
 TERM_GRACE = 5.0
+# Python ignores these, and a child inherits what is ignored: `yes | head -1` would say
+# "Broken pipe", and a pipeline whose reader left, or a too-big file, would never end it. A
+# recipe, shell line or pool worker, starts with the defaults, as under make.
+DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def kill_groups(groups: Iterable[int], signum: int) -> None:

@@ -20,7 +20,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 
-from minimake.execution.groups import alive, running
+from minimake.execution.groups import alive, kill_groups, running
 from minimake.procfs import ancestors, stat_fields
 
 VARIABLE = "MINIMAKE_RUN"
@@ -43,9 +43,7 @@ def stop_orphans(
     groups, lone = _carriers(needles)
     stopped = sorted(groups | lone)
     for signum in (signal.SIGTERM, signal.SIGKILL):
-        for group in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signum)
+        kill_groups(groups, signum)
         for pid in lone:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signum)

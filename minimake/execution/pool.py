@@ -34,16 +34,19 @@ from typing import Any
 import attrs
 
 from minimake.execution import recipes
-from minimake.execution.groups import TERM_GRACE, kill_groups, lead_group, stop_groups
+from minimake.execution.groups import (
+    DEFAULT_SIGNALS,
+    TERM_GRACE,
+    kill_groups,
+    lead_group,
+    stop_groups,
+)
 from minimake.execution.orphans import VARIABLE as RUN_VARIABLE
 from minimake.result import Outcome
 from minimake.words import death
 
 # Linux's prctl(PR_SET_PDEATHSIG): the kernel signals us when the process that started us ends.
 _PR_SET_PDEATHSIG = 1
-# What Python ignores and a process's children inherit: a recipe's pipeline must die of a
-# closed pipe and a too-big file as it would under make.
-_DEFAULTS = (signal.SIGPIPE, signal.SIGXFSZ)
 # A worker says this once it has started (its preload imports done): a call's time runs from then.
 _READY = "ready"
 
@@ -73,7 +76,7 @@ def _serve(
     # recipe's child processes must not outlive their recipe.
     lead_group(parent, on_term=_end_group)
     _die_with()
-    for signum in _DEFAULTS:
+    for signum in DEFAULT_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
     _preload(preload)
     connection.send(_READY)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from minimake import script
 from minimake.execution.capture import Capture, Captured, FilePool
-from minimake.execution.groups import TERM_GRACE
+from minimake.execution.groups import DEFAULT_SIGNALS, TERM_GRACE
 from minimake.execution.latency import short_slice
 from minimake.execution.recipes import ShellSpec
 from minimake.interrupts import deferred
@@ -50,9 +50,6 @@ _SHELL_WORDS = frozenset(
 ENV_STRING_LIMIT = script.ENV_STRING_LIMIT
 # make's status for a command that could not be exec'd, whatever the reason (job.c).
 _EXEC_FAILED = 127
-# Python ignores these, and a child inherits what is ignored: `yes | head -1` would say
-# "Broken pipe" and a pipeline whose reader left would never end. A recipe starts as under make.
-_DEFAULTS = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def argv(line: str) -> list[str]:
@@ -128,7 +125,12 @@ class Launcher:
                 (os.POSIX_SPAWN_DUP2, err, 2),
             ]
             pid = os.posix_spawnp(
-                words[0], words, env, file_actions=actions, setsid=session, setsigdef=_DEFAULTS
+                words[0],
+                words,
+                env,
+                file_actions=actions,
+                setsid=session,
+                setsigdef=DEFAULT_SIGNALS,
             )
             return _Child(pid)
         import subprocess  # a recipe in another folder only: no start-up cost for the rest
