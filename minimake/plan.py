@@ -44,13 +44,13 @@ class Plan:
         # selection, after which the heap compares ints, not the (priority, order) tuples it
         # compared 30 times per pop of a 50,000-task scatter. No priority (one job): ``order``,
         # which numbers the selection from 0, is the rank itself, and nothing is sorted.
-        if priority is None and order is not None and len(order) == len(selected):
-            self._names = list(order)
-            self._rank = dict(order)
+        if priority is None:
+            assert order is not None  # make_order's, which numbers every selected task
+            self._names, self._rank = list(order), dict(order)
         else:
-            urgency = dict.fromkeys(selected, 0.0) if priority is None else priority
             tie = (order or self._order).__getitem__
-            keys = zip(map(operator.neg, urgency.values()), map(tie, urgency), urgency, strict=True)
+            urgency = map(operator.neg, priority.values())
+            keys = zip(urgency, map(tie, priority), priority, strict=True)
             self._names = [name for _, _, name in sorted(keys)]
             self._rank = {name: rank for rank, name in enumerate(self._names)}
         self._ready: list[int] = []
@@ -121,10 +121,12 @@ class Plan:
                 if count == 1:
                     self._push(dependent)
 
-    def extend(self, graph: Graph, added: set[str], priority: dict[str, float]) -> None:
+    def extend(self, graph: Graph, added: set[str], priority: Mapping[str, float] | None) -> None:
         """Take ``graph``, which holds the tasks ``added`` beside the ones the plan holds (an
         expand_after generator declared them), and plan them too, after the tasks already
-        ranked. A task still waiting counts again what it needs, some of which may be new."""
+        ranked (by ``priority``, then declaration order; None: declaration order alone). A
+        task still waiting counts again what it needs, some of which may be new."""
+        priority = priority or {}
         self._tasks, self._order = graph.tasks, graph.order
         self._dependents = graph.dependents()
         needs = graph.needs_of_each()

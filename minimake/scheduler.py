@@ -232,16 +232,18 @@ class Scheduler:
             rest = self._scan()
             limits = dict(self.settings.resources)
             order = make_order(self.graph, self.goals, rest, self._assumed_old())
-            # With more than one job, ninja's rule: the longest chain of work first. With one
-            # the order changes no wall time: make's is kept.
-            urgency = None
-            if self.settings.jobs > 1:
-                urgency = priorities(self.graph, rest, self.journal.durations)
-            self.plan = Plan(self.graph, rest, urgency, limits, order)
+            self.plan = Plan(self.graph, rest, self._urgency(self.graph, rest), limits, order)
             self._steps(collecting)
         finally:
             if collecting:
                 gc.enable()
+
+    def _urgency(self, graph: Graph, names: set[str]) -> dict[str, float] | None:
+        """With more than one job, ninja's rule: the longest chain of work first. With one the
+        order changes no wall time, and make's is kept (None)."""
+        if self.settings.jobs > 1:
+            return priorities(graph, names, self.journal.durations)
+        return None
 
     def _assumed_old(self) -> Callable[[str], bool] | None:
         """Whether a task's targets are -o's old files (None without -o: nothing to ask)."""
@@ -422,11 +424,7 @@ class Scheduler:
         added = set(grown.added)
         self.selected |= added
         self.rounds.generators.update(grown.generators)
-        if self.settings.jobs > 1:
-            urgency = priorities(grown.graph, added, self.journal.durations)
-        else:
-            urgency = dict.fromkeys(added, 0.0)
-        self.plan.extend(grown.graph, added, urgency)
+        self.plan.extend(grown.graph, added, self._urgency(grown.graph, added))
         self.reporter.grew(sum(1 for name in added if grown.graph.tasks[name].recipe is not None))
         self._record(TaskResult(name, self.runner.status, has_recipe=False))
 
@@ -644,7 +642,7 @@ class Scheduler:
                 self.journal.finished(task.name, learned, _dumps(signature_of(task)))
         elif not self.runner.pretends:
             self.journal.ended(task.name)
-        if (task.params or task.metrics is not None) and not self.runner.pretends:
+        if wants_record(task) and not self.runner.pretends:
             # After the failed recipe's changes were deleted: its metrics are not read.
             spent = outcome.seconds if outcome.seconds > 0 else seconds
             trial = finished_trial(task, ok, round(spent, 6), time.time(), self.disk.root)
