@@ -171,21 +171,23 @@ def _specs(
             limit = None
         if isinstance(task.recipe, (str, tuple)):
             commands = (task.recipe,) if isinstance(task.recipe, str) else task.recipe
+            target = trigger.get(task.name)
+            echoes = echo and not task.silent
             return ShellSpec(
                 task.name,
                 root,
                 commands,
                 capture(),
-                env=(*env, *_automatic(task, trigger.get(task.name))),
+                env=(*env, *_automatic(task, target)),
                 lists=_lists(task),
                 outputs=outputs,
                 ignore_errors=ignore_errors,
-                where=where(task, trigger.get(task.name)) if ignore_errors else "",
-                echo=echo and not task.silent,
+                where=where(task, target) if ignore_errors else "",
+                echo=echoes,
                 console=task.console,
-                shown=tuple(shown_recipe(task, trigger.get(task.name)))
-                if echo and not task.silent
-                else (),
+                # The lines after the first, which the recipe echoes as it reaches them (the
+                # runner's echo shows the first): a one-line recipe needs none.
+                shown=tuple(shown_recipe(task, target)) if echoes and len(commands) > 1 else (),
                 timeout=limit,
             )
         if in_process:
