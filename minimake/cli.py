@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
-EXIT_OK, EXIT_STALE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_STALE, EXIT_ERROR = 0, 1, 2
 EXIT_SIGNALLED = 128  # plus the signal's number, as a shell reports a process it killed
 PROGRAM = "minimake"
 

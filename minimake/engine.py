@@ -295,7 +295,7 @@ def _load_rounds(
                 rounds.failures[generator.node] = error
                 continue
             del rounds.generators[generator.node]
-            journal.expanded(generator.name, generator.triggers, len(grown.added))
+            journal.expanded(generator.name, len(grown.added))
             graph = grown.graph
             rounds.generators.update(grown.generators)
 

@@ -23,8 +23,8 @@ Records (tab-separated; names escaped so that a tab or newline in a name cannot 
                              --results after the task is no longer declared, until
                              --forget-results
     e  NAME  EXPANSION       the expand_after generator NAME declared its tasks: EXPANSION
-                             (JSON) holds its triggers and how many tasks it declared, for
-                             the line -n says while its triggers are stale
+                             (JSON) holds how many tasks it declared, for the line -n says
+                             while its triggers are stale
 """
 
 from __future__ import annotations
@@ -226,13 +226,12 @@ class Journal:
         self.trials[trial.name] = text
         self._append(f"t\t{_escape(trial.name)}\t{text}\n")
 
-    def expanded(self, name: str, triggers: Iterable[str], tasks: int) -> None:
-        """The generator ``name`` declared ``tasks`` tasks once ``triggers`` were up to date."""
+    def expanded(self, name: str, tasks: int) -> None:
+        """The generator ``name`` declared ``tasks`` tasks (once its triggers were up to date)."""
         if self.expansions.get(name) == tasks:
             return  # a null build re-declares the same: nothing new to keep
         self.expansions[name] = tasks
-        text = json.dumps({"triggers": list(triggers), "tasks": tasks}, separators=(",", ":"))
-        self._append(f"e\t{_escape(name)}\t{text}\n")
+        self._append(_expansion(name, tasks))
 
     def forget_trials(self) -> int:
         """Drop every recorded trial (``--forget-results``); returns how many there were."""
@@ -241,8 +240,7 @@ class Journal:
             self.trials.clear()
             self._rewrite(None)
             if self._fd is not None:  # the rewrite replaced the file this appended to
-                os.close(self._fd)
-                self._fd = os.open(self.path, _APPEND)
+                self._reopen()
         return count
 
     def ended(self, name: str) -> None:
@@ -281,10 +279,14 @@ class Journal:
         except OSError as error:  # the log as it was stays whole
             self._broken(error.strerror or str(error))
             return False
+        self._reopen()
+        return True
+
+    def _reopen(self) -> None:
+        """Append to the file a rewrite put in place of the one appended to until now."""
         if self._fd is not None:
             os.close(self._fd)
         self._fd = os.open(self.path, _APPEND, 0o644)
-        return True
 
     def _rewrite(self, keep: set[str] | None) -> None:
         records = [HEADER]
@@ -305,7 +307,7 @@ class Journal:
         for name, text in self.trials.items():
             records.append(f"t\t{_escape(name)}\t{text}\n")
         for name, count in self.expansions.items():
-            records.append(f"e\t{_escape(name)}\t{json.dumps({'tasks': count})}\n")
+            records.append(_expansion(name, count))
         partial = self.path + ".partial"
         try:
             # O_NOFOLLOW: a link planted at the partial file's name is never written through.
@@ -375,3 +377,8 @@ def _unescape(field: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def _expansion(name: str, tasks: int) -> str:
+    """The record of an expand_after generator that declared ``tasks`` tasks."""
+    return f"e\t{_escape(name)}\t{json.dumps({'tasks': tasks}, separators=(',', ':'))}\n"

@@ -419,7 +419,7 @@ class Scheduler:
             self.reporter.warning(f"*** {error}")
             self._record(TaskResult(name, Status.FAILED, error=str(error), has_recipe=False))
             return
-        self.journal.expanded(generator.name, generator.triggers, len(grown.added))
+        self.journal.expanded(generator.name, len(grown.added))
         self.graph = grown.graph
         added = set(grown.added)
         self.selected |= added
