@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from minimake import __version__, interrupts
+from minimake.procfs import cores
 
 if TYPE_CHECKING:
     from minimake.graph import Graph
@@ -282,11 +283,7 @@ def _jobs(value: str | None, goals: list[str], attached: bool = False) -> int | 
     if value is None:
         return None  # make's 1, or on a Dask cluster its worker threads
     if value == "all":
-        return (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1)
-        )
+        return cores()
     if value.isdigit() and int(value) > 0:
         return int(value)
     if attached or re.fullmatch(r"[-+]?\d+", value):

@@ -1,6 +1,7 @@
-"""What the kernel says of a process: whether it exists, its /proc/PID/stat fields, and the
-chain of processes above one. Read by the lock (is the holder alive, is it our ancestor) and
-by the execution layer (is a recipe's process over, which processes to spare)."""
+"""What the kernel says of a process: whether it exists, its /proc/PID/stat fields, the
+chain of processes above one, and the cores it may run on. Read by the lock (is the holder
+alive, is it our ancestor), the execution layer (is a recipe's process over, which processes
+to spare) and the command line and summary (-j all, parallelism against the cores)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ def stat_fields(pid: int) -> list[str] | None:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     return text[text.rfind(")") + 2 :].split()
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def ancestors(pid: int | None = None) -> dict[int, tuple[str, int]]:

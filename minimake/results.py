@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from minimake.task import Task
+from minimake.task import Task, frozen
 
 if TYPE_CHECKING:
     from minimake.journal import Marker
@@ -66,7 +66,7 @@ class Trial:
         try:
             record = json.loads(text)
             metrics = record["metrics"]
-            if not all(_metric(value) for value in metrics.values()):
+            if not all(finite_number(value) for value in metrics.values()):
                 return None
             return cls(
                 name,
@@ -87,12 +87,8 @@ def _pairs(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     pairs = tuple(params.items())
     for _, value in pairs:
         if type(value) is list:
-            return tuple((key, _frozen(v)) for key, v in pairs)
+            return tuple((key, frozen(v)) for key, v in pairs)
     return pairs
-
-
-def _frozen(value: Any) -> Any:
-    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
 
 
 def wants_record(task: Task) -> bool:
@@ -117,11 +113,12 @@ def read_metrics(
         return (), f"metrics file '{name}': {problem}"
     if not isinstance(data, dict):
         return (), f"metrics file '{name}' holds no JSON object"
-    numbers = [(str(key), value) for key, value in data.items() if _metric(value)]
+    numbers = [(str(key), value) for key, value in data.items() if finite_number(value)]
     return tuple(sorted(numbers)), None
 
 
-def _metric(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is a number a metric may hold: finite, and not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -205,12 +205,12 @@ def _flatten(mapping: Mapping[Any, Any], prefix: str) -> Iterator[tuple[str, Any
         if isinstance(value, Mapping):
             yield from _flatten(value, name + ".")
         else:
-            yield name, _frozen(value)
+            yield name, frozen(value)
 
 
-def _frozen(value: Any) -> Any:
+def frozen(value: Any) -> Any:
     """A list as a tuple, all the way down ([[64, 64]] too): a Task stays hashable."""
-    return tuple(_frozen(item) for item in value) if isinstance(value, (list, tuple)) else value
+    return tuple(frozen(item) for item in value) if isinstance(value, (list, tuple)) else value
 
 
 _JSON_SCALARS = (str, int, float, bool, type(None))

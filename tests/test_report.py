@@ -82,7 +82,8 @@ def test_counts_name_the_kind_of_run_first() -> None:
 def test_summary_gives_wall_time_work_parallelism_and_slowest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("minimake.view.report._cores", lambda: 4)  # no note of too few cores
+    # Four cores: no note of too few.
+    monkeypatch.setattr("minimake.view.report.available_cores", lambda: 4)
     result = result_of(ran("a", 6.0), ran("b", 9.0), ran("c", 5.0), ran("d", 0.6), seconds=10.0)
     assert text(summary_lines(result)).splitlines() == [
         "Summary: 4 ran, 0 up to date, 0 failed, 0 skipped in 10.0s",

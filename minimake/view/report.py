@@ -4,13 +4,13 @@ reporter parts that print them."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from minimake.events import NullReporter
+from minimake.procfs import cores as available_cores
 from minimake.result import CARRIED_OUT, WORKED, BuildResult, Status, TaskResult
 from minimake.view.ui import is_plain, write_line
 from minimake.words import duration, failure_text, raised_at, shown
@@ -121,14 +121,6 @@ class Line:
         return Text.assemble(*self.spans)
 
 
-def _cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def summary_lines(result: BuildResult, done: str = "ran") -> list[Line]:
     """The closing lines: counts and wall time, then the work, the parallelism and the slowest.
 
@@ -146,7 +138,7 @@ def summary_lines(result: BuildResult, done: str = "ran") -> list[Line]:
     if counts.ran or counts.failed:
         parallelism = work / result.seconds if result.seconds > 0 else 1.0
         said = f"Task time {duration(work)}, parallelism {parallelism:.1f}x"
-        cores = _cores()
+        cores = available_cores()
         if parallelism > cores + 0.05:
             # Recipes that share too few cores each take longer: their time counts the waits.
             plural = "core" if cores == 1 else "cores"

@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from minimake.results import Row, State, sort_key
+from minimake.results import Row, State, finite_number, sort_key
 from minimake.view.page import definitions, document, escape, table
 from minimake.view.results import cell, duration, when
 
@@ -93,9 +93,7 @@ def _all_params(rows: Sequence[Row]) -> list[str]:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    return float(value) if finite_number(value) else None
 
 
 def _numeric(rows: Sequence[Row], name: str) -> bool:
